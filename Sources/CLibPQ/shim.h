@@ -1,0 +1,4 @@
+#ifndef RECOVERYD_CLIBPQ_SHIM_H
+#define RECOVERYD_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

@@ -1,0 +1,231 @@
+import RecoveryDomain
+
+/// The ledger's single writer (DESIGN.md §4): holds the writer's advisory lock
+/// for as long as it lives, knows the chain's head, and appends batches of
+/// events in one transaction each — with the checkpoint and any projection rows
+/// the caller writes — so a batch is all there after COMMIT or not at all.
+///
+/// Blocking, like its ``PGConnection``: use it from one dedicated thread.
+public final class EventLog {
+    /// Advisory lock key a writer holds ("rcvdwrtr" in ASCII).
+    public static let writerLockKey: Int64 = 0x7263_7664_7772_7472
+
+    /// How a batch's rows are sent. Both are kept so the benchmark can compare
+    /// them; `.copy` is the default (see docs/BENCHMARKS.md).
+    public enum BatchMethod: String, Sendable, CaseIterable {
+        /// `COPY events FROM STDIN` in text format.
+        case copy
+        /// One multi-row `INSERT … VALUES (…), (…)` with parameters.
+        case insert
+    }
+
+    /// The result of appending one event through ``append(events:recordedAt:)``.
+    public enum Outcome: Sendable, Equatable {
+        /// Recorded now, at this position with this hash.
+        case appended(ChainHead)
+        /// Recorded before with the same content: the original position and hash.
+        case duplicate(ChainHead)
+        /// Recorded before with other content, at this position.
+        case conflict(position: Int64)
+    }
+
+    public let connection: PGConnection
+    public var batchMethod: BatchMethod = .copy
+    /// The last recorded position and its hash.
+    public private(set) var head: ChainHead
+
+    /// Takes the writer's lock on `connection`'s database, or fails at once with
+    /// ``StoreError/Code/writerLocked`` if another session holds it.
+    public init(connection: PGConnection) throws(StoreError) {
+        self.connection = connection
+        let locked = try connection.query("SELECT pg_try_advisory_lock($1)", [.int(Self.writerLockKey)])
+        guard locked.bool(0, 0) == true else {
+            let holder = try? connection.query(
+                """
+                SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket')
+                FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)
+                """, [.int(Self.writerLockKey)])
+            let who = holder.flatMap { $0.rowCount > 0 ? $0 : nil }.map {
+                " (PostgreSQL backend pid \($0.string(0, 0) ?? "?"), application \"\($0.string(0, 1) ?? "")\", from \($0.string(0, 2) ?? "?"))"
+            } ?? ""
+            throw StoreError(
+                .writerLocked,
+                "another writer holds this ledger\(who); only one recoveryd may write to a ledger at a time")
+        }
+        head = .empty
+        head = try EventReader(connection: connection).head()
+    }
+
+    /// Gives the writer's lock back (also released when the connection closes).
+    public func releaseLock() throws(StoreError) {
+        try connection.query("SELECT pg_advisory_unlock($1)", [.int(Self.writerLockKey)])
+    }
+
+    /// Re-reads the head from the table: after a failed commit whose outcome is
+    /// unknown, the table is the truth.
+    public func resynchronize() throws(StoreError) {
+        head = try EventReader(connection: connection).head()
+    }
+
+    /// What the log holds already under these ids.
+    public func existing(_ ids: some Collection<EventID>) throws(StoreError) -> [EventID: ExistingEvent] {
+        guard !ids.isEmpty else { return [:] }
+        let list = "{" + ids.map(\.text).joined(separator: ",") + "}"
+        let result = try connection.query(
+            "SELECT event_id, position, hash, content_digest FROM events WHERE event_id = ANY($1::uuid[])", [.text(list)])
+        var found: [EventID: ExistingEvent] = [:]
+        for row in 0..<result.rowCount {
+            guard let id = result.string(row, 0).flatMap(EventID.init), let position = result.int64(row, 1),
+                let hash = try result.bytea(row, 2), let digest = try result.bytea(row, 3)
+            else { throw StoreError(.corrupt, "unreadable events row") }
+            found[id] = ExistingEvent(position: position, hash: hash, contentDigest: digest)
+        }
+        return found
+    }
+
+    /// Appends `rows`, which must continue the chain (positions head+1, head+2, …),
+    /// in one transaction that also moves the checkpoint and runs `alsoWrite`
+    /// (the caller's projection rows). Returns each row's position and hash once
+    /// COMMIT has returned. On any error nothing was acknowledged, and ``head``
+    /// is what the table holds.
+    @discardableResult
+    public func append(_ rows: [EventRow], alsoWrite: (PGConnection) throws -> Void = { _ in }) throws -> [ChainHead] {
+        guard !rows.isEmpty else { return [] }
+        var receipts: [ChainHead] = []
+        receipts.reserveCapacity(rows.count)
+        var previous = head
+        for row in rows {
+            guard row.position == previous.position + 1 else {
+                throw StoreError(
+                    .outOfOrder, "position \(row.position) does not follow the chain's head \(previous.position)")
+            }
+            previous = ChainHead(position: row.position, hash: HashChain.next(after: previous.hash, payload: row.payload))
+            receipts.append(previous)
+        }
+        do {
+            try connection.transaction {
+                switch batchMethod {
+                case .copy: try copy(rows, hashes: receipts)
+                case .insert: try insert(rows, hashes: receipts)
+                }
+                try connection.query(
+                    "UPDATE ledger_checkpoint SET position = $1, hash = $2, updated_at = now()",
+                    [.int(previous.position), .bytes(previous.hash)])
+                try alsoWrite(connection)
+            }
+        } catch {
+            if connection.isConnected { try? resynchronize() }
+            throw error
+        }
+        head = previous
+        return receipts
+    }
+
+    /// Appends domain events recorded at `recordedAt` with idempotency by
+    /// `event_id` (DESIGN.md §4): an id already recorded with the same content
+    /// answers its original position and hash and writes nothing; with other
+    /// content it is a conflict. The rest are appended in order, in one batch.
+    public func append(events: [Event], recordedAt: Timestamp) throws -> [Outcome] {
+        let known = try existing(Set(events.map(\.eventID)))
+        enum Pending {
+            case decided(Outcome)
+            case new(row: Int)
+            case repeatOf(row: Int)
+        }
+        var pending: [Pending] = []
+        var rows: [EventRow] = []
+        var rowByID: [EventID: Int] = [:]
+        for event in events {
+            let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
+            if let prior = known[event.eventID] {
+                let original = ChainHead(position: prior.position, hash: prior.hash)
+                pending.append(.decided(prior.contentDigest == digest ? .duplicate(original) : .conflict(position: prior.position)))
+            } else if let row = rowByID[event.eventID] {
+                pending.append(rows[row].contentDigest == digest ? .repeatOf(row: row) : .decided(.conflict(position: rows[row].position)))
+            } else {
+                let recorded = RecordedEvent(position: head.position + Int64(rows.count) + 1, recordedAt: recordedAt, event: event)
+                rowByID[event.eventID] = rows.count
+                pending.append(.new(row: rows.count))
+                rows.append(EventRow(recorded))
+            }
+        }
+        let receipts = try append(rows)
+        return pending.map {
+            switch $0 {
+            case .decided(let outcome): outcome
+            case .new(let row): .appended(receipts[row])
+            case .repeatOf(let row): .duplicate(receipts[row])
+            }
+        }
+    }
+
+    private func copy(_ rows: [EventRow], hashes: [ChainHead]) throws {
+        var data: [UInt8] = []
+        data.reserveCapacity(rows.reduce(0) { $0 + $1.payload.count + 300 })
+        for (row, receipt) in zip(rows, hashes) {
+            data.append(contentsOf: String(row.position).utf8)
+            data.append(0x09)
+            data.append(contentsOf: row.eventID.text.utf8)
+            data.append(0x09)
+            data.append(contentsOf: row.type.utf8)
+            data.append(0x09)
+            if let caseID = row.caseID { data.append(contentsOf: caseID.utf8) } else { data.append(contentsOf: #"\N"#.utf8) }
+            data.append(0x09)
+            data.append(contentsOf: row.agentID.utf8)
+            data.append(0x09)
+            data.append(contentsOf: row.recordedAt.description.utf8)
+            data.append(0x09)
+            CopyText.appendEscaped(row.payload, to: &data)
+            data.append(0x09)
+            CopyText.appendBytea(row.contentDigest, to: &data)
+            data.append(0x09)
+            CopyText.appendBytea(receipt.hash, to: &data)
+            data.append(0x0A)
+        }
+        try connection.copyIn(
+            "COPY events (position, event_id, type, case_id, agent_id, recorded_at, payload, content_digest, hash) FROM STDIN",
+            data: data)
+    }
+
+    private func insert(_ rows: [EventRow], hashes: [ChainHead]) throws {
+        var sql = "INSERT INTO events (position, event_id, type, case_id, agent_id, recorded_at, payload, content_digest, hash) VALUES "
+        var parameters: [PGParameter?] = []
+        parameters.reserveCapacity(rows.count * 9)
+        for (index, (row, receipt)) in zip(rows, hashes).enumerated() {
+            let base = index * 9
+            sql += index == 0 ? "(" : ",("
+            sql += (1...9).map { "$\(base + $0)" }.joined(separator: ",")
+            sql += ")"
+            parameters += [
+                .int(row.position), .text(row.eventID.text), .text(row.type), row.caseID.map(PGParameter.text),
+                .text(row.agentID), .text(row.recordedAt.description),
+                .text(String(decoding: row.payload, as: UTF8.self)), .bytes(row.contentDigest), .bytes(receipt.hash),
+            ]
+        }
+        try connection.query(sql, parameters)
+    }
+}
+
+/// PostgreSQL's COPY text format: backslash escapes for the few bytes that
+/// would break a row, `\\x…` for bytea.
+enum CopyText {
+    static func appendEscaped(_ bytes: [UInt8], to data: inout [UInt8]) {
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\\"): data.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: data.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: data.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: data.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            default: data.append(byte)
+            }
+        }
+    }
+
+    static func appendBytea(_ bytes: [UInt8], to data: inout [UInt8]) {
+        data.append(contentsOf: [0x5C, 0x5C, UInt8(ascii: "x")])
+        data.append(contentsOf: Hex.encode(bytes).utf8)
+    }
+}

@@ -1,0 +1,117 @@
+/// Reads the log: by position range in pages (constant memory however long
+/// the range), one case's events, and chain verification. Needs no lock; any
+/// connection will do. Blocking, like its ``PGConnection``.
+public struct EventReader {
+    /// Rows fetched per round trip when streaming a range.
+    public static let defaultPageSize = 1_000
+
+    public let connection: PGConnection
+
+    public init(connection: PGConnection) { self.connection = connection }
+
+    /// The last recorded position and its hash (``ChainHead/empty`` for an empty log).
+    public func head() throws(StoreError) -> ChainHead {
+        let result = try connection.query("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+        guard result.rowCount == 1 else { return .empty }
+        guard let position = result.int64(0, 0), let hash = try result.bytea(0, 1) else {
+            throw StoreError(.corrupt, "unreadable head of the events table")
+        }
+        return ChainHead(position: position, hash: hash)
+    }
+
+    /// The stored hash at `position` (the genesis hash at 0), or nil past the head.
+    public func hash(at position: Int64) throws(StoreError) -> [UInt8]? {
+        guard position > 0 else { return HashChain.genesis }
+        let result = try connection.query("SELECT hash FROM events WHERE position = $1", [.int(position)])
+        return result.rowCount == 1 ? try result.bytea(0, 0) : nil
+    }
+
+    /// Calls `body` with every event from `from` through `to` (inclusive; `nil`
+    /// for the head as it is when each page is read), in position order, one
+    /// page of `pageSize` rows in memory at a time.
+    public func forEach(
+        from: Int64, through to: Int64? = nil, pageSize: Int = defaultPageSize, _ body: (StoredEvent) throws -> Void
+    ) throws {
+        precondition(pageSize > 0, "pageSize must be positive")
+        var next = max(from, 1)
+        let last = to ?? Int64.max
+        while next <= last {
+            let page = try connection.query(
+                "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3",
+                [.int(next), .int(last), .int(pageSize)])
+            for row in 0..<page.rowCount {
+                let event = try Self.storedEvent(page, row)
+                try body(event)
+                next = event.position + 1
+            }
+            if page.rowCount < pageSize { break }
+        }
+    }
+
+    /// Every event of one case, in position order.
+    public func events(ofCase caseID: String) throws(StoreError) -> [StoredEvent] {
+        let result = try connection.query(
+            "SELECT position, payload, hash FROM events WHERE case_id = $1 ORDER BY position", [.text(caseID)])
+        var events: [StoredEvent] = []
+        events.reserveCapacity(result.rowCount)
+        for row in 0..<result.rowCount { events.append(try Self.storedEvent(result, row)) }
+        return events
+    }
+
+    private static func storedEvent(_ result: PGResult, _ row: Int) throws(StoreError) -> StoredEvent {
+        guard let position = result.int64(row, 0), let payload = result.bytes(row, 1), let hash = try result.bytea(row, 2)
+        else { throw StoreError(.corrupt, "unreadable events row") }
+        return StoredEvent(position: position, payload: payload, hash: hash)
+    }
+
+    /// The result of ``verify(from:through:progress:)``.
+    public enum Verification: Sendable, Equatable {
+        /// Every event in range chained correctly: how many, the last position, its hash.
+        case verified(count: Int64, last: Int64, hash: [UInt8])
+        /// The first position where the chain does not hold, and why.
+        case broken(position: Int64, reason: String)
+    }
+
+    /// Recomputes the chain over `from...to` from the payloads in the table,
+    /// starting from the stored hash at `from - 1`, and compares every stored
+    /// hash. Reports the first bad position: a payload or hash altered, or a gap.
+    /// `progress` is called every `progressInterval` events.
+    public func verify(
+        from: Int64 = 1, through to: Int64? = nil, progressInterval: Int64 = 100_000,
+        progress: (Int64) -> Void = { _ in }
+    ) throws -> Verification {
+        let start = max(from, 1)
+        guard var previous = try hash(at: start - 1) else {
+            return .broken(position: start - 1, reason: "position \(start - 1) is not in the log")
+        }
+        var expected = start
+        var count: Int64 = 0
+        var broken: Verification?
+        struct Stop: Error {}
+        do {
+            try forEach(from: start, through: to) { event in
+                guard event.position == expected else {
+                    broken = .broken(position: expected, reason: "position \(expected) is missing (next is \(event.position))")
+                    throw Stop()
+                }
+                let computed = HashChain.next(after: previous, payload: event.payload)
+                guard computed == event.hash else {
+                    broken = .broken(
+                        position: event.position,
+                        reason: "stored hash \(Hex.encode(event.hash)) differs from the recomputed \(Hex.encode(computed))")
+                    throw Stop()
+                }
+                previous = computed
+                expected += 1
+                count += 1
+                if count % progressInterval == 0 { progress(count) }
+            }
+        } catch is Stop {
+            return broken!
+        }
+        if let to, expected <= to {
+            return .broken(position: expected, reason: "position \(expected) is not in the log")
+        }
+        return .verified(count: count, last: expected - 1, hash: previous)
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// A private PostgreSQL cluster in a directory of its own: `initdb` on first
+/// use, started with a Unix socket inside that directory and no TCP port, and
+/// stopped again. Used by the test harness, the benchmark and (later) the
+/// daemon's embedded default.
+///
+/// PostgreSQL refuses to run as root, so when this process is root every
+/// PostgreSQL program is run as ``user`` (default `postgres`) through
+/// `runuser`, and the directory is handed to that user.
+public final class LocalCluster: @unchecked Sendable {
+    /// The cluster's folder: `data/` holds the cluster, the socket and the
+    /// server log live beside it.
+    public let directory: URL
+    public let user: String
+    public let binDirectory: URL
+    /// Extra `-c name=value` settings for the server.
+    public var settings: [String: String]
+
+    public var dataDirectory: URL { directory.appending(path: "data") }
+    public var logFile: URL { directory.appending(path: "postgres.log") }
+    /// libpq conninfo for a database of this cluster (socket only).
+    public func conninfo(database: String = "postgres") -> String {
+        "host='\(directory.path)' port=5432 user=postgres dbname='\(database)'"
+    }
+
+    public init(directory: URL, user: String = "postgres", settings: [String: String] = [:]) throws(StoreError) {
+        self.directory = directory
+        self.user = user
+        self.settings = settings
+        binDirectory = try Self.findBinDirectory()
+    }
+
+    /// True when the data directory holds an initialised cluster.
+    public var isInitialized: Bool {
+        FileManager.default.fileExists(atPath: dataDirectory.appending(path: "PG_VERSION").path)
+    }
+
+    /// Creates the cluster if it does not exist yet. `durable: false` skips
+    /// initdb's fsync (for throwaway test clusters only).
+    public func initializeIfNeeded(durable: Bool = true) throws(StoreError) {
+        try createDirectory()
+        guard !isInitialized else { return }
+        var arguments = [
+            "-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
+        ]
+        if !durable { arguments.append("--no-sync") }
+        try run("initdb", arguments)
+    }
+
+    /// Starts the server and waits until it accepts connections. A server left
+    /// running by an earlier process is reused; a crashed one is recovered by
+    /// PostgreSQL itself on start.
+    public func start() throws(StoreError) {
+        if isRunning { return }
+        var options = ["-c listen_addresses=''", "-c unix_socket_directories='\(directory.path)'", "-c port=5432"]
+        options += settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }
+        try run(
+            "pg_ctl",
+            ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options.joined(separator: " "), "start"])
+    }
+
+    /// Stops the server: `fast` disconnects clients and shuts down cleanly,
+    /// `immediate` aborts (as a crash would).
+    public func stop(mode: String = "fast") throws(StoreError) {
+        guard isRunning else { return }
+        try run("pg_ctl", ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "60", "stop"])
+    }
+
+    /// True when a server is running on this data directory.
+    public var isRunning: Bool {
+        (try? run("pg_ctl", ["-D", dataDirectory.path, "status"], quiet: true)) != nil
+    }
+
+    /// Creates a database (if absent) and returns its conninfo.
+    public func createDatabase(_ name: String) throws(StoreError) -> String {
+        let admin = try PGConnection(conninfo())
+        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(name)])
+        if exists.rowCount == 0 {
+            try admin.execute("CREATE DATABASE \"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"")
+        }
+        return conninfo(database: name)
+    }
+
+    private var runsAsOtherUser: Bool { getuid() == 0 }
+
+    private func createDirectory() throws(StoreError) {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+            if runsAsOtherUser {
+                _ = try Self.execute(URL(fileURLWithPath: "/bin/chown"), ["-R", user, directory.path])
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.connection, "cannot prepare \(directory.path): \(error)")
+        }
+    }
+
+    @discardableResult
+    private func run(_ program: String, _ arguments: [String], quiet: Bool = false) throws(StoreError) -> String {
+        let executable = binDirectory.appending(path: program)
+        do {
+            if runsAsOtherUser {
+                return try Self.execute(
+                    URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", user, "--", executable.path] + arguments,
+                    currentDirectory: directory)
+            }
+            return try Self.execute(executable, arguments, currentDirectory: directory)
+        } catch let error as StoreError {
+            if quiet { throw error }
+            throw StoreError(error.code, "\(program) failed: \(error.message); see \(logFile.path)")
+        } catch {
+            throw StoreError(.connection, "cannot run \(program): \(error)")
+        }
+    }
+
+    /// Runs a program to completion with `posix_spawn` and `waitpid` (not
+    /// Foundation's `Process`, whose exit detection can hang when tests start
+    /// programs from several threads). Its output goes to a temporary file, not
+    /// a pipe: `pg_ctl start` leaves a server behind that would hold a pipe open.
+    static func execute(_ executable: URL, _ arguments: [String], currentDirectory: URL? = nil) throws -> String {
+        let outputPath = FileManager.default.temporaryDirectory.appending(path: "recoveryd-\(UUID().uuidString).out").path
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // `env -C` changes directory in the child (posix_spawn has no portable chdir).
+        let program = currentDirectory == nil ? executable.path : "/usr/bin/env"
+        let words = currentDirectory.map { ["-C", $0.path, executable.path] } ?? []
+        let argv = ([program] + words + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw StoreError(.connection, "cannot start \(executable.path): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { throw StoreError(.connection, "waitpid failed: \(String(cString: strerror(errno)))") }
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let how = exited ? "exited with \(code)" : "was killed by signal \(status & 0x7f)"
+            throw StoreError(
+                .connection,
+                "\(executable.lastPathComponent) \(how): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return text
+    }
+
+    /// PostgreSQL's server programs: `$RECOVERYD_PG_BIN`, else `pg_config
+    /// --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
+    static func findBinDirectory() throws(StoreError) -> URL {
+        let fileManager = FileManager.default
+        func hasInitdb(_ url: URL) -> Bool { fileManager.isExecutableFile(atPath: url.appending(path: "initdb").path) }
+        if let configured = ProcessInfo.processInfo.environment["RECOVERYD_PG_BIN"] {
+            let url = URL(fileURLWithPath: configured)
+            guard hasInitdb(url) else { throw StoreError(.connection, "RECOVERYD_PG_BIN=\(configured) has no initdb") }
+            return url
+        }
+        for candidate in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where fileManager.isExecutableFile(atPath: candidate) {
+            if let path = try? execute(URL(fileURLWithPath: candidate), ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines),
+                hasInitdb(URL(fileURLWithPath: path))
+            {
+                return URL(fileURLWithPath: path)
+            }
+        }
+        let versions = ((try? fileManager.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+            .compactMap(Int.init).sorted(by: >)
+        for version in versions {
+            let url = URL(fileURLWithPath: "/usr/lib/postgresql/\(version)/bin")
+            if hasInitdb(url) { return url }
+        }
+        throw StoreError(
+            .connection,
+            "PostgreSQL's server programs (initdb, pg_ctl) were not found: install them (apt-get install -y postgresql) or set RECOVERYD_PG_BIN"
+        )
+    }
+}

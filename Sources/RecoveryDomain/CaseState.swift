@@ -1,0 +1,64 @@
+/// One case as the ledger knows it: the projection row of DESIGN.md §2 and what
+/// the deciders need to judge the case's next step.
+public struct CaseState: Sendable, Equatable {
+    /// Where a case stands in its lifecycle.
+    public enum Status: String, Sendable, CaseIterable {
+        case open, closed, defected
+    }
+
+    /// A compensation recorded in this case, kept so a reversal can find it and
+    /// credit the person and day it was charged to.
+    public struct CompensationEntry: Sendable, Equatable {
+        public var amount: Int64
+        public var chargedTo: String
+        public var day: BusinessDay
+        public var reversed: Bool
+    }
+
+    public var caseID: String
+    public var customerID: String
+    public var channel: Channel
+    public var category: String
+    public var severity: Int
+    public var baseline: Int?
+    /// The agent who holds the case now (changed by escalations).
+    public var owner: String
+    /// When the complaint happened, and its business day (the day outcomes are
+    /// grouped under).
+    public var openedAt: Timestamp
+    public var openedDay: BusinessDay
+    public var status: Status
+    public var steps: MAMASteps
+    public var firstApologyAt: Timestamp?
+    /// When the first resolved follow-up happened.
+    public var resolvedAt: Timestamp?
+    /// The latest follow-up's measurement.
+    public var satisfaction: Int?
+    public var wouldRecommend: Int?
+    /// Compensation given, net of reversals (minor units).
+    public var compensationNet: Int64
+    public var compensations: [EventID: CompensationEntry]
+    /// Position of the last event of this case.
+    public var lastPosition: Int64
+
+    public var outcome: Outcome {
+        switch status {
+        case .defected: return .defected
+        case .open: return .open
+        case .closed:
+            guard let baseline, let satisfaction else { return .unmeasured }
+            return satisfaction > baseline ? .paradox : satisfaction == baseline ? .restored : .unrecovered
+        }
+    }
+
+    /// Satisfaction now minus before the failure, when both are known.
+    public var uplift: Int? {
+        guard let baseline, let satisfaction else { return nil }
+        return satisfaction - baseline
+    }
+
+    /// Seconds from the complaint to the first apology.
+    public var secondsToApology: Int64? { firstApologyAt.map { $0.seconds - openedAt.seconds } }
+    /// Seconds from the complaint to the first resolved follow-up.
+    public var secondsToResolution: Int64? { resolvedAt.map { $0.seconds - openedAt.seconds } }
+}

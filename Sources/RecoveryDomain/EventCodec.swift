@@ -1,0 +1,286 @@
+/// Strict decoding of events from JSON and their encoding back to the client's
+/// fields and to the recorded canonical payload (DESIGN.md §2, §4).
+public enum EventCodec {
+    /// Named limits on text fields, in Unicode scalars.
+    public enum Limits {
+        public static let category = 64
+        public static let ref = 128
+        /// `summary`, `note` and `reason`.
+        public static let text = 2_000
+    }
+
+    /// Decodes a request's JSON text into an event, checking every field.
+    /// `currency` is the ledger's: a compensation in any other is refused.
+    public static func decode(json bytes: some Collection<UInt8>, currency: String) -> Result<Event, Rejection> {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            return .failure(Rejection(.badRequest, "malformed JSON: \(error)"))
+        }
+        guard case .object(let object) = value else {
+            return .failure(Rejection(.badRequest, "an event must be a JSON object, not \(value.typeName)"))
+        }
+        return decode(fields: object, currency: currency)
+    }
+
+    /// Decodes an event from its JSON object.
+    public static func decode(fields: [String: JSONValue], currency: String) -> Result<Event, Rejection> {
+        Result { () throws(Rejection) -> Event in
+            var reader = FieldReader(fields)
+            let event = try readEvent(&reader, currency: currency)
+            try reader.finish()
+            return event
+        }
+    }
+
+    /// Decodes a stored payload: the client's fields plus `position` and
+    /// `recorded_at`. Currency is not re-checked against configuration: what was
+    /// recorded stays readable.
+    public static func decodeRecorded(payload bytes: some Collection<UInt8>) -> Result<RecordedEvent, Rejection> {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            return .failure(Rejection(.badRequest, "malformed payload: \(error)"))
+        }
+        guard case .object(let object) = value else { return .failure(.invalid("payload is not an object")) }
+        return Result { () throws(Rejection) -> RecordedEvent in
+            var reader = FieldReader(object)
+            let position = try reader.integer("position", in: 1...Int64.max)
+            let recordedText = try reader.string("recorded_at")
+            guard let recordedAt = Timestamp(rfc3339: recordedText) else { throw .invalid("recorded_at is not RFC 3339") }
+            let event = try readEvent(&reader, currency: nil)
+            try reader.finish()
+            return RecordedEvent(position: position, recordedAt: recordedAt, event: event)
+        }
+    }
+
+    private static func readEvent(_ reader: inout FieldReader, currency: String?) throws(Rejection) -> Event {
+        let typeName = try reader.string("type")
+        guard let type = EventType(rawValue: typeName) else {
+            throw .invalid(
+                "type \"\(typeName)\" is not one of \(EventType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let rawID = try reader.string("event_id")
+        guard let eventID = EventID(rawID) else { throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)") }
+        let agentID = try reader.identifier("agent_id")
+        let caseID = type == .allowance ? try reader.optionalIdentifier("case_id") : try reader.identifier("case_id")
+        var occurredAt: (String, Timestamp)?
+        if let text = try reader.optionalString("occurred_at") {
+            guard let instant = Timestamp(rfc3339: text) else {
+                throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
+            }
+            occurredAt = (text, instant)
+        }
+        let ref = try reader.optionalText("ref", length: 1...Limits.ref)
+        let body: EventBody
+        switch type {
+        case .complaint:
+            body = .complaint(
+                Complaint(
+                    customerID: try reader.identifier("customer_id"),
+                    channel: try reader.enumeration("channel", Channel.self),
+                    category: try reader.text("category", length: 1...Limits.category),
+                    severity: Int(try reader.integer("severity", in: 1...5)),
+                    baseline: try reader.optionalInteger("baseline", in: 0...10).map(Int.init),
+                    summary: try reader.optionalText("summary", length: 0...Limits.text)))
+        case .apology:
+            body = .apology(Apology(note: try reader.optionalText("note", length: 0...Limits.text)))
+        case .compensation:
+            let amount = try reader.integer("amount", in: 1...Money.maximumAmount)
+            let code = try reader.string("currency")
+            guard Money.isCurrencyCode(code) else { throw .invalid("currency must be an ISO 4217 code such as USD") }
+            if let currency, code != currency {
+                throw .invalid("currency \(code) is not this ledger's currency (\(currency))")
+            }
+            body = .compensation(
+                Compensation(
+                    amount: amount, currency: code, kind: try reader.enumeration("kind", CompensationKind.self),
+                    approvedBy: try reader.optionalIdentifier("approved_by"),
+                    note: try reader.optionalText("note", length: 0...Limits.text)))
+        case .compensationReversal:
+            let raw = try reader.string("reverses")
+            guard let reverses = EventID(raw) else { throw .invalid("reverses must be the event_id (a UUID) of a compensation") }
+            body = .compensationReversal(
+                CompensationReversal(reverses: reverses, reason: try reader.text("reason", length: 1...Limits.text)))
+        case .escalation:
+            body = .escalation(
+                Escalation(
+                    toAgentID: try reader.identifier("to_agent_id"),
+                    reason: try reader.text("reason", length: 1...Limits.text)))
+        case .followUp:
+            body = .followUp(
+                FollowUp(
+                    satisfaction: Int(try reader.integer("satisfaction", in: 0...10)),
+                    resolved: try reader.optionalBool("resolved"),
+                    wouldRecommend: try reader.optionalInteger("would_recommend", in: 0...10).map(Int.init),
+                    note: try reader.optionalText("note", length: 0...Limits.text)))
+        case .defection:
+            body = .defection(Defection(reason: try reader.optionalText("reason", length: 0...Limits.text)))
+        case .allowance:
+            body = .allowance(
+                AllowanceChange(
+                    dailyLimit: try reader.integer("daily_limit", in: 0...Money.maximumAmount),
+                    role: try reader.optionalEnumeration("role", StaffRole.self)))
+        }
+        return Event(eventID: eventID, agentID: agentID, caseID: caseID, occurredAt: occurredAt, ref: ref, body: body)
+    }
+
+    /// The client's fields of `event` (what idempotency compares).
+    public static func fields(of event: Event) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [
+            "event_id": .string(event.eventID.text),
+            "type": .string(event.type.rawValue),
+            "agent_id": .string(event.agentID),
+        ]
+        fields["case_id"] = event.caseID.map(JSONValue.string)
+        fields["occurred_at"] = event.occurredAt.map { .string($0.text) }
+        fields["ref"] = event.ref.map(JSONValue.string)
+        switch event.body {
+        case .complaint(let c):
+            fields["customer_id"] = .string(c.customerID)
+            fields["channel"] = .string(c.channel.rawValue)
+            fields["category"] = .string(c.category)
+            fields["severity"] = .integer(Int64(c.severity))
+            fields["baseline"] = c.baseline.map { .integer(Int64($0)) }
+            fields["summary"] = c.summary.map(JSONValue.string)
+        case .apology(let a):
+            fields["note"] = a.note.map(JSONValue.string)
+        case .compensation(let c):
+            fields["amount"] = .integer(c.amount)
+            fields["currency"] = .string(c.currency)
+            fields["kind"] = .string(c.kind.rawValue)
+            fields["approved_by"] = c.approvedBy.map(JSONValue.string)
+            fields["note"] = c.note.map(JSONValue.string)
+        case .compensationReversal(let r):
+            fields["reverses"] = .string(r.reverses.text)
+            fields["reason"] = .string(r.reason)
+        case .escalation(let e):
+            fields["to_agent_id"] = .string(e.toAgentID)
+            fields["reason"] = .string(e.reason)
+        case .followUp(let f):
+            fields["satisfaction"] = .integer(Int64(f.satisfaction))
+            fields["resolved"] = f.resolved.map(JSONValue.bool)
+            fields["would_recommend"] = f.wouldRecommend.map { .integer(Int64($0)) }
+            fields["note"] = f.note.map(JSONValue.string)
+        case .defection(let d):
+            fields["reason"] = d.reason.map(JSONValue.string)
+        case .allowance(let a):
+            fields["daily_limit"] = .integer(a.dailyLimit)
+            fields["role"] = a.role.map { .string($0.rawValue) }
+        }
+        return fields
+    }
+
+    /// Canonical bytes of the client's fields alone: equal bytes mean the same
+    /// content, whatever order or spacing the client used.
+    public static func canonicalContent(of event: Event) -> [UInt8] {
+        CanonicalJSON.encode(.object(fields(of: event)))
+    }
+
+    /// The recorded payload: the client's fields plus `position` and
+    /// `recorded_at`, as canonical JSON. These are the bytes the chain hashes.
+    public static func payload(of recorded: RecordedEvent) -> [UInt8] {
+        var fields = fields(of: recorded.event)
+        fields["position"] = .integer(recorded.position)
+        fields["recorded_at"] = .string(recorded.recordedAt.description)
+        return CanonicalJSON.encode(.object(fields))
+    }
+}
+
+/// Reads an event's fields one by one, removing each as it is read, so that
+/// whatever is left at the end is an unknown field.
+struct FieldReader {
+    private var fields: [String: JSONValue]
+
+    init(_ fields: [String: JSONValue]) { self.fields = fields }
+
+    mutating func finish() throws(Rejection) {
+        if let unknown = fields.keys.sorted().first {
+            throw .invalid("unknown field \"\(unknown)\" for this event type")
+        }
+    }
+
+    private mutating func take(_ key: String) throws(Rejection) -> JSONValue? {
+        guard let value = fields.removeValue(forKey: key) else { return nil }
+        if case .null = value { throw .invalid("\(key) must not be null (leave it out instead)") }
+        return value
+    }
+
+    private func missing(_ key: String) -> Rejection { .invalid("\(key) is required") }
+
+    mutating func optionalString(_ key: String) throws(Rejection) -> String? {
+        guard let value = try take(key) else { return nil }
+        guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
+        return text
+    }
+
+    mutating func string(_ key: String) throws(Rejection) -> String {
+        guard let text = try optionalString(key) else { throw missing(key) }
+        return text
+    }
+
+    mutating func optionalText(_ key: String, length: ClosedRange<Int>) throws(Rejection) -> String? {
+        guard let text = try optionalString(key) else { return nil }
+        let count = text.unicodeScalars.count
+        guard length.contains(count) else {
+            throw .invalid("\(key) must be \(length.lowerBound)–\(length.upperBound) characters, not \(count)")
+        }
+        return text
+    }
+
+    mutating func text(_ key: String, length: ClosedRange<Int>) throws(Rejection) -> String {
+        guard let text = try optionalText(key, length: length) else { throw missing(key) }
+        return text
+    }
+
+    mutating func optionalIdentifier(_ key: String) throws(Rejection) -> String? {
+        guard let text = try optionalString(key) else { return nil }
+        guard Identifier.isValid(text) else {
+            throw .invalid("\(key) must be 1–\(Identifier.maximumLength) characters of A-Z a-z 0-9 . _ : @ -")
+        }
+        return text
+    }
+
+    mutating func identifier(_ key: String) throws(Rejection) -> String {
+        guard let text = try optionalIdentifier(key) else { throw missing(key) }
+        return text
+    }
+
+    mutating func optionalInteger(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
+        guard let value = try take(key) else { return nil }
+        guard case .integer(let number) = value else { throw .invalid("\(key) must be an integer, not \(value.typeName)") }
+        guard range.contains(number) else {
+            let upper = range.upperBound == .max ? "" : " to \(range.upperBound)"
+            throw .invalid("\(key) must be from \(range.lowerBound)\(upper), not \(number)")
+        }
+        return number
+    }
+
+    mutating func integer(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64 {
+        guard let number = try optionalInteger(key, in: range) else { throw missing(key) }
+        return number
+    }
+
+    mutating func optionalBool(_ key: String) throws(Rejection) -> Bool? {
+        guard let value = try take(key) else { return nil }
+        guard case .bool(let flag) = value else { throw .invalid("\(key) must be true or false, not \(value.typeName)") }
+        return flag
+    }
+
+    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(Rejection) -> E?
+    where E.RawValue == String {
+        guard let text = try optionalString(key) else { return nil }
+        guard let value = E(rawValue: text) else {
+            throw .invalid("\(key) must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+        }
+        return value
+    }
+
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(Rejection) -> E
+    where E.RawValue == String {
+        guard let value = try optionalEnumeration(key, type) else { throw missing(key) }
+        return value
+    }
+}

@@ -1,0 +1,156 @@
+/// The event types of DESIGN.md §2; raw values are the wire names.
+public enum EventType: String, Sendable, CaseIterable {
+    case complaint, apology, compensation
+    case compensationReversal = "compensation_reversal"
+    case escalation
+    case followUp = "follow_up"
+    case defection, allowance
+}
+
+/// Where the customer complained.
+public enum Channel: String, Sendable, CaseIterable {
+    case phone, email, chat
+    case inPerson = "in_person"
+    case social, other
+}
+
+/// What form a compensation took.
+public enum CompensationKind: String, Sendable, CaseIterable {
+    case refund, credit, gift, upgrade, waiver, other
+}
+
+/// A staff member's role for budgets: supervisors may approve compensations
+/// charged to their own (larger) allowance.
+public enum StaffRole: String, Sendable, CaseIterable {
+    case agent, supervisor
+}
+
+/// The role a client connection holds (bound to its token). Only `admin` may
+/// record `allowance` events.
+public enum ClientRole: String, Sendable, CaseIterable {
+    case frontline, auditor, finance, admin
+}
+
+/// `complaint`: opens a case (Make time to listen).
+public struct Complaint: Sendable, Equatable {
+    public var customerID: String
+    public var channel: Channel
+    public var category: String
+    public var severity: Int
+    public var baseline: Int?
+    public var summary: String?
+    public init(customerID: String, channel: Channel, category: String, severity: Int, baseline: Int? = nil, summary: String? = nil) {
+        self.customerID = customerID
+        self.channel = channel
+        self.category = category
+        self.severity = severity
+        self.baseline = baseline
+        self.summary = summary
+    }
+}
+
+/// `apology`: Acknowledge and apologise.
+public struct Apology: Sendable, Equatable {
+    public var note: String?
+    public init(note: String? = nil) {
+        self.note = note
+    }
+}
+
+/// `compensation`: Meet the customer's needs; charged to an allowance.
+public struct Compensation: Sendable, Equatable {
+    public var amount: Int64
+    public var currency: String
+    public var kind: CompensationKind
+    public var approvedBy: String?
+    public var note: String?
+    public init(amount: Int64, currency: String, kind: CompensationKind, approvedBy: String? = nil, note: String? = nil) {
+        self.amount = amount
+        self.currency = currency
+        self.kind = kind
+        self.approvedBy = approvedBy
+        self.note = note
+    }
+}
+
+/// `compensation_reversal`: gives a compensation's amount back to the allowance
+/// and day it was charged to.
+public struct CompensationReversal: Sendable, Equatable {
+    public var reverses: EventID
+    public var reason: String
+    public init(reverses: EventID, reason: String) {
+        self.reverses = reverses
+        self.reason = reason
+    }
+}
+
+/// `escalation`: hands the case to another agent.
+public struct Escalation: Sendable, Equatable {
+    public var toAgentID: String
+    public var reason: String
+    public init(toAgentID: String, reason: String) {
+        self.toAgentID = toAgentID
+        self.reason = reason
+    }
+}
+
+/// `follow_up`: Act with follow-up; measures the customer's satisfaction now.
+public struct FollowUp: Sendable, Equatable {
+    public var satisfaction: Int
+    /// As sent; absent means `true`.
+    public var resolved: Bool?
+    public var wouldRecommend: Int?
+    public var note: String?
+
+    public var isResolved: Bool { resolved ?? true }
+    public init(satisfaction: Int, resolved: Bool? = nil, wouldRecommend: Int? = nil, note: String? = nil) {
+        self.satisfaction = satisfaction
+        self.resolved = resolved
+        self.wouldRecommend = wouldRecommend
+        self.note = note
+    }
+}
+
+/// `defection`: the customer left.
+public struct Defection: Sendable, Equatable {
+    public var reason: String?
+    public init(reason: String? = nil) {
+        self.reason = reason
+    }
+}
+
+/// `allowance`: sets a person's daily limit and role from the current business
+/// day on.
+public struct AllowanceChange: Sendable, Equatable {
+    public var dailyLimit: Int64
+    public var role: StaffRole?
+    public init(dailyLimit: Int64, role: StaffRole? = nil) {
+        self.dailyLimit = dailyLimit
+        self.role = role
+    }
+}
+
+/// What an event says, by type.
+public enum EventBody: Sendable, Equatable {
+    case complaint(Complaint)
+    case apology(Apology)
+    case compensation(Compensation)
+    case compensationReversal(CompensationReversal)
+    case escalation(Escalation)
+    case followUp(FollowUp)
+    case defection(Defection)
+    case allowance(AllowanceChange)
+
+    public var type: EventType {
+        switch self {
+        case .complaint: .complaint
+        case .apology: .apology
+        case .compensation: .compensation
+        case .compensationReversal: .compensationReversal
+        case .escalation: .escalation
+        case .followUp: .followUp
+        case .defection: .defection
+        case .allowance: .allowance
+        }
+    }
+}

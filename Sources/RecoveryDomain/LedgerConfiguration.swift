@@ -1,0 +1,33 @@
+import Foundation
+
+/// One ledger's settings (DESIGN.md §3): its currency, its time zone (which
+/// decides business days) and the default daily allowances.
+///
+/// The time zone must not change once events are recorded: business days of
+/// past charges are derived from `recorded_at` in this zone.
+public struct LedgerConfiguration: Sendable, Equatable {
+    public var currency: String
+    public var timeZone: TimeZone
+    /// Daily allowance of a person with no `allowance` event (minor units).
+    public var defaultAllowance: Int64
+    /// Daily allowance of a configured supervisor with no `allowance` event.
+    public var defaultSupervisorAllowance: Int64
+    /// People who are supervisors until an `allowance` event says otherwise.
+    public var supervisors: Set<String>
+
+    public init(
+        currency: String = "USD", timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+        defaultAllowance: Int64 = 200_000, defaultSupervisorAllowance: Int64 = 1_000_000,
+        supervisors: Set<String> = []
+    ) {
+        precondition(Money.isCurrencyCode(currency), "currency must be an ISO 4217 code")
+        precondition(defaultAllowance >= 0 && defaultSupervisorAllowance >= 0, "allowances are never negative")
+        self.currency = currency
+        self.timeZone = timeZone
+        self.defaultAllowance = defaultAllowance
+        self.defaultSupervisorAllowance = defaultSupervisorAllowance
+        self.supervisors = supervisors
+    }
+
+    public func businessDay(of timestamp: Timestamp) -> BusinessDay { BusinessDay(timestamp, in: timeZone) }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import LedgerStore
+import PostgresTestSupport
+import RecoveryDomain
+import Testing
+
+@Suite("Event log on a real PostgreSQL")
+struct EventLogTests {
+    @Test func appendedPayloadsReadBackByteForByte() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let tricky = "quote \" backslash \\ tab \t newline \n nul \u{0} emoji 🙂 é and \u{2028}"
+        let events = (1...5).map { Fixtures.complaint($0, summary: $0 == 3 ? tricky : "plain \($0)") }
+        let outcomes = try log.append(events: events, recordedAt: Fixtures.at)
+        let expected = events.enumerated().map { index, event in
+            EventRow(RecordedEvent(position: Int64(index + 1), recordedAt: Fixtures.at, event: event)).payload
+        }
+        var read: [StoredEvent] = []
+        try EventReader(connection: PGConnection(db)).forEach(from: 1) { read.append($0) }
+        #expect(read.map(\.payload) == expected)
+        #expect(read.map(\.position) == [1, 2, 3, 4, 5])
+        #expect(outcomes.map { if case .appended(let head) = $0 { head.hash } else { [] } } == read.map(\.hash))
+        let decoded = try EventCodec.decodeRecorded(payload: read[2].payload).get()
+        guard case .complaint(let complaint) = decoded.event.body else { Issue.record("not a complaint"); return }
+        #expect(complaint.summary == tricky)
+    }
+
+    @Test(arguments: EventLog.BatchMethod.allCases)
+    func bothBatchMethodsWriteTheSameRows(method: EventLog.BatchMethod) throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        log.batchMethod = method
+        let outcomes = try log.append(events: (1...50).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        // The chain depends only on the payloads, so both methods give the same head.
+        var head = ChainHead.empty
+        for event in (1...50).map({ Fixtures.complaint($0) }).enumerated() {
+            let row = EventRow(RecordedEvent(position: Int64(event.offset + 1), recordedAt: Fixtures.at, event: event.element))
+            head = ChainHead(position: row.position, hash: HashChain.next(after: head.hash, payload: row.payload))
+        }
+        #expect(outcomes.last == .appended(head))
+        #expect(try EventReader(connection: PGConnection(db)).head() == head)
+        let columns = try PGConnection(db).query(
+            "SELECT event_id::text, type, case_id, agent_id, recorded_at = '2026-11-22T09:15:00Z' FROM events WHERE position = 7")
+        #expect(columns.string(0, 0) == Fixtures.eventID(7).text)
+        #expect(columns.string(0, 1) == "complaint")
+        #expect(columns.string(0, 2) == "case-0-7")
+        #expect(columns.string(0, 3) == "agent-0")
+        #expect(columns.bool(0, 4) == true)
+    }
+
+    @Test func positionsStayGaplessAcrossBatchesAndReconnects() throws {
+        let db = try TestPostgres.database()
+        var next = 1
+        for round in 0..<3 {
+            let log = try Fixtures.writer(db)
+            #expect(log.head.position == Int64(next - 1))
+            for size in [1, 7, 100, 3] {
+                let events = (next..<next + size).map { Fixtures.complaint($0, salt: round) }
+                let outcomes = try log.append(events: events, recordedAt: Fixtures.at)
+                #expect(outcomes.map { if case .appended(let h) = $0 { h.position } else { -1 } } == (next..<next + size).map(Int64.init))
+                next += size
+            }
+            try log.releaseLock()
+        }
+        let summary = try PGConnection(db).query("SELECT count(*), min(position), max(position) FROM events")
+        #expect(summary.int64(0, 0) == Int64(next - 1))
+        #expect(summary.int64(0, 1) == 1)
+        #expect(summary.int64(0, 2) == Int64(next - 1))
+        #expect(try EventReader(connection: PGConnection(db)).verify() == .verified(count: Int64(next - 1), last: Int64(next - 1), hash: Fixtures.writer(db).head.hash))
+    }
+
+    @Test func aRetriedEventIsADuplicateAndWritesNothing() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let event = Fixtures.complaint(1)
+        guard case .appended(let original) = try log.append(events: [event], recordedAt: Fixtures.at)[0] else {
+            Issue.record("first append was not appended")
+            return
+        }
+        let later = Timestamp(rfc3339: "2026-11-23T10:00:00Z")!
+        #expect(try log.append(events: [event], recordedAt: later) == [.duplicate(original)])
+        // Within one batch too: the repeat answers the first one's receipt.
+        let second = Fixtures.complaint(2)
+        let outcomes = try log.append(events: [second, second], recordedAt: later)
+        guard case .appended(let receipt) = outcomes[0] else { Issue.record("not appended"); return }
+        #expect(outcomes[1] == .duplicate(receipt))
+        #expect(try Fixtures.count(db) == 2)
+        #expect(log.head == receipt)
+    }
+
+    @Test func theSameIDWithOtherContentIsAConflict() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        _ = try log.append(events: [Fixtures.complaint(1)], recordedAt: Fixtures.at)
+        var changed = Fixtures.complaint(1)
+        changed.agentID = "someone-else"
+        #expect(try log.append(events: [changed], recordedAt: Fixtures.at) == [.conflict(position: 1)])
+        #expect(try Fixtures.count(db) == 1)
+    }
+
+    @Test(arguments: [
+        "UPDATE events SET agent_id = 'x' WHERE position = 1",
+        "DELETE FROM events WHERE position = 1",
+        "TRUNCATE events",
+    ])
+    func theTriggerRefusesChanges(statement: String) throws {
+        let db = try TestPostgres.database()
+        _ = try Fixtures.writer(db).append(events: [Fixtures.complaint(1)], recordedAt: Fixtures.at)
+        let connection = try PGConnection(db)  // the superuser: only the trigger stands in the way
+        let error = #expect(throws: StoreError.self) { try connection.execute(statement) }
+        #expect(error?.sqlState == "23001")
+        #expect(error?.message.contains("append-only") == true)
+        #expect(try Fixtures.count(db) == 1)
+        #expect(try connection.query("SELECT agent_id FROM events").string(0, 0) == "agent-1")
+    }
+
+    @Test func verificationNamesTheExactTamperedPosition() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        _ = try log.append(events: (1...60).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        let reader = EventReader(connection: try PGConnection(db))
+        #expect(try reader.verify() == .verified(count: 60, last: 60, hash: log.head.hash))
+
+        let superuser = try PGConnection(db)
+        try superuser.execute(
+            """
+            ALTER TABLE events DISABLE TRIGGER USER;
+            UPDATE events SET payload = replace(payload, '"severity":3', '"severity":1') WHERE position = 37;
+            ALTER TABLE events ENABLE TRIGGER USER;
+            """)
+        guard case .broken(let position, let reason) = try reader.verify() else {
+            Issue.record("tampering was not detected")
+            return
+        }
+        #expect(position == 37)
+        #expect(reason.contains("differs"))
+        // A range that ends before the tampered row still verifies.
+        if case .verified(let count, let last, _) = try reader.verify(from: 10, through: 36) {
+            #expect(count == 27)
+            #expect(last == 36)
+        } else {
+            Issue.record("range 10...36 should verify")
+        }
+    }
+
+    @Test func aDeletedRowIsReportedAsAGap() throws {
+        let db = try TestPostgres.database()
+        _ = try Fixtures.writer(db).append(events: (1...10).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        try PGConnection(db).execute(
+            "ALTER TABLE events DISABLE TRIGGER USER; DELETE FROM events WHERE position = 4; ALTER TABLE events ENABLE TRIGGER USER;")
+        guard case .broken(let position, let reason) = try EventReader(connection: PGConnection(db)).verify() else {
+            Issue.record("the gap was not detected")
+            return
+        }
+        #expect(position == 4)
+        #expect(reason.contains("missing"))
+    }
+
+    @Test func aSecondWriterIsRefusedAtOnce() throws {
+        let db = try TestPostgres.database()
+        let first = try Fixtures.writer(db)
+        let error = #expect(throws: StoreError.self) { try Fixtures.writer(db) }
+        #expect(error?.code == .writerLocked)
+        #expect(error?.message.contains("another writer holds this ledger") == true)
+        #expect(error?.message.contains("pid \(first.connection.backendPID)") == true, "\(String(describing: error))")
+        try first.releaseLock()
+        #expect(throws: Never.self) { try Fixtures.writer(db) }
+    }
+
+    @Test func aBatchFailingMidTransactionLeavesNothingAndTheChainContinues() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        _ = try log.append(events: (1...5).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        let headBefore = log.head
+        struct ProjectionFailed: Error {}
+        let rows = (6...10).map {
+            EventRow(RecordedEvent(position: Int64($0), recordedAt: Fixtures.at, event: Fixtures.complaint($0)))
+        }
+        #expect(throws: ProjectionFailed.self) {
+            try log.append(rows) { _ in throw ProjectionFailed() }
+        }
+        #expect(log.head == headBefore)
+        #expect(try Fixtures.count(db) == 5)
+        // A server-side failure inside the batch (a duplicate event_id written
+        // past the idempotency check) also leaves nothing behind.
+        var clash = rows
+        clash[3].eventID = Fixtures.eventID(2)
+        let error = #expect(throws: StoreError.self) { try log.append(clash) }
+        #expect(error?.isUniqueViolation == true)
+        #expect(log.head == headBefore)
+        #expect(try Fixtures.count(db) == 5)
+        let checkpoint = try PGConnection(db).query("SELECT position FROM ledger_checkpoint")
+        #expect(checkpoint.int64(0, 0) == 5)
+        // The next batch continues the chain from position 6.
+        let receipts = try log.append(rows)
+        #expect(receipts.map(\.position) == [6, 7, 8, 9, 10])
+        #expect(try EventReader(connection: PGConnection(db)).verify() == .verified(count: 10, last: 10, hash: log.head.hash))
+    }
+
+    @Test func aBatchThatDoesNotFollowTheHeadIsRefused() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let row = EventRow(RecordedEvent(position: 2, recordedAt: Fixtures.at, event: Fixtures.complaint(1)))
+        let error = #expect(throws: StoreError.self) { try log.append([row]) }
+        #expect(error?.code == .outOfOrder)
+        #expect(try Fixtures.count(db) == 0)
+    }
+
+    @Test func oneCasesEventsAreReadInOrder() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let open = Fixtures.complaint(1)
+        let apology = Event(
+            eventID: Fixtures.eventID(2), agentID: "agent-1", caseID: open.caseID, body: .apology(Apology(note: "sorry")))
+        _ = try log.append(events: [open, Fixtures.complaint(3), apology], recordedAt: Fixtures.at)
+        let events = try EventReader(connection: PGConnection(db)).events(ofCase: open.caseID!)
+        #expect(events.map(\.position) == [1, 3])
+        #expect(try EventReader(connection: PGConnection(db)).events(ofCase: "nobody").isEmpty)
+    }
+
+    @Test func hundredThousandEventsStreamInConstantMemory() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let padding = String(repeating: "x", count: 1_000)
+        let total = 100_000
+        for start in stride(from: 1, through: total, by: 1_000) {
+            let batch = (start..<start + 1_000).map { Fixtures.complaint($0, summary: padding) }
+            _ = try log.append(events: batch, recordedAt: Fixtures.at)
+        }
+        let reader = EventReader(connection: try PGConnection(db))
+        var count = 0
+        var expected: Int64 = 1
+        var bytes = 0
+        let before = Fixtures.residentKiB()
+        var peak = before
+        try reader.forEach(from: 1) { event in
+            #expect(event.position == expected)
+            expected += 1
+            count += 1
+            bytes += event.payload.count
+            if count % 10_000 == 0 { peak = max(peak, Fixtures.residentKiB()) }
+        }
+        #expect(count == total)
+        // Over 100 MB of payloads passed through; what stayed resident is a page.
+        #expect(bytes > 100_000_000)
+        #expect(peak - before < 48 * 1024, "resident memory grew by \(peak - before) KiB while streaming")
+        #expect(try reader.verify() == .verified(count: Int64(total), last: Int64(total), hash: log.head.hash))
+    }
+}
