@@ -20,6 +20,7 @@ public enum CanonicalJSON {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
         case .integer(let number): out.append(contentsOf: String(number).utf8)
+        case .fraction(let text): out.append(contentsOf: text.utf8)
         case .string(let text): writeString(text, into: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))

@@ -1,8 +1,8 @@
 /// A strict, bounded JSON parser (RFC 8259) over UTF-8 bytes.
 ///
-/// Stricter than the RFC where the ledger needs it: a number with a fraction or
-/// an exponent is refused (money and scores are integers), integers must fit in
-/// 64 bits, duplicate keys are refused, and nesting is limited to
+/// Stricter than the RFC where the ledger needs it: integers must fit in 64
+/// bits (a number with a fraction or an exponent is kept apart as
+/// ``JSONValue/fraction(_:)``, for the fields to refuse), duplicate keys are refused, and nesting is limited to
 /// ``maximumDepth``.
 public struct JSONParser {
     /// Deepest nesting of arrays and objects accepted.
@@ -50,7 +50,7 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .integer(try parseInteger())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw failure("unexpected character")
         }
     }
@@ -113,7 +113,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseInteger() throws(Failure) -> Int64 {
+    private mutating func parseNumber() throws(Failure) -> JSONValue {
         let start = index
         var negative = false
         if bytes[index] == UInt8(ascii: "-") {
@@ -127,7 +127,7 @@ public struct JSONParser {
             throw Failure(offset: start, reason: "leading zeros are not allowed")
         }
         if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
-            throw Failure(offset: start, reason: "only integers are accepted (no fractions or exponents)")
+            return .fraction(try parseFractionRest(from: start))
         }
         // Accumulate negatively so that Int64.min parses.
         var value: Int64 = 0
@@ -137,9 +137,32 @@ public struct JSONParser {
             guard !overflow1, !overflow2 else { throw Failure(offset: start, reason: "integer out of 64-bit range") }
             value = next
         }
-        if negative { return value }
+        if negative { return .integer(value) }
         guard value != .min else { throw Failure(offset: start, reason: "integer out of 64-bit range") }
-        return -value
+        return .integer(-value)
+    }
+
+    /// The rest of a number after its integer part: `.digits` and/or an exponent.
+    private mutating func parseFractionRest(from start: Int) throws(Failure) -> String {
+        func digits(_ parser: inout JSONParser) throws(Failure) {
+            let first = parser.index
+            while parser.index < parser.bytes.count,
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(parser.bytes[parser.index])
+            {
+                parser.index += 1
+            }
+            guard parser.index > first else { throw parser.failure("expected a digit") }
+        }
+        if bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            try digits(&self)
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            try digits(&self)
+        }
+        return String(decoding: bytes[start..<index], as: UTF8.self)
     }
 
     private mutating func parseString() throws(Failure) -> String {

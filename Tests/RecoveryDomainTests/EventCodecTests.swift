@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+
+@testable import RecoveryDomain
+
+@Suite("Event decoding and the canonical form")
+struct EventCodecTests {
+    static let valid: [String] = [
+        #"{"event_id":"6F9619FF-8B86-4011-B42D-00C04FC964FF","type":"complaint","agent_id":"A-7","case_id":"K-1","customer_id":"cust@example","channel":"in_person","category":"noise","severity":5,"baseline":0,"summary":"room next to the lift","occurred_at":"2026-11-22T08:00:00+01:00","ref":"TICKET-99"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","type":"apology","agent_id":"A-7","case_id":"K-1","note":"we are sorry"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f2","type":"compensation","agent_id":"A-7","case_id":"K-1","amount":12500,"currency":"USD","kind":"upgrade","approved_by":"S-1","note":"suite"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f3","type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"6f9619ff-8b86-4011-b42d-00c04fc964f2","reason":"entered twice"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f4","type":"escalation","agent_id":"A-7","case_id":"K-1","to_agent_id":"S-1","reason":"wants a manager"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f5","type":"follow_up","agent_id":"S-1","case_id":"K-1","satisfaction":9,"resolved":false,"would_recommend":10,"note":"happy"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f6","type":"defection","agent_id":"S-1","case_id":"K-1","reason":"moved to a rival"}"#,
+        #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f7","type":"allowance","agent_id":"S-1","daily_limit":1500000,"role":"supervisor"}"#,
+    ]
+
+    @Test(arguments: valid)
+    func everyEventTypeDecodesAndRoundTrips(json: String) throws {
+        let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()
+        let encoded = CanonicalJSON.encode(.object(EventCodec.fields(of: event)))
+        let again = try EventCodec.decode(json: encoded, currency: "USD").get()
+        #expect(again == event)
+        #expect(CanonicalJSON.encode(.object(EventCodec.fields(of: again))) == encoded)
+        // Every field the client sent is kept (event_id in lowercase).
+        guard case .object(let sent) = try JSONParser.parse(json) else { Issue.record("not an object"); return }
+        #expect(Set(EventCodec.fields(of: event).keys) == Set(sent.keys))
+    }
+
+    @Test func theEventIDIsRecordedInLowercase() throws {
+        let event = try EventCodec.decode(json: Array(Self.valid[0].utf8), currency: "USD").get()
+        #expect(event.eventID.text == "6f9619ff-8b86-4011-b42d-00c04fc964ff")
+    }
+
+    @Test func keyOrderAndSpacingDoNotChangeTheContent() throws {
+        let a = #"{"type":"apology","event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","agent_id":"A-7","case_id":"K-1"}"#
+        let b = "{ \"case_id\" : \"K-1\",\n\t\"agent_id\":\"A-7\" , \"event_id\":\"6f9619ff-8b86-4011-b42d-00c04fc964f1\",\"type\":\"apology\" }"
+        let ea = try EventCodec.decode(json: Array(a.utf8), currency: "USD").get()
+        let eb = try EventCodec.decode(json: Array(b.utf8), currency: "USD").get()
+        #expect(EventCodec.canonicalContent(of: ea) == EventCodec.canonicalContent(of: eb))
+        #expect(
+            CanonicalJSON.encodeString(.object(EventCodec.fields(of: ea)))
+                == #"{"agent_id":"A-7","case_id":"K-1","event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","type":"apology"}"#)
+    }
+
+    @Test func theRecordedPayloadAddsPositionAndRecordedAtAndDecodesBack() throws {
+        let event = try EventCodec.decode(json: Array(Self.valid[1].utf8), currency: "USD").get()
+        let recorded = RecordedEvent(position: 42, recordedAt: Timestamp(rfc3339: "2026-11-22T09:15:00.5Z")!, event: event)
+        let payload = EventCodec.payload(of: recorded)
+        #expect(
+            String(decoding: payload, as: UTF8.self)
+                == #"{"agent_id":"A-7","case_id":"K-1","event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","note":"we are sorry","position":42,"recorded_at":"2026-11-22T09:15:00.500000Z","type":"apology"}"#
+        )
+        #expect(try EventCodec.decodeRecorded(payload: payload).get() == recorded)
+    }
+
+    @Test func canonicalStringsEscapeOnlyWhatTheyMust() {
+        let text = "q\" b\\ s/ nl\n tab\t nul\u{0} bell\u{7} é 🙂 \u{2028}"
+        #expect(
+            CanonicalJSON.encodeString(.string(text))
+                == #""q\" b\\ s/ nl\n tab\t nul\u0000 bell\u0007 é 🙂 \#u{2028}""#)
+        let parsed = try? JSONParser.parse(CanonicalJSON.encode(.string(text)))
+        #expect(parsed == .string(text))
+    }
+
+    @Test func theParserReadsEscapesSurrogatesAndExtremeIntegers() throws {
+        #expect(try JSONParser.parse(#""\ud83d\ude42 \u00e9 \/""#) == .string("🙂 é /"))
+        #expect(try JSONParser.parse("-9223372036854775808") == .integer(.min))
+        #expect(try JSONParser.parse("9223372036854775807") == .integer(.max))
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse("9223372036854775808") }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(#""\ud83d""#) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse("012") }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse("{\"a\":1,}") }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse("\"raw\u{1}control\"") }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xFF, 0x22] as [UInt8]) }
+        let deep = String(repeating: "[", count: JSONParser.maximumDepth + 1) + String(repeating: "]", count: JSONParser.maximumDepth + 1)
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(deep) }
+        let deepest = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
+        #expect(throws: Never.self) { try JSONParser.parse(deepest) }
+    }
+
+    static let base = #""event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"A-7","case_id":"K-1""#
+    static let complaint = base + #","type":"complaint","customer_id":"C-1","channel":"phone","category":"noise","severity":3"#
+    static let compensation = base + #","type":"compensation","amount":100,"currency":"USD","kind":"gift""#
+
+    /// Bad inputs, each with the code and a part of the message it must get.
+    static let rejected: [(String, Rejection.Code, String)] = [
+        ("not json", .badRequest, "malformed JSON"),
+        ("[1,2]", .badRequest, "must be a JSON object"),
+        (#"{"a":1,"a":2}"#, .badRequest, "duplicate key"),
+        ("{" + base + "}", .invalid, "type is required"),
+        ("{" + base + #","type":"party"}"#, .invalid, "type \"party\" is not one of"),
+        ("{" + complaint + #","mood":"grumpy"}"#, .invalid, "unknown field \"mood\""),
+        ("{" + complaint.replacingOccurrences(of: #""severity":3"#, with: #""severity":"3""#) + "}", .invalid, "severity must be an integer, not string"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":10.5"#) + "}", .invalid, "amount must be an integer, not number with a fraction"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1e3"#) + "}", .invalid, "amount must be an integer"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":0"#) + "}", .invalid, "amount must be from 1 to 1000000000000, not 0"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1000000000001"#) + "}", .invalid, "amount must be from 1"),
+        ("{" + compensation.replacingOccurrences(of: #""USD""#, with: #""EUR""#) + "}", .invalid, "currency EUR is not this ledger's currency (USD)"),
+        ("{" + compensation.replacingOccurrences(of: #""USD""#, with: #""usd""#) + "}", .invalid, "ISO 4217"),
+        ("{" + compensation.replacingOccurrences(of: #""gift""#, with: #""cash""#) + "}", .invalid, "kind must be one of refund, credit"),
+        ("{" + complaint.replacingOccurrences(of: #""severity":3"#, with: #""severity":6"#) + "}", .invalid, "severity must be from 1 to 5, not 6"),
+        ("{" + complaint.replacingOccurrences(of: #""severity":3"#, with: #""severity":0"#) + "}", .invalid, "severity must be from 1 to 5, not 0"),
+        ("{" + complaint + #","baseline":11}"#, .invalid, "baseline must be from 0 to 10, not 11"),
+        ("{" + complaint + #","baseline":-1}"#, .invalid, "baseline must be from 0 to 10"),
+        ("{" + complaint.replacingOccurrences(of: #""phone""#, with: #""fax""#) + "}", .invalid, "channel must be one of"),
+        ("{" + complaint.replacingOccurrences(of: #""noise""#, with: "\"" + String(repeating: "c", count: 65) + "\"") + "}", .invalid, "category must be 1–64 characters, not 65"),
+        ("{" + complaint.replacingOccurrences(of: #""noise""#, with: #""""#) + "}", .invalid, "category must be 1–64 characters, not 0"),
+        ("{" + complaint + #","summary":""# + String(repeating: "s", count: 2001) + "\"}", .invalid, "summary must be 0–2000 characters, not 2001"),
+        ("{" + complaint + #","ref":""# + String(repeating: "r", count: 129) + "\"}", .invalid, "ref must be 1–128 characters"),
+        ("{" + complaint.replacingOccurrences(of: #""A-7""#, with: #""A 7""#) + "}", .invalid, "agent_id must be 1–64 characters of"),
+        ("{" + complaint.replacingOccurrences(of: #""A-7""#, with: "\"" + String(repeating: "a", count: 65) + "\"") + "}", .invalid, "agent_id must be 1–64"),
+        ("{" + complaint.replacingOccurrences(of: #""C-1""#, with: #""C/1""#) + "}", .invalid, "customer_id must be"),
+        ("{" + complaint.replacingOccurrences(of: "6f9619ff-8b86-4011-b42d-00c04fc964f9", with: "not-a-uuid") + "}", .invalid, "event_id must be a UUID"),
+        ("{" + complaint + #","occurred_at":"yesterday"}"#, .invalid, "occurred_at must be an RFC 3339 time"),
+        ("{" + complaint + #","occurred_at":"2026-02-30T10:00:00Z"}"#, .invalid, "occurred_at must be an RFC 3339 time"),
+        ("{" + complaint + #","baseline":null}"#, .invalid, "baseline must not be null"),
+        (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"A-7","type":"apology"}"#, .invalid, "case_id is required"),
+        ("{" + base + #","type":"follow_up","satisfaction":7,"resolved":"yes"}"#, .invalid, "resolved must be true or false"),
+        ("{" + base + #","type":"follow_up"}"#, .invalid, "satisfaction is required"),
+        ("{" + base + #","type":"compensation_reversal","reverses":"x","reason":"oops"}"#, .invalid, "reverses must be the event_id"),
+        ("{" + base + #","type":"escalation","to_agent_id":"S-1","reason":""}"#, .invalid, "reason must be 1–2000 characters, not 0"),
+        (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"S-1","type":"allowance","daily_limit":-1}"#, .invalid, "daily_limit must be from 0"),
+        (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"S-1","type":"allowance","daily_limit":5,"role":"boss"}"#, .invalid, "role must be one of agent, supervisor"),
+    ]
+
+    @Test(arguments: 0..<rejected.count)
+    func badInputIsRejectedWithItsCode(index: Int) {
+        let (json, code, fragment) = Self.rejected[index]
+        let rejection = EventCodec.decode(json: Array(json.utf8), currency: "USD").rejection
+        #expect(rejection?.code == code, "\(json)")
+        #expect(rejection?.message.contains(fragment) == true, "\(String(describing: rejection)) should say \(fragment)")
+    }
+
+    @Test func limitsHoldExactlyAtTheirEdges() {
+        let category = String(repeating: "c", count: EventCodec.Limits.category)
+        let summary = String(repeating: "é", count: EventCodec.Limits.text)
+        let agent = String(repeating: "a", count: Identifier.maximumLength)
+        let json = "{" + Self.complaint.replacingOccurrences(of: #""noise""#, with: "\"\(category)\"")
+            .replacingOccurrences(of: #""A-7""#, with: "\"\(agent)\"") + #","summary":"\#(summary)"}"#
+        #expect(EventCodec.decode(json: Array(json.utf8), currency: "USD").isSuccess)
+        let maximum = "{" + Self.compensation.replacingOccurrences(of: #""amount":100"#, with: "\"amount\":\(Money.maximumAmount)") + "}"
+        #expect(EventCodec.decode(json: Array(maximum.utf8), currency: "USD").isSuccess)
+    }
+}
+
+@Suite("Time, days and money")
+struct TimeAndMoneyTests {
+    @Test func rfc3339ParsesOffsetsAndFractionsAndWritesUTC() throws {
+        let t = try #require(Timestamp(rfc3339: "2026-11-22T10:15:30.1234567+01:00"))
+        #expect(t.description == "2026-11-22T09:15:30.123456Z")
+        #expect(Timestamp(rfc3339: "1969-12-31T23:59:59.5Z")?.description == "1969-12-31T23:59:59.500000Z")
+        #expect(Timestamp(rfc3339: "2024-02-29T00:00:00Z") != nil)
+        for bad in ["2025-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T10:00:00", "2026-11-22T10:00:00+1:00", "2026-11-22"] {
+            #expect(Timestamp(rfc3339: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func businessDaysFollowTheZoneAcrossDaylightSaving() throws {
+        let newYork = try #require(TimeZone(identifier: "America/New_York"))
+        func day(_ text: String) -> String { BusinessDay(Timestamp(rfc3339: text)!, in: newYork).description }
+        // Spring forward, 2026-03-08: midnight is 05:00Z before it, 04:00Z after.
+        #expect(day("2026-03-08T04:59:59Z") == "2026-03-07")
+        #expect(day("2026-03-08T05:00:00Z") == "2026-03-08")
+        #expect(day("2026-03-09T03:59:59Z") == "2026-03-08")
+        #expect(day("2026-03-09T04:00:00Z") == "2026-03-09")
+        // Fall back, 2026-11-01: midnight is 04:00Z before it, 05:00Z after.
+        #expect(day("2026-11-01T03:59:59Z") == "2026-10-31")
+        #expect(day("2026-11-01T04:00:00Z") == "2026-11-01")
+        #expect(day("2026-11-02T04:59:59Z") == "2026-11-01")
+        #expect(day("2026-11-02T05:00:00Z") == "2026-11-02")
+    }
+
+    @Test func daysParseAndPrint() {
+        #expect(BusinessDay("2026-11-22")?.description == "2026-11-22")
+        #expect(BusinessDay("1970-01-01")?.daysSinceEpoch == 0)
+        #expect(BusinessDay("2026-13-01") == nil)
+        #expect(BusinessDay("2026-1-01") == nil)
+        #expect(BusinessDay("2026-11-22")!.adding(days: 10).description == "2026-12-02")
+    }
+
+    @Test func moneyAndRatiosAreWrittenWithoutFloats() {
+        #expect(Money(minorUnits: 15_000, currency: "USD").description == "150.00 USD")
+        #expect(Money.decimal(-5) == "-0.05")
+        #expect(Ratio(2, 3).decimal(digits: 4) == "0.6667")
+        #expect(Ratio(-1, 8).decimal(digits: 2) == "-0.13")
+        #expect(Ratio(5, 1).decimal(digits: 0) == "5")
+        #expect(Ratio(1, 0).decimal(digits: 2) == nil)
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+import Testing
+
+@testable import RecoveryDomain
+
+@Suite("Case lifecycle")
+struct CaseLifecycleTests {
+    @Test func aComplaintOpensACaseOnce() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        let again = ledger.submit(
+            #"{"type":"complaint","agent_id":"A-8","case_id":"K-1","customer_id":"C-2","channel":"email","category":"x","severity":1}"#)
+        #expect(again.rejection?.code == .conflict)
+        #expect(again.rejection?.message.contains("K-1 was opened already") == true)
+        #expect(ledger.state.cases["K-1"]?.customerID == "C-1")
+        #expect(ledger.state.cases["K-1"]?.outcome == .open)
+        #expect(ledger.state.lastPosition == 1)
+    }
+
+    @Test(arguments: [
+        #"{"type":"apology","agent_id":"A-7","case_id":"NOPE"}"#,
+        #"{"type":"compensation","agent_id":"A-7","case_id":"NOPE","amount":100,"currency":"USD","kind":"gift"}"#,
+        #"{"type":"escalation","agent_id":"A-7","case_id":"NOPE","to_agent_id":"S-1","reason":"r"}"#,
+        #"{"type":"follow_up","agent_id":"A-7","case_id":"NOPE","satisfaction":5}"#,
+        #"{"type":"defection","agent_id":"A-7","case_id":"NOPE"}"#,
+        #"{"type":"compensation_reversal","agent_id":"A-7","case_id":"NOPE","reverses":"00000000-0000-4000-8000-000000000001","reason":"r"}"#,
+    ])
+    func stepsOnAnUnknownCaseAreNotFound(json: String) {
+        var ledger = LedgerUnderTest()
+        #expect(ledger.submit(json).rejection?.code == .notFound)
+        #expect(ledger.recorded.isEmpty)
+    }
+
+    @Test(arguments: [
+        #"{"type":"apology","agent_id":"A-7","case_id":"K-1"}"#,
+        #"{"type":"compensation","agent_id":"A-7","case_id":"K-1","amount":100,"currency":"USD","kind":"gift"}"#,
+        #"{"type":"escalation","agent_id":"A-7","case_id":"K-1","to_agent_id":"S-1","reason":"r"}"#,
+    ])
+    func stepsThatNeedAnOpenCaseAreRefusedOnAClosedOne(json: String) {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.followUp("K-1", satisfaction: 8).isSuccess)
+        #expect(ledger.submit(json).rejection?.code == .caseClosed)
+        var defected = LedgerUnderTest()
+        defected.open("K-1")
+        #expect(defected.submit(#"{"type":"defection","agent_id":"A-7","case_id":"K-1"}"#).isSuccess)
+        #expect(defected.submit(json).rejection?.code == .caseClosed)
+    }
+
+    @Test func aResolvedFollowUpClosesAndFixesTheOutcome() {
+        for (baseline, satisfaction, outcome) in [(6, 9, Outcome.paradox), (6, 6, .restored), (6, 2, .unrecovered)] {
+            var ledger = LedgerUnderTest()
+            ledger.open("K-1", baseline: baseline)
+            #expect(ledger.followUp("K-1", satisfaction: satisfaction).isSuccess)
+            #expect(ledger.state.cases["K-1"]?.status == .closed)
+            #expect(ledger.state.cases["K-1"]?.outcome == outcome)
+            #expect(ledger.state.cases["K-1"]?.uplift == satisfaction - baseline)
+        }
+        var unmeasured = LedgerUnderTest()
+        unmeasured.open("K-2", baseline: nil)
+        #expect(unmeasured.followUp("K-2", satisfaction: 10).isSuccess)
+        #expect(unmeasured.state.cases["K-2"]?.outcome == .unmeasured)
+        #expect(unmeasured.state.cases["K-2"]?.uplift == nil)
+    }
+
+    @Test func anUnresolvedFollowUpMeasuresButLeavesTheCaseOpen() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.followUp("K-1", satisfaction: 3, resolved: false).isSuccess)
+        #expect(ledger.state.cases["K-1"]?.status == .open)
+        #expect(ledger.state.cases["K-1"]?.outcome == .open)
+        #expect(ledger.state.cases["K-1"]?.satisfaction == 3)
+        #expect(ledger.state.cases["K-1"]?.steps.contains(.followedUp) == true)
+        #expect(ledger.state.cases["K-1"]?.steps.contains(.met) == false)
+    }
+
+    @Test func aLaterFollowUpReMeasuresAClosedCase() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", baseline: 6)
+        #expect(ledger.followUp("K-1", satisfaction: 5, at: "2026-11-22T10:00:00Z").isSuccess)
+        #expect(ledger.state.cases["K-1"]?.outcome == .unrecovered)
+        #expect(ledger.followUp("K-1", satisfaction: 9, at: "2026-11-29T10:00:00Z").isSuccess)
+        #expect(ledger.state.cases["K-1"]?.outcome == .paradox)
+        // The resolution time stays the first resolution's.
+        #expect(ledger.state.cases["K-1"]?.secondsToResolution == 3600)
+    }
+
+    @Test func defectionIsFinalAndWinsOverEverything() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", baseline: 2)
+        #expect(ledger.followUp("K-1", satisfaction: 9).isSuccess)
+        #expect(ledger.state.cases["K-1"]?.outcome == .paradox)
+        #expect(ledger.submit(#"{"type":"defection","agent_id":"A-7","case_id":"K-1","reason":"left anyway"}"#).isSuccess)
+        #expect(ledger.state.cases["K-1"]?.outcome == .defected)
+        #expect(ledger.followUp("K-1", satisfaction: 10).rejection?.code == .caseClosed)
+        #expect(ledger.submit(#"{"type":"defection","agent_id":"A-7","case_id":"K-1"}"#).rejection?.code == .caseClosed)
+        #expect(ledger.state.cases["K-1"]?.outcome == .defected)
+    }
+
+    @Test func anEscalationHandsTheCaseOver() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.submit(#"{"type":"escalation","agent_id":"A-7","case_id":"K-1","to_agent_id":"S-1","reason":"wants a manager"}"#).isSuccess)
+        #expect(ledger.state.cases["K-1"]?.owner == "S-1")
+    }
+
+    @Test func mamaStepsAndTimesAreKept() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", at: "2026-11-22T09:00:00Z")
+        #expect(ledger.state.cases["K-1"]?.steps == [.listened])
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"K-1","occurred_at":"2026-11-22T09:05:00Z"}"#, at: "2026-11-22T09:30:00Z").isSuccess)
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"K-1"}"#, at: "2026-11-22T09:40:00Z").isSuccess)
+        #expect(ledger.compensate("K-1", 5_000).isSuccess)
+        #expect(ledger.followUp("K-1", satisfaction: 8, at: "2026-11-22T11:00:00Z").isSuccess)
+        let state = ledger.state.cases["K-1"]!
+        #expect(state.steps.isComplete)
+        #expect(state.steps.names == ["listened", "acknowledged", "met", "followed_up"])
+        #expect(state.secondsToApology == 300)  // by occurred_at, the first apology's
+        #expect(state.secondsToResolution == 7200)
+        #expect(state.compensationNet == 5_000)
+    }
+
+    @Test func onlyFrontlineAndAdminMayRecordEvents() {
+        for role in [ClientRole.auditor, .finance] {
+            var ledger = LedgerUnderTest()
+            let result = ledger.submit(
+                #"{"type":"complaint","agent_id":"A-7","case_id":"K-1","customer_id":"C-1","channel":"phone","category":"x","severity":1}"#,
+                by: role)
+            #expect(result.rejection?.code == .forbidden)
+        }
+    }
+}
+
+@Suite("Empowerment budgets")
+struct BudgetTests {
+    @Test func aCompensationWithinTheAllowanceIsCharged() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.compensate("K-1", 150_000).isSuccess)
+        let budget = ledger.budget("A-7", "2026-11-22")
+        #expect(budget.allowance == 200_000)
+        #expect(budget.spent == 150_000)
+        #expect(budget.remaining == 50_000)
+        #expect(budget.compensations == 1)
+    }
+
+    @Test func compensationOverAllowanceIsRefusedWithWhatIsLeft() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.compensate("K-1", 150_000).isSuccess)
+        let refused = ledger.compensate("K-1", 50_001)
+        #expect(refused.rejection?.code == .budgetExceeded)
+        #expect(refused.rejection?.message == "A-7 has 500.00 USD left on 2026-11-22, 500.01 USD asked; ask a supervisor to approve")
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 150_000)
+        #expect(ledger.compensate("K-1", 50_000).isSuccess)
+        #expect(ledger.budget("A-7", "2026-11-22").remaining == 0)
+    }
+
+    @Test func twoCompensationsRacingForTheLastOfAnAllowanceOnlyOneFits() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.compensate("K-1", 190_000).isSuccess)
+        // Decided in sequence, as the writer does: the second sees the first.
+        let first = ledger.compensate("K-1", 10_000)
+        let second = ledger.compensate("K-1", 10_000)
+        #expect(first.isSuccess)
+        #expect(second.rejection?.code == .budgetExceeded)
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 200_000)
+    }
+
+    @Test func aSupervisorApprovesFromTheirOwnAllowance() {
+        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        ledger.open("K-1")
+        #expect(ledger.compensate("K-1", 300_000, approvedBy: "S-1").isSuccess)
+        #expect(ledger.budget("S-1", "2026-11-22").spent == 300_000)
+        #expect(ledger.budget("S-1", "2026-11-22").allowance == 1_000_000)
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 0)
+        let tooMuch = ledger.compensate("K-1", 700_001, approvedBy: "S-1")
+        #expect(tooMuch.rejection?.code == .budgetExceeded)
+        #expect(tooMuch.rejection?.message.hasPrefix("S-1 has 7000.00 USD left") == true)
+        #expect(tooMuch.rejection?.message.contains("ask a supervisor") == false)
+    }
+
+    @Test func anApproverWhoIsNoSupervisorIsForbidden() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        let result = ledger.compensate("K-1", 300_000, approvedBy: "A-8")
+        #expect(result.rejection?.code == .forbidden)
+        #expect(result.rejection?.message == "approved_by A-8 is not a supervisor")
+    }
+
+    @Test func allowancesAreForAdminsAndApplyFromTodayOn() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", at: "2026-11-21T12:00:00Z")
+        #expect(ledger.compensate("K-1", 100_000).isSuccess)
+        let byFrontline = ledger.submit(#"{"type":"allowance","agent_id":"S-9","daily_limit":5000000,"role":"supervisor"}"#)
+        #expect(byFrontline.rejection?.code == .forbidden)
+        #expect(ledger.submit(#"{"type":"allowance","agent_id":"A-7","daily_limit":120000}"#, by: .admin, at: "2026-11-22T08:00:00Z").isSuccess)
+        #expect(ledger.budget("A-7", "2026-11-21").allowance == 200_000)  // the past keeps its allowance
+        #expect(ledger.budget("A-7", "2026-11-22").allowance == 120_000)
+        #expect(ledger.budget("A-7", "2026-12-25").allowance == 120_000)
+        #expect(ledger.compensate("K-1", 120_001).rejection?.code == .budgetExceeded)
+        #expect(ledger.compensate("K-1", 120_000).isSuccess)
+        // Promotion: a supervisor from today, who may now approve.
+        #expect(ledger.submit(#"{"type":"allowance","agent_id":"S-9","daily_limit":5000000,"role":"supervisor"}"#, by: .admin).isSuccess)
+        #expect(ledger.compensate("K-1", 4_000_000, approvedBy: "S-9").isSuccess)
+    }
+
+    @Test func anAllowanceChangeMidDayUpdatesTodaysRow() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.compensate("K-1", 150_000).isSuccess)
+        #expect(ledger.submit(#"{"type":"allowance","agent_id":"A-7","daily_limit":100000}"#, by: .admin).isSuccess)
+        // Lowered below what was spent: nothing more today, nothing taken back.
+        #expect(ledger.budget("A-7", "2026-11-22").allowance == 100_000)
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 150_000)
+        #expect(ledger.budget("A-7", "2026-11-22").remaining == 0)
+        #expect(ledger.compensate("K-1", 1).rejection?.code == .budgetExceeded)
+        // An allowance keeps the role it had when none is given.
+        var supervisors = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        #expect(supervisors.submit(#"{"type":"allowance","agent_id":"S-1","daily_limit":10}"#, by: .admin).isSuccess)
+        #expect(supervisors.state.role(of: "S-1", on: BusinessDay("2026-11-22")!, configuration: supervisors.configuration) == .supervisor)
+    }
+
+    @Test func theBusinessDayRollsOverAtLocalMidnightAcrossDaylightSaving() {
+        let newYork = LedgerConfiguration(timeZone: TimeZone(identifier: "America/New_York")!)
+        for (lastSecond, midnight, before, after) in [
+            ("2026-03-09T03:59:59Z", "2026-03-09T04:00:00Z", "2026-03-08", "2026-03-09"),  // first day of EDT
+            ("2026-11-02T04:59:59Z", "2026-11-02T05:00:00Z", "2026-11-01", "2026-11-02"),  // first day of EST
+        ] {
+            var ledger = LedgerUnderTest(configuration: newYork)
+            ledger.open("K-1", at: lastSecond)
+            #expect(ledger.compensate("K-1", 200_000, at: lastSecond).isSuccess)
+            #expect(ledger.compensate("K-1", 1, at: lastSecond).rejection?.code == .budgetExceeded)
+            #expect(ledger.compensate("K-1", 200_000, at: midnight).isSuccess)
+            #expect(ledger.budget("A-7", before).spent == 200_000)
+            #expect(ledger.budget("A-7", after).spent == 200_000)
+        }
+    }
+
+    @Test func backdatingOccurredAtDoesNotMoveTheCharge() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        let result = ledger.submit(
+            #"{"type":"compensation","agent_id":"A-7","case_id":"K-1","amount":100,"currency":"USD","kind":"gift","occurred_at":"2026-11-01T10:00:00Z"}"#)
+        #expect(result.isSuccess)
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 100)
+        #expect(ledger.budget("A-7", "2026-11-01").spent == 0)
+    }
+
+    @Test func aReversalAfterTheDayRolledOverCreditsTheOriginalDay() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        let id = "00000000-0000-4000-8000-0000000000aa"
+        #expect(ledger.compensate("K-1", 200_000, id: id, at: "2026-11-22T20:00:00Z").isSuccess)
+        #expect(ledger.compensate("K-1", 50_000, at: "2026-11-23T09:00:00Z").isSuccess)
+        let reversal = #"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"\#(id)","reason":"charged twice"}"#
+        #expect(ledger.submit(reversal, at: "2026-11-23T10:00:00Z").isSuccess)
+        #expect(ledger.budget("A-7", "2026-11-22").spent == 0)
+        #expect(ledger.budget("A-7", "2026-11-22").reversals == 1)
+        #expect(ledger.budget("A-7", "2026-11-23").spent == 50_000)
+        #expect(ledger.budget("A-7", "2026-11-23").reversals == 0)
+        #expect(ledger.state.cases["K-1"]?.compensationNet == 50_000)
+        // At most once.
+        let twice = ledger.submit(reversal)
+        #expect(twice.rejection?.code == .conflict)
+        #expect(twice.rejection?.message.contains("reversed already") == true)
+    }
+
+    @Test func aReversalMustNameACompensationOfItsOwnCase() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        ledger.open("K-2")
+        let id = "00000000-0000-4000-8000-0000000000bb"
+        #expect(ledger.compensate("K-1", 100, id: id).isSuccess)
+        let elsewhere = ledger.submit(#"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-2","reverses":"\#(id)","reason":"r"}"#)
+        #expect(elsewhere.rejection?.code == .notFound)
+        let apologyID = ledger.recorded[0].event.eventID.text
+        let notACompensation = ledger.submit(#"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"\#(apologyID)","reason":"r"}"#)
+        #expect(notACompensation.rejection?.code == .notFound)
+        // A closed case's compensation can still be reversed.
+        #expect(ledger.followUp("K-1", satisfaction: 7).isSuccess)
+        #expect(ledger.submit(#"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"\#(id)","reason":"r"}"#).isSuccess)
+    }
+
+    @Test func approvedChargesAreCreditedBackToTheApprover() {
+        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        ledger.open("K-1")
+        let id = "00000000-0000-4000-8000-0000000000cc"
+        #expect(ledger.compensate("K-1", 400_000, approvedBy: "S-1", id: id).isSuccess)
+        #expect(ledger.submit(#"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"\#(id)","reason":"r"}"#).isSuccess)
+        #expect(ledger.budget("S-1", "2026-11-22").spent == 0)
+        #expect(ledger.budget("A-7", "2026-11-22").reversals == 0)
+    }
+}
+
+@Suite("Reports and working-set memory")
+struct ReportTests {
+    @Test func outcomesAggregateWithParadoxRateAndGroups() {
+        var ledger = LedgerUnderTest()
+        ledger.open("P-1", agent: "A-1", baseline: 5, at: "2026-11-20T10:00:00Z")
+        _ = ledger.compensate("P-1", 3_000, agent: "A-1")
+        _ = ledger.followUp("P-1", satisfaction: 9)
+        ledger.open("R-1", agent: "A-1", baseline: 5, at: "2026-11-20T11:00:00Z")
+        _ = ledger.followUp("R-1", satisfaction: 5)
+        ledger.open("U-1", agent: "A-2", baseline: 8, at: "2026-11-21T10:00:00Z")
+        _ = ledger.compensate("U-1", 1_000, agent: "A-2")
+        _ = ledger.followUp("U-1", satisfaction: 4)
+        ledger.open("D-1", agent: "A-2", baseline: 5, at: "2026-11-21T11:00:00Z")
+        _ = ledger.submit(#"{"type":"defection","agent_id":"A-2","case_id":"D-1"}"#)
+        ledger.open("O-1", agent: "A-2", at: "2026-11-22T10:00:00Z")
+        ledger.open("M-1", agent: "A-3", baseline: nil, at: "2026-11-22T11:00:00Z")
+        _ = ledger.followUp("M-1", satisfaction: 7)
+
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .agent)
+        #expect(report.total.cases == 6)
+        #expect(Outcome.allCases.map { report.total.count($0) } == [1, 1, 1, 1, 1, 1])
+        #expect(report.total.paradoxRate == Ratio(1, 4))
+        #expect(report.total.paradoxRate.decimal(digits: 4) == "0.2500")
+        // Uplifts: +4, 0, -4, and D-1 has no follow-up: mean 0.
+        #expect(report.total.meanUplift == Ratio(0, 3))
+        #expect(report.total.compensationTotal == 4_000)
+        #expect(report.total.compensationPerParadox == Ratio(4_000, 1))
+        #expect(report.groups.map(\.key) == ["A-1", "A-2", "A-3"])
+        #expect(report.groups[0].summary.paradoxRate == Ratio(1, 2))
+        #expect(report.groups[1].summary.paradoxRate == Ratio(0, 2))
+        #expect(report.groups[2].summary.paradoxRate.decimal(digits: 2) == nil)
+
+        let ranged = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-21"), to: BusinessDay("2026-11-21"))
+        #expect(ranged.total.cases == 2)
+        #expect(ranged.groups.map(\.key) == ["2026-11-21"])
+        let bySeverity = OutcomeReport(cases: ledger.state.cases.values, by: .severity)
+        #expect(bySeverity.groups.map(\.key) == ["3"])
+    }
+
+    @Test func dayBudgetsListEveryPersonWithTotals() {
+        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        ledger.open("K-1")
+        _ = ledger.compensate("K-1", 10_000)
+        _ = ledger.compensate("K-1", 5_000, agent: "A-2")
+        _ = ledger.compensate("K-1", 250_000, approvedBy: "S-1")
+        let day = DayBudgets(day: BusinessDay("2026-11-22")!, state: ledger.state)
+        #expect(day.rows.map(\.agentID) == ["A-2", "A-7", "S-1"])
+        #expect(day.totalSpent == 265_000)
+        #expect(day.totalAllowance == 1_400_000)
+        #expect(day.totalCompensations == 3)
+        #expect(DayBudgets(day: BusinessDay("2026-11-23")!, state: ledger.state).rows.isEmpty)
+    }
+
+    @Test func settledCasesAndPastDaysCanBeDroppedFromMemory() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", at: "2026-11-21T10:00:00Z")
+        _ = ledger.compensate("K-1", 100)
+        _ = ledger.followUp("K-1", satisfaction: 9)
+        ledger.open("K-2", at: "2026-11-22T10:00:00Z")
+        _ = ledger.compensate("K-2", 100)
+        ledger.state.evictSettled(before: BusinessDay("2026-11-22")!)
+        #expect(Array(ledger.state.cases.keys) == ["K-2"])
+        #expect(ledger.state.budgets.keys.map(\.day.description) == ["2026-11-22"])
+    }
+
+    @Test func requirementsNameWhatAnEventTouches() throws {
+        let configuration = LedgerConfiguration()
+        let json = #"{"event_id":"00000000-0000-4000-8000-000000000001","type":"compensation","agent_id":"A-7","case_id":"K-1","amount":100,"currency":"USD","kind":"gift","approved_by":"S-1"}"#
+        let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()
+        let needs = Ledger.requirements(of: event, recordedAt: Timestamp(rfc3339: "2026-11-22T10:00:00Z")!, configuration: configuration)
+        #expect(needs.caseIDs == ["K-1"])
+        #expect(needs.people == ["S-1"])
+        #expect(needs.budgetDays == [BudgetKey(agentID: "S-1", day: BusinessDay("2026-11-22")!)])
+    }
+}
