@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout and one-way dependencies: ../shared/DESIGN.md §6.
-//   executables → LedgerStore → RecoveryDomain
+//   executables → RecoveryServer → LedgerStore, LineProtocol → RecoveryDomain
 //   LedgerStore → CLibPQ (system libpq)
 let package = Package(
     name: "recoveryd",
@@ -10,11 +10,17 @@ let package = Package(
     products: [
         .library(name: "RecoveryDomain", targets: ["RecoveryDomain"]),
         .library(name: "LedgerStore", targets: ["LedgerStore"]),
+        .library(name: "LineProtocol", targets: ["LineProtocol"]),
+        .library(name: "RecoveryServer", targets: ["RecoveryServer"]),
+        .executable(name: "recoveryd", targets: ["recoveryd"]),
         .executable(name: "recovery-bench", targets: ["recovery-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "RecoveryDomain"),
@@ -39,6 +45,31 @@ let package = Package(
             ],
             plugins: [.plugin(name: "EmbedSchemaPlugin")]
         ),
+        .target(name: "LineProtocol", dependencies: ["RecoveryDomain"]),
+        .target(
+            name: "RecoveryServer",
+            dependencies: [
+                "LedgerStore",
+                "LineProtocol",
+                "RecoveryDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "recoveryd",
+            dependencies: [
+                "RecoveryServer",
+                "LedgerStore",
+                "RecoveryDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "PostgresTestSupport",
             dependencies: ["LedgerStore"],
@@ -53,6 +84,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain"]),
+        .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain"]),
+        .testTarget(
+            name: "RecoveryServerTests",
+            dependencies: ["recoveryd", "LedgerStore", "RecoveryDomain", "PostgresTestSupport"]
+        ),
         .testTarget(
             name: "LedgerStoreTests",
             dependencies: ["LedgerStore", "RecoveryDomain", "PostgresTestSupport"]

@@ -32,20 +32,25 @@ public struct EventReader {
     public func forEach(
         from: Int64, through to: Int64? = nil, pageSize: Int = defaultPageSize, _ body: (StoredEvent) throws -> Void
     ) throws {
-        precondition(pageSize > 0, "pageSize must be positive")
         var next = max(from, 1)
-        let last = to ?? Int64.max
-        while next <= last {
-            let page = try connection.query(
-                "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3",
-                [.int(next), .int(last), .int(pageSize)])
-            for row in 0..<page.rowCount {
-                let event = try Self.storedEvent(page, row)
-                try body(event)
-                next = event.position + 1
-            }
-            if page.rowCount < pageSize { break }
+        while true {
+            let events = try page(from: next, through: to, limit: pageSize)
+            for event in events { try body(event) }
+            guard events.count == pageSize, let last = events.last else { return }
+            next = last.position + 1
         }
+    }
+
+    /// Up to `limit` events from `from` through `to` (or the head), in order.
+    public func page(from: Int64, through to: Int64? = nil, limit: Int = defaultPageSize) throws(StoreError) -> [StoredEvent] {
+        precondition(limit > 0, "a page holds at least one event")
+        let result = try connection.query(
+            "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3",
+            [.int(max(from, 1)), .int(to ?? Int64.max), .int(limit)])
+        var events: [StoredEvent] = []
+        events.reserveCapacity(result.rowCount)
+        for row in 0..<result.rowCount { events.append(try Self.storedEvent(result, row)) }
+        return events
     }
 
     /// Every event of one case, in position order.

@@ -13,6 +13,13 @@ public struct CaseState: Sendable, Equatable {
         public var chargedTo: String
         public var day: BusinessDay
         public var reversed: Bool
+
+        public init(amount: Int64, chargedTo: String, day: BusinessDay, reversed: Bool) {
+            self.amount = amount
+            self.chargedTo = chargedTo
+            self.day = day
+            self.reversed = reversed
+        }
     }
 
     public var caseID: String
@@ -40,6 +47,32 @@ public struct CaseState: Sendable, Equatable {
     public var compensations: [EventID: CompensationEntry]
     /// Position of the last event of this case.
     public var lastPosition: Int64
+
+    public init(
+        caseID: String, customerID: String, channel: Channel, category: String, severity: Int, baseline: Int?,
+        owner: String, openedAt: Timestamp, openedDay: BusinessDay, status: Status, steps: MAMASteps,
+        firstApologyAt: Timestamp?, resolvedAt: Timestamp?, satisfaction: Int?, wouldRecommend: Int?,
+        compensationNet: Int64, compensations: [EventID: CompensationEntry], lastPosition: Int64
+    ) {
+        self.caseID = caseID
+        self.customerID = customerID
+        self.channel = channel
+        self.category = category
+        self.severity = severity
+        self.baseline = baseline
+        self.owner = owner
+        self.openedAt = openedAt
+        self.openedDay = openedDay
+        self.status = status
+        self.steps = steps
+        self.firstApologyAt = firstApologyAt
+        self.resolvedAt = resolvedAt
+        self.satisfaction = satisfaction
+        self.wouldRecommend = wouldRecommend
+        self.compensationNet = compensationNet
+        self.compensations = compensations
+        self.lastPosition = lastPosition
+    }
 
     public var outcome: Outcome {
         switch status {

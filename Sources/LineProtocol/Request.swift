@@ -1,0 +1,152 @@
+import RecoveryDomain
+
+/// One request of the line protocol (DESIGN.md §5), parsed. Verbs are
+/// case-insensitive; arguments are separated by single spaces; `APPEND`'s
+/// argument is the rest of the line.
+public enum Request: Sendable, Equatable {
+    case hello(token: String)
+    case ping
+    case quit
+    case append(json: [UInt8])
+    case caseQuery(caseID: String)
+    case budget(agentID: String, day: BusinessDay?)
+    case budgets(day: BusinessDay)
+    case outcomes(by: OutcomeDimension?, from: BusinessDay?, to: BusinessDay?)
+    case replay(from: Int64, to: Int64?)
+    case subscribe(from: Int64)
+    case unsubscribe
+    case verify(from: Int64?, to: Int64?)
+
+    /// The verb as written in docs, for messages.
+    public var verb: String {
+        switch self {
+        case .hello: "HELLO"
+        case .ping: "PING"
+        case .quit: "QUIT"
+        case .append: "APPEND"
+        case .caseQuery: "CASE"
+        case .budget: "BUDGET"
+        case .budgets: "BUDGETS"
+        case .outcomes: "OUTCOMES"
+        case .replay: "REPLAY"
+        case .subscribe: "SUBSCRIBE"
+        case .unsubscribe: "UNSUBSCRIBE"
+        case .verify: "VERIFY"
+        }
+    }
+
+    /// Parses one line (without its line ending).
+    public static func parse(_ line: [UInt8]) -> Result<Request, ProtocolError> {
+        Result { () throws(ProtocolError) -> Request in try parseLine(line) }
+    }
+
+    private static func parseLine(_ line: [UInt8]) throws(ProtocolError) -> Request {
+        guard String(validating: line, as: UTF8.self) != nil else {
+            throw ProtocolError(.badRequest, "the line is not valid UTF-8")
+        }
+        let space = line.firstIndex(of: 0x20)
+        let verb = String(decoding: line[..<(space ?? line.endIndex)], as: UTF8.self).uppercased()
+        let rest = space.map { Array(line[line.index(after: $0)...]) }
+        guard !verb.isEmpty else { throw ProtocolError(.badRequest, "empty request line") }
+        if verb == "APPEND" {
+            guard let rest, !rest.isEmpty else { throw ProtocolError(.badRequest, "usage: APPEND <event json>") }
+            return .append(json: rest)
+        }
+        var arguments: [String] = []
+        if let rest {
+            arguments = String(decoding: rest, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard !arguments.contains(where: \.isEmpty) else {
+                throw ProtocolError(.badRequest, "arguments are separated by single spaces")
+            }
+        }
+        func usage(_ text: String) -> ProtocolError { ProtocolError(.badRequest, "usage: \(text)") }
+        switch verb {
+        case "HELLO":
+            guard arguments.count == 1 else { throw usage("HELLO <token>") }
+            return .hello(token: arguments[0])
+        case "PING":
+            guard arguments.isEmpty else { throw usage("PING") }
+            return .ping
+        case "QUIT":
+            guard arguments.isEmpty else { throw usage("QUIT") }
+            return .quit
+        case "UNSUBSCRIBE":
+            guard arguments.isEmpty else { throw usage("UNSUBSCRIBE") }
+            return .unsubscribe
+        case "CASE":
+            guard arguments.count == 1 else { throw usage("CASE <case_id>") }
+            return .caseQuery(caseID: try identifier(arguments[0], "case_id"))
+        case "BUDGET":
+            guard (1...2).contains(arguments.count) else { throw usage("BUDGET <agent_id> [YYYY-MM-DD]") }
+            let day = arguments.count == 2 ? try day(arguments[1]) : nil
+            return .budget(agentID: try identifier(arguments[0], "agent_id"), day: day)
+        case "BUDGETS":
+            guard arguments.count == 1 else { throw usage("BUDGETS <YYYY-MM-DD>") }
+            return .budgets(day: try day(arguments[0]))
+        case "OUTCOMES":
+            var by: OutcomeDimension?
+            var from: BusinessDay?
+            var to: BusinessDay?
+            for argument in arguments {
+                let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>]") }
+                switch parts[0].lowercased() {
+                case "by":
+                    guard by == nil, let dimension = OutcomeDimension(rawValue: parts[1].lowercased()) else {
+                        throw ProtocolError(.badRequest, "by must be one of \(OutcomeDimension.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    by = dimension
+                case "from":
+                    guard from == nil else { throw ProtocolError(.badRequest, "from is given twice") }
+                    from = try day(parts[1])
+                case "to":
+                    guard to == nil else { throw ProtocolError(.badRequest, "to is given twice") }
+                    to = try day(parts[1])
+                default:
+                    throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>]")
+                }
+            }
+            if let from, let to, from > to { throw ProtocolError(.badRequest, "from \(from) is after to \(to)") }
+            return .outcomes(by: by, from: from, to: to)
+        case "REPLAY":
+            guard (1...2).contains(arguments.count) else { throw usage("REPLAY <from> [<to>]") }
+            let from = try position(arguments[0], "from")
+            let to = try arguments.count == 2 ? position(arguments[1], "to") : nil
+            if let to, to < from { throw ProtocolError(.badRequest, "to \(to) is before from \(from)") }
+            return .replay(from: from, to: to)
+        case "SUBSCRIBE":
+            guard arguments.count == 1 else { throw usage("SUBSCRIBE <from>") }
+            return .subscribe(from: try position(arguments[0], "from"))
+        case "VERIFY":
+            guard arguments.count <= 2 else { throw usage("VERIFY [<from> [<to>]]") }
+            let from = arguments.isEmpty ? nil : try position(arguments[0], "from")
+            let to = try arguments.count == 2 ? position(arguments[1], "to") : nil
+            if let from, let to, to < from { throw ProtocolError(.badRequest, "to \(to) is before from \(from)") }
+            return .verify(from: from, to: to)
+        default:
+            throw ProtocolError(
+                .unknownCommand,
+                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE BUDGET BUDGETS OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY"
+            )
+        }
+    }
+
+    private static func identifier(_ text: String, _ name: String) throws(ProtocolError) -> String {
+        guard Identifier.isValid(text) else {
+            throw ProtocolError(.badRequest, "\(name) must be 1–64 characters of A-Z a-z 0-9 . _ : @ -")
+        }
+        return text
+    }
+
+    private static func day(_ text: String) throws(ProtocolError) -> BusinessDay {
+        guard let day = BusinessDay(text) else { throw ProtocolError(.badRequest, "\(text.prefix(32)) is not a date (YYYY-MM-DD)") }
+        return day
+    }
+
+    private static func position(_ text: String, _ name: String) throws(ProtocolError) -> Int64 {
+        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let value = Int64(text), value >= 1 else {
+            throw ProtocolError(.badRequest, "\(name) must be a position (an integer from 1)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import LedgerStore
+import LineProtocol
+import Logging
+import RecoveryDomain
+
+/// The answer to one `APPEND`.
+enum AppendAnswer: Sendable {
+    case recorded(position: Int64, hash: [UInt8], duplicate: Bool)
+    case refused(ProtocolError)
+}
+
+/// What queries may read from the writer's memory: the chain's head, the
+/// budget rows it holds (all of today's, and any older ones it loaded) and the
+/// allowance settings. Updated after every commit.
+struct WriterView: Sendable {
+    var head: ChainHead = .empty
+    var today: BusinessDay = BusinessDay(daysSinceEpoch: 0)
+    var budgets: [BudgetKey: BudgetDay] = [:]
+    var allowances: [String: [AllowanceSetting]] = [:]
+    var databaseUp = false
+}
+
+/// The ledger's single writer (DESIGN.md §4): one thread that owns the decider
+/// state and the libpq connection holding the writer's lock. It takes every
+/// queued append at once (up to `maxBatch`), decides each in order against the
+/// state (later ones see earlier ones), writes the events and the projection
+/// rows they changed in one transaction, commits, and only then answers. A
+/// failed commit restores the state as it was before the batch and answers
+/// every append of it `ERR unavailable`; while PostgreSQL is unreachable the
+/// writer reconnects with backoff and answers appends `ERR unavailable` at once.
+final class LedgerWriter: @unchecked Sendable {
+    private struct Pending {
+        var event: Event
+        var role: ClientRole
+        var digest: [UInt8]
+        var complete: @Sendable (AppendAnswer) -> Void
+    }
+
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+    private let hub: SubscriptionHub
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var stopping = false
+    private var finished = false
+    private var thread: Thread?
+
+    // Owned by the writer thread.
+    private var log: EventLog?
+    private var state = LedgerState()
+    private var stateDay: BusinessDay?
+    private var backoff: TimeInterval = 0.1
+    private var nextAttempt = Date.distantPast
+    private var lastConnectError = ""
+
+    private let viewLock = NSLock()
+    private var published = WriterView()
+
+    init(configuration: ServerConfiguration, hub: SubscriptionHub, logger: Logger) {
+        self.configuration = configuration
+        self.hub = hub
+        self.logger = logger
+    }
+
+    /// Connects, takes the writer's lock and loads the working state; throws if
+    /// any of that fails (a second writer, an unreachable database).
+    func start() throws {
+        try connect()
+        let thread = Thread { [self] in loop() }
+        thread.name = "recoveryd-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    var view: WriterView {
+        viewLock.lock()
+        defer { viewLock.unlock() }
+        return published
+    }
+
+    /// Queues an append; `complete` is called once, from the writer thread.
+    func submit(_ event: Event, role: ClientRole, complete: @escaping @Sendable (AppendAnswer) -> Void) {
+        let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            complete(.refused(ProtocolError(.unavailable, "the server is shutting down")))
+            return
+        }
+        queue.append(Pending(event: event, role: role, digest: digest, complete: complete))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Answers what is queued, then stops the thread and closes the connection.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished && thread != nil { condition.wait() }
+        condition.unlock()
+    }
+
+    // MARK: The writer thread
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping {
+                if log == nil {
+                    _ = condition.wait(until: min(nextAttempt, Date().addingTimeInterval(1)))
+                    if queue.isEmpty && !stopping {
+                        condition.unlock()
+                        reconnectIfDue()
+                        condition.lock()
+                    }
+                } else {
+                    condition.wait()
+                }
+            }
+            if queue.isEmpty && stopping {
+                finished = true
+                log = nil
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let take = min(queue.count, configuration.limits.maxBatch)
+            let batch = Array(queue.prefix(take))
+            queue.removeFirst(take)
+            condition.unlock()
+
+            reconnectIfDue()
+            guard log != nil else {
+                let answer = AppendAnswer.refused(
+                    ProtocolError(.unavailable, "the database is unavailable (\(lastConnectError)); nothing was recorded, retry later"))
+                batch.forEach { $0.complete(answer) }
+                continue
+            }
+            process(batch)
+        }
+    }
+
+    private func connect() throws {
+        let connection = try PGConnection(configuration.conninfo)
+        let log = try EventLog(connection: connection)
+        let today = configuration.ledger.businessDay(of: Timestamp(Date()))
+        let loaded = try Projections(connection: connection).workingState(today: today)
+        guard loaded.lastPosition == log.head.position else {
+            throw StoreError(
+                .corrupt,
+                "the projection tables reflect position \(loaded.lastPosition) but the log ends at \(log.head.position); run `recoveryd rebuild --check`"
+            )
+        }
+        state = loaded
+        stateDay = today
+        self.log = log
+        backoff = 0.1
+        publish()
+    }
+
+    private func reconnectIfDue() {
+        guard log == nil, Date() >= nextAttempt else { return }
+        do {
+            try connect()
+            logger.info("reconnected to PostgreSQL", metadata: ["position": "\(state.lastPosition)"])
+        } catch {
+            lastConnectError = "\(error)"
+            nextAttempt = Date().addingTimeInterval(backoff)
+            backoff = min(backoff * 2, 5)
+            logger.warning("PostgreSQL unavailable, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+        }
+    }
+
+    private func process(_ batch: [Pending]) {
+        guard let log else { return }
+        let now = Timestamp(Date())
+        let ledger = configuration.ledger
+        let today = ledger.businessDay(of: now)
+        if stateDay != today {
+            state.evictSettled(before: today)
+            stateDay = today
+        }
+        var answers: [AppendAnswer?] = Array(repeating: nil, count: batch.count)
+        let budgetsBefore = state.budgets
+        let allowancesBefore = state.allowances
+        let positionBefore = state.lastPosition
+        var casesBefore: [String: CaseState?] = [:]
+        var rows: [EventRow] = []
+        var rowOfAnswer: [Int: Int] = [:]
+        do {
+            let existing = try log.existing(Set(batch.map(\.event.eventID)))
+            try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
+            var firstInBatch: [EventID: Int] = [:]
+            for (index, pending) in batch.enumerated() {
+                let id = pending.event.eventID
+                if let prior = existing[id] {
+                    answers[index] = prior.contentDigest == pending.digest
+                        ? .recorded(position: prior.position, hash: prior.hash, duplicate: true)
+                        : .refused(Self.conflict(id, at: prior.position))
+                    continue
+                }
+                if let earlier = firstInBatch[id] {
+                    if batch[earlier].digest == pending.digest, let row = rowOfAnswer[earlier] {
+                        rowOfAnswer[index] = row
+                    } else {
+                        answers[index] = batch[earlier].digest == pending.digest
+                            ? answers[earlier] : .refused(Self.conflict(id, at: nil))
+                    }
+                    continue
+                }
+                firstInBatch[id] = index
+                switch Ledger.decide(pending.event, by: pending.role, at: now, state: state, configuration: ledger) {
+                case .failure(let rejection):
+                    answers[index] = .refused(ProtocolError(rejection))
+                case .success(let recorded):
+                    if let caseID = recorded.event.caseID, casesBefore[caseID] == nil {
+                        casesBefore[caseID] = .some(state.cases[caseID])
+                    }
+                    state.apply(recorded, configuration: ledger)
+                    rowOfAnswer[index] = rows.count
+                    rows.append(EventRow(recorded))
+                }
+            }
+            let touchedCases = casesBefore.keys.compactMap { state.cases[$0] }
+            let touchedBudgets = state.budgets.filter { budgetsBefore[$0.key] != $0.value }
+            let touchedPeople = state.allowances.filter { allowancesBefore[$0.key] != $0.value }
+            let receipts = try log.append(rows) { connection in
+                try Projections(connection: connection).write(
+                    cases: touchedCases, budgets: touchedBudgets.map { ($0.key, $0.value) },
+                    allowances: touchedPeople.map { ($0.key, $0.value) })
+            }
+            precondition(log.head.position == state.lastPosition, "the log and the state moved together")
+            for (index, row) in rowOfAnswer {
+                let duplicate = firstInBatch[batch[index].event.eventID] != index
+                answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: duplicate)
+            }
+            publish()
+            hub.publish(zip(rows, receipts).map { StoredEvent(position: $1.position, payload: $0.payload, hash: $1.hash) })
+        } catch {
+            // Nothing of this batch is acknowledged; the state goes back to
+            // what the table holds.
+            state.budgets = budgetsBefore
+            state.allowances = allowancesBefore
+            state.lastPosition = positionBefore
+            for (caseID, before) in casesBefore { state.cases[caseID] = before }
+            let message = "the batch was not committed (\(error)); retry with the same event_id, which is idempotent"
+            logger.error("append batch failed", metadata: ["error": "\(error)", "events": "\(rows.count)"])
+            answers = Array(repeating: .refused(ProtocolError(.unavailable, message)), count: batch.count)
+            if !log.connection.isConnected {
+                self.log = nil
+                lastConnectError = "\(error)"
+                nextAttempt = Date()
+                publish()
+            } else if (try? log.resynchronize()) == nil || log.head.position != state.lastPosition {
+                // The commit's outcome is unknown: start again from the tables.
+                self.log = nil
+                nextAttempt = Date()
+            }
+        }
+        for (index, pending) in batch.enumerated() {
+            pending.complete(answers[index] ?? .refused(ProtocolError(.internalError, "no answer was decided")))
+        }
+    }
+
+    /// Loads what deciding the batch needs and memory lacks: cases named, and
+    /// budget rows of past days (reversals). Today's rows are all in memory.
+    private func loadMissing(for events: [Event], recordedAt: Timestamp, connection: PGConnection) throws {
+        let projections = Projections(connection: connection)
+        let missingCases = Set(events.compactMap(\.caseID)).filter { state.cases[$0] == nil }
+        if !missingCases.isEmpty {
+            state.cases.merge(try projections.cases(missingCases)) { current, _ in current }
+        }
+        var keys = Set<BudgetKey>()
+        for event in events {
+            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID,
+                let entry = state.cases[caseID]?.compensations[reversal.reverses]
+            {
+                keys.insert(BudgetKey(agentID: entry.chargedTo, day: entry.day))
+            }
+            keys.formUnion(Ledger.requirements(of: event, recordedAt: recordedAt, configuration: configuration.ledger).budgetDays)
+        }
+        let missingKeys = keys.filter { state.budgets[$0] == nil && $0.day != stateDay }
+        if !missingKeys.isEmpty {
+            state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
+        }
+    }
+
+    private static func conflict(_ id: EventID, at position: Int64?) -> ProtocolError {
+        let where_ = position.map { " at position \($0)" } ?? " earlier in the same batch"
+        return ProtocolError(.conflict, "event_id \(id) was recorded\(where_) with other content")
+    }
+
+    private func publish() {
+        let view = WriterView(
+            head: log?.head ?? published.head, today: stateDay ?? published.today, budgets: state.budgets,
+            allowances: state.allowances, databaseUp: log != nil)
+        viewLock.lock()
+        published = view
+        viewLock.unlock()
+    }
+}

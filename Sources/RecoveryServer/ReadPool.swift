@@ -1,0 +1,57 @@
+import Foundation
+import LedgerStore
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Runs blocking libpq reads off the event loops: a thread pool and a few
+/// PostgreSQL connections, each used by one thread at a time. A connection that
+/// failed is dropped and a new one made on the next use.
+final class ReadPool: @unchecked Sendable {
+    private let conninfo: String
+    private let threads: NIOThreadPool
+    private let lock = NSLock()
+    private var idle: [PGConnection] = []
+
+    init(conninfo: String, size: Int) {
+        self.conninfo = conninfo
+        threads = NIOThreadPool(numberOfThreads: max(1, size))
+        threads.start()
+    }
+
+    /// Runs `body` with a connection on a pool thread; the future completes on `eventLoop`.
+    func run<T: Sendable>(on eventLoop: EventLoop, _ body: @escaping @Sendable (PGConnection) throws -> T) -> EventLoopFuture<T> {
+        threads.runIfActive(eventLoop: eventLoop) { [self] in
+            let connection = try checkOut()
+            do {
+                let value = try body(connection)
+                checkIn(connection)
+                return value
+            } catch {
+                if connection.isConnected { checkIn(connection) }
+                throw error
+            }
+        }
+    }
+
+    private func checkOut() throws -> PGConnection {
+        lock.lock()
+        let reused = idle.popLast()
+        lock.unlock()
+        if let reused { return reused }
+        return try PGConnection(conninfo)
+    }
+
+    private func checkIn(_ connection: PGConnection) {
+        lock.lock()
+        idle.append(connection)
+        lock.unlock()
+    }
+
+    func shutdown() {
+        try? threads.syncShutdownGracefully()
+        lock.lock()
+        idle.removeAll()
+        lock.unlock()
+    }
+}

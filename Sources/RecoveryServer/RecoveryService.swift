@@ -1,0 +1,77 @@
+import Foundation
+import LineProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The daemon as a swift-service-lifecycle `Service`: starts the writer (which
+/// takes the ledger's lock and loads its state), listens, and on graceful
+/// shutdown stops accepting, lets every session answer what is in flight,
+/// stops the writer (which answers what is queued) and closes.
+public final class RecoveryService: Service, Sendable {
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    /// How long shutdown waits for sessions to answer what is in flight.
+    public static let drainTimeout: Duration = .seconds(10)
+
+    public init(configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let hub = SubscriptionHub()
+        let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
+        try writer.start()
+        let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections)
+        let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let idle = TimeAmount.seconds(Int64(configuration.limits.idleTimeout))
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                        try channel.pipeline.syncOperations.addHandler(Session(server: server))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            writer.stop()
+            reads.shutdown()
+            try? await group.shutdownGracefully()
+            throw ListenError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        let address = channel.localAddress!
+        logger.info(
+            "recoveryd listening",
+            metadata: ["address": "\(address)", "position": "\(writer.view.head.position)", "version": "\(recoverydVersion)"])
+        onListening(address)
+
+        try? await gracefulShutdown()
+
+        logger.info("shutting down: no new connections; answering what is in flight")
+        try? await channel.close()
+        for session in server.openSessions { session.drain() }
+        let deadline = ContinuousClock.now + Self.drainTimeout
+        while !server.openSessions.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        writer.stop()
+        reads.shutdown()
+        try await group.shutdownGracefully()
+        logger.info("stopped", metadata: ["position": "\(writer.view.head.position)"])
+    }
+}
+
+public struct ListenError: Error, CustomStringConvertible {
+    public var description: String
+}

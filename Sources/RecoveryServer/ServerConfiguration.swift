@@ -1,0 +1,32 @@
+import LineProtocol
+import RecoveryDomain
+
+/// Everything the server needs to run: where to listen, how to reach
+/// PostgreSQL, the ledger's settings, the protocol's limits and the tokens.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// libpq conninfo or URI ("" uses the PG* environment).
+    public var conninfo: String
+    public var ledger: LedgerConfiguration
+    public var limits: Limits
+    public var tokens: TokenFile
+    /// Connections to PostgreSQL for queries (besides the writer's own).
+    public var readConnections: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
+        limits: Limits = Limits(), tokens: TokenFile, readConnections: Int = 4
+    ) {
+        self.host = host
+        self.port = port
+        self.conninfo = conninfo
+        self.ledger = ledger
+        self.limits = limits
+        self.tokens = tokens
+        self.readConnections = readConnections
+    }
+}
+
+/// The server's version, as `HELLO` reports it.
+public let recoverydVersion = "0.1.0"

@@ -1,0 +1,100 @@
+import LineProtocol
+import RecoveryDomain
+import Testing
+
+@Suite("Line framing")
+struct LineFramerTests {
+    @Test func linesSplitOnLFAndCRLFEvenOneByteAtATime() {
+        var framer = LineFramer(maxLine: 64)
+        var frames: [LineFramer.Frame] = []
+        for byte in Array("PING\r\nHELLO abc\nQUIT\n".utf8) { frames += framer.feed([byte]) }
+        #expect(frames == [.line(Array("PING".utf8)), .line(Array("HELLO abc".utf8)), .line(Array("QUIT".utf8))])
+        #expect(framer.buffered == 0)
+    }
+
+    @Test func aLineAtTheLimitPassesAndOneByteMoreIsTooLarge() {
+        var framer = LineFramer(maxLine: 8)
+        #expect(framer.feed(Array("12345678\n".utf8)) == [.line(Array("12345678".utf8))])
+        #expect(framer.feed(Array("12345678\r\n".utf8)) == [.line(Array("12345678".utf8))])
+        #expect(framer.feed(Array("123456789\n".utf8)) == [.tooLong])
+        #expect(framer.feed(Array("123456789\r\nPING\n".utf8)) == [.tooLong, .line(Array("PING".utf8))])
+    }
+
+    @Test func anOverlongLineIsNeverHeldWhole() {
+        var framer = LineFramer(maxLine: 1_000)
+        var frames: [LineFramer.Frame] = []
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 4_096)
+        for _ in 0..<1_000 {  // 4 MB without a newline
+            frames += framer.feed(chunk)
+            #expect(framer.buffered <= 1_001)
+        }
+        frames += framer.feed(Array("\nPING\n".utf8))
+        #expect(frames == [.tooLong, .line(Array("PING".utf8))])
+    }
+}
+
+@Suite("Request parsing and answers")
+struct RequestTests {
+    static let parsed: [(String, Request)] = [
+        ("HELLO s3cret", .hello(token: "s3cret")),
+        ("ping", .ping),
+        ("Quit", .quit),
+        (#"APPEND {"a": 1}"#, .append(json: Array(#"{"a": 1}"#.utf8))),
+        ("CASE K-1", .caseQuery(caseID: "K-1")),
+        ("BUDGET A-7", .budget(agentID: "A-7", day: nil)),
+        ("budget A-7 2026-11-22", .budget(agentID: "A-7", day: BusinessDay("2026-11-22"))),
+        ("BUDGETS 2026-11-22", .budgets(day: BusinessDay("2026-11-22")!)),
+        ("OUTCOMES", .outcomes(by: nil, from: nil, to: nil)),
+        ("OUTCOMES by=agent from=2026-11-01 to=2026-11-30", .outcomes(by: .agent, from: BusinessDay("2026-11-01"), to: BusinessDay("2026-11-30"))),
+        ("REPLAY 1", .replay(from: 1, to: nil)),
+        ("REPLAY 5 9", .replay(from: 5, to: 9)),
+        ("SUBSCRIBE 10", .subscribe(from: 10)),
+        ("UNSUBSCRIBE", .unsubscribe),
+        ("VERIFY", .verify(from: nil, to: nil)),
+        ("VERIFY 3 4", .verify(from: 3, to: 4)),
+    ]
+
+    @Test(arguments: 0..<parsed.count)
+    func requestsParse(index: Int) throws {
+        let (line, request) = Self.parsed[index]
+        #expect(try Request.parse(Array(line.utf8)).get() == request)
+    }
+
+    static let refused: [(String, ErrorCode)] = [
+        ("", .badRequest), ("FROB", .unknownCommand), ("APPEND", .badRequest), ("APPEND ", .badRequest),
+        ("HELLO", .badRequest), ("HELLO a b", .badRequest), ("PING now", .badRequest), ("CASE", .badRequest),
+        ("CASE bad/id", .badRequest), ("CASE  K-1", .badRequest), ("BUDGET A-7 2026-13-01", .badRequest),
+        ("BUDGETS", .badRequest), ("OUTCOMES by=planet", .badRequest), ("OUTCOMES from=2026-11-30 to=2026-11-01", .badRequest),
+        ("OUTCOMES sideways", .badRequest), ("REPLAY 0", .badRequest), ("REPLAY -1", .badRequest), ("REPLAY 9 5", .badRequest),
+        ("REPLAY x", .badRequest), ("SUBSCRIBE", .badRequest), ("VERIFY 1 2 3", .badRequest),
+    ]
+
+    @Test(arguments: 0..<refused.count)
+    func badRequestsGetTheirCode(index: Int) {
+        let (line, code) = Self.refused[index]
+        guard case .failure(let error) = Request.parse(Array(line.utf8)) else {
+            Issue.record("\(line) parsed")
+            return
+        }
+        #expect(error.code == code, "\(line)")
+    }
+
+    @Test func invalidUTF8IsABadRequest() {
+        guard case .failure(let error) = Request.parse([0x43, 0x41, 0x53, 0x45, 0x20, 0xFF]) else {
+            Issue.record("parsed")
+            return
+        }
+        #expect(error.code == .badRequest)
+    }
+
+    @Test func answersAreSingleLines() {
+        #expect(Response.ok(["pong": .bool(true)]).encoded() == Array("OK {\"pong\":true}\n".utf8))
+        #expect(Response.ok(nil).encoded() == Array("OK\n".utf8))
+        #expect(Response.error(.notFound, "no case K-1\nreally").encoded() == Array("ERR not_found no case K-1 really\n".utf8))
+        #expect(Response.event(Array("{\"position\":1}".utf8)).encoded() == Array("EVENT {\"position\":1}\n".utf8))
+    }
+
+    @Test func everyDomainRefusalHasAWireCode() {
+        for code in Rejection.Code.allCases { #expect(ErrorCode(code).rawValue == code.rawValue) }
+    }
+}
