@@ -87,7 +87,10 @@ let package = Package(
         .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain"]),
         .testTarget(
             name: "RecoveryServerTests",
-            dependencies: ["recoveryd", "LedgerStore", "RecoveryDomain", "PostgresTestSupport"]
+            dependencies: [
+                "recoveryd", "LedgerStore", "RecoveryDomain", "PostgresTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "LedgerStoreTests",

@@ -1,0 +1,138 @@
+import Foundation
+import LedgerStore
+import PostgresTestSupport
+import Testing
+
+/// The real `recoveryd` binary, started for one test against a database of the
+/// test cluster (or any conninfo), with a token file of known tokens.
+final class Daemon {
+    static let tokens: [String: String] = [
+        "frontline": "front-token", "auditor": "audit-token", "finance": "finance-token", "admin": "admin-token",
+    ]
+
+    let conninfo: String
+    let port: Int
+    let folder: URL
+    let extraArguments: [String]
+    private(set) var pid: pid_t = 0
+
+    init(conninfo: String? = nil, arguments: [String] = []) throws {
+        self.conninfo = try conninfo ?? TestPostgres.database(migrated: false)
+        folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var lines = ""
+        for (role, token) in Self.tokens { lines += "\(role) \(TokenFileDigest.of(token)) test\n" }
+        try lines.write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
+        port = try Self.freePort()
+        extraArguments = arguments
+        try start()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    static var binary: String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent().appending(path: "recoveryd").path
+    }
+
+    var logPath: String { folder.appending(path: "recoveryd.log").path }
+
+    /// Starts the daemon and waits until it accepts connections.
+    func start() throws {
+        let arguments = [
+            "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo,
+            "--token-file", folder.appending(path: "tokens").path, "--data-dir", folder.path,
+        ] + extraArguments
+        pid = try Self.spawn(Self.binary, arguments, output: logPath)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let client = try? LineClient(port: port) {
+                client.close()
+                return
+            }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                throw DaemonError("recoveryd exited at start: \(log)")
+            }
+            usleep(50_000)
+        }
+        throw DaemonError("recoveryd did not start listening: \(log)")
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        guard pid != 0 else { return 0 }
+        kill(pid, signal)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        pid = 0
+        return status
+    }
+
+    /// Connects and says HELLO with the role's token.
+    func client(_ role: String? = nil) throws -> LineClient {
+        let client = try LineClient(port: port)
+        if let role {
+            let answer = try client.request("HELLO \(Self.tokens[role]!)")
+            guard answer.hasPrefix("OK ") else { throw DaemonError("HELLO failed: \(answer)") }
+        }
+        return client
+    }
+
+    /// Runs `recoveryd` with other arguments to completion.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let output = FileManager.default.temporaryDirectory.appending(path: "recoveryd-run-\(UUID().uuidString)").path
+        defer { unlink(output) }
+        let pid = try spawn(binary, arguments, output: output)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+
+    static func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard result == 0 else { throw DaemonError("cannot start \(path): \(result)") }
+        return pid
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw DaemonError("bind failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+import Crypto
+
+enum TokenFileDigest {
+    static func of(_ token: String) -> String { Hex.encode(SHA256.hash(data: Array(token.utf8))) }
+}

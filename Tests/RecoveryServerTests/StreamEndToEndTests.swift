@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+import LedgerStore
+import PostgresTestSupport
+import Testing
+
+@Suite("recoveryd over TCP: replay, subscriptions and the chain")
+struct StreamEndToEndTests {
+    /// The chain rule of DESIGN.md §4 over the lines of a REPLAY.
+    static func chain(from previous: String, over payloads: [String]) -> [String] {
+        var hash = Hex.decode(previous)!
+        return payloads.map { payload in
+            var hasher = SHA256()
+            hasher.update(data: hash)
+            hasher.update(data: Array(payload.utf8))
+            hash = Array(hasher.finalize())
+            return Hex.encode(hash)
+        }
+    }
+
+    @Test func aReplayVerifiesByTheChainRuleAndMatchesEveryReceipt() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        var receipts: [String] = []
+        for n in 1...40 {
+            let caseID = "K-\((n - 1) / 4)"
+            let event = n % 4 == 1 ? Events.complaint(n, caseID: caseID) : Events.followUp(n, caseID: caseID, satisfaction: n % 11)
+            let answer = try #require(okObject(try front.request("APPEND " + event)))
+            receipts.append(try #require(answer["hash"] as? String))
+        }
+        let auditor = try daemon.client("auditor")
+        let (events, final) = try auditor.stream("REPLAY 1")
+        let summary = try #require(okObject(final))
+        #expect(events.count == 40)
+        #expect(summary["count"] as? Int == 40)
+        #expect(summary["prev_hash"] as? String == String(repeating: "0", count: 64))
+        let hashes = Self.chain(from: summary["prev_hash"] as! String, over: events)
+        #expect(hashes == receipts)
+        #expect(hashes.last == summary["hash"] as? String)
+        // A window in the middle carries the hash before it.
+        let (window, windowFinal) = try auditor.stream("REPLAY 11 20")
+        let windowSummary = try #require(okObject(windowFinal))
+        #expect(windowSummary["prev_hash"] as? String == receipts[9])
+        #expect(Self.chain(from: receipts[9], over: window) == Array(receipts[10..<20]))
+        #expect(okObject(try auditor.request("VERIFY"))?["verified"] as? Int == 40)
+        #expect(okObject(try auditor.request("VERIFY 5 9"))?["verified"] as? Int == 5)
+    }
+
+    @Test func verifyNamesATamperedPosition() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        for n in 1...10 { _ = try front.request("APPEND " + Events.complaint(n, caseID: "K-\(n)")) }
+        try PGConnection(daemon.conninfo).execute(
+            """
+            ALTER TABLE events DISABLE TRIGGER USER;
+            UPDATE events SET payload = replace(payload, '"severity":3', '"severity":4') WHERE position = 7;
+            ALTER TABLE events ENABLE TRIGGER USER;
+            """)
+        let answer = try daemon.client("auditor").request("VERIFY")
+        #expect(answer.hasPrefix("ERR chain_broken 7 "), "\(answer)")
+    }
+
+    @Test func aSubscriberCatchesUpThenGetsLiveEventsWithNoGapOrDuplicate() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        for n in 1...5 { _ = try front.request("APPEND " + Events.complaint(n, caseID: "K-\(n)")) }
+        let subscriber = try daemon.client("auditor")
+        try subscriber.send("SUBSCRIBE 2\n")
+        // Appends racing with the catch-up, from another connection.
+        let writer = Thread {
+            for n in 6...205 { _ = try? front.request("APPEND " + Events.complaint(n, caseID: "K-\(n)")) }
+        }
+        writer.start()
+        var positions: [Int] = []
+        while positions.count < 204 {
+            let line = try #require(try subscriber.readLine())
+            #expect(line.hasPrefix("EVENT "), "\(line)")
+            let object = try #require((try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any])
+            positions.append(try #require(object["position"] as? Int))
+        }
+        #expect(positions == Array(2...205))
+        #expect(try subscriber.request("PING") == #"OK {"pong":true}"#)
+        #expect(errorCode(try subscriber.request("CASE K-1")) == "bad_request")
+        let final = try #require(okObject(try subscriber.request("UNSUBSCRIBE")))
+        #expect(final["last"] as? Int == 205)
+        #expect(final["count"] as? Int == 204)
+        // Usable again after UNSUBSCRIBE.
+        #expect(okObject(try subscriber.request("CASE K-1")) != nil)
+    }
+
+    @Test func aSlowSubscriberIsCutOffWithTheLastPositionSentNeverSkipped() throws {
+        let daemon = try Daemon(arguments: ["--subscriber-buffer", "50"])
+        let subscriber = try LineClient(port: daemon.port, receiveBuffer: 4_096)
+        _ = try subscriber.request("HELLO \(Daemon.tokens["auditor"]!)")
+        try subscriber.send("SUBSCRIBE 1\n")
+        // Fill the subscriber's socket without reading it.
+        let front = try daemon.client("frontline")
+        let summary = String(repeating: "s", count: 1_900)
+        var batch = ""
+        for n in 1...6_000 {
+            batch += "APPEND " + Events.complaint(n, caseID: "K-\(n)").replacingOccurrences(of: "\"severity\":3", with: "\"severity\":3,\"summary\":\"\(summary)\"") + "\n"
+        }
+        try front.send(batch)
+        for _ in 1...6_000 { _ = try front.readLine() }
+        var last = 0
+        var final: String?
+        while let line = try subscriber.readLine() {
+            if line.hasPrefix("EVENT ") {
+                let object = try #require((try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any])
+                let position = try #require(object["position"] as? Int)
+                #expect(position == last + 1)
+                last = position
+            } else {
+                final = line
+                break
+            }
+        }
+        let ending = try #require(final)
+        #expect(ending.hasPrefix("ERR slow_consumer "), "\(ending)")
+        let reported = Int(ending.split(separator: " ")[2]) ?? -1
+        #expect(reported == last, "every event up to the reported position arrived")
+        #expect(last < 6_000)
+        #expect(try subscriber.readLine() == nil)
+    }
+}
