@@ -132,8 +132,11 @@ struct DurabilityEndToEndTests {
         let before = load.count
         #expect(Self.waitUntil(10) { load.refusals.contains { errorCode($0) == "unavailable" } })
         usleep(300_000)
-        // While the database is down nothing is acknowledged.
+        // While the database is down nothing is acknowledged, and what needs
+        // only memory (today's budgets) is still served.
         #expect(load.count == before)
+        let budget = try daemon.client("frontline").request("BUDGET A-7")
+        #expect(okObject(budget)?["allowance"] as? Int == 200_000, "\(budget)")
         try cluster.start()
         #expect(Self.waitUntil(30) { load.count > before + 50 }, "the daemon did not recover by itself: \(daemon.log.suffix(2_000))")
         load.stop()
@@ -150,15 +153,79 @@ struct DurabilityEndToEndTests {
         #expect(try client.readLine()?.hasPrefix("OK") == true)
         let status = daemon.stop(signal: SIGTERM)
         #expect(status == 0, "recoveryd exited with \(status)")
-        var answered = 1
         var acknowledged: [Int: String] = [:]
+        // Requests read before the shutdown are answered (OK, or unavailable if
+        // the writer had stopped); the rest were never read. Then the server closes.
         while let line = try client.readLine() {
-            answered += 1
-            if let object = okObject(line) { acknowledged[object["position"] as! Int] = object["hash"] as? String }
+            if let object = okObject(line) {
+                acknowledged[object["position"] as! Int] = object["hash"] as? String
+            } else {
+                #expect(errorCode(line) == "unavailable", "\(line)")
+            }
         }
-        // Every request read before the shutdown got its answer; the rest were never read.
-        #expect(answered >= 1)
         try daemon.start()
         try Self.expectIntact(daemon, acknowledged: acknowledged)
+    }
+
+    @Test func theEmbeddedDefaultRunsItsOwnPostgresPrintsTokensAndSurvivesACrash() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-embedded-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer {
+            if let cluster = try? LocalCluster(directory: folder.appending(path: "postgres")) { try? cluster.stop(mode: "immediate") }
+            try? FileManager.default.removeItem(at: folder)
+        }
+        let port = try Daemon.freePort()
+        let log = folder.appending(path: "out.log").path
+        func start() throws -> pid_t {
+            let pid = try Daemon.spawn(Daemon.binary, ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", folder.path], output: log)
+            #expect(Self.waitUntil(90) { (try? LineClient(port: port)) != nil }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            return pid
+        }
+        var pid = try start()
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        let tokens = Dictionary(
+            uniqueKeysWithValues: output.split(separator: "\n").compactMap { line -> (String, String)? in
+                let words = line.split(separator: " ")
+                guard words.count == 2, ["frontline", "auditor", "finance", "admin"].contains(String(words[0])) else { return nil }
+                return (String(words[0]), String(words[1]))
+            })
+        #expect(tokens.count == 4, "\(output)")
+        let client = try LineClient(port: port)
+        #expect(okObject(try client.request("HELLO \(tokens["frontline"] ?? "")"))?["role"] as? String == "frontline")
+        let first = try #require(okObject(try client.request("APPEND " + Events.complaint(1, caseID: "E-1"))))
+        // A crash leaves the cluster running; the next start reuses it and carries on.
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        pid = try start()
+        let again = try LineClient(port: port)
+        _ = try again.request("HELLO \(tokens["frontline"] ?? "")")
+        #expect(okObject(try again.request("CASE E-1"))?["last_position"] as? Int == first["position"] as? Int)
+        #expect(try String(contentsOfFile: log, encoding: .utf8).components(separatedBy: "one token per role").count == 2, "tokens are printed once")
+        // SIGTERM stops the daemon and its cluster.
+        kill(pid, SIGTERM)
+        waitpid(pid, &status, 0)
+        #expect((status >> 8) & 0xff == 0)
+        #expect(try LocalCluster(directory: folder.appending(path: "postgres")).isRunning == false)
+    }
+
+    @Test func migrateAndTokenNewWorkFromTheCommandLine() throws {
+        let conninfo = try TestPostgres.database(migrated: false)
+        let migrate = try Daemon.run(["migrate", "--database", conninfo])
+        #expect(migrate.status == 0)
+        #expect(migrate.output.contains("applied \(Migrator.migrations.count) migration(s)"), "\(migrate.output)")
+        #expect(try Daemon.run(["migrate", "--database", conninfo]).output.contains("schema up to date"))
+
+        let daemon = try Daemon(conninfo: conninfo)
+        daemon.stop()
+        let tokenFile = daemon.folder.appending(path: "tokens").path
+        let created = try Daemon.run(["token", "new", "--role", "auditor", "--name", "night auditor", "--token-file", tokenFile])
+        #expect(created.status == 0)
+        let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.count == 64)
+        #expect(try String(contentsOfFile: tokenFile, encoding: .utf8).contains("auditor \(TokenFileDigest.of(token)) night auditor"))
+        #expect(try Daemon.run(["token", "new", "--role", "boss", "--token-file", tokenFile]).status != 0)
+        try daemon.start()
+        #expect(okObject(try daemon.client().request("HELLO \(token)"))?["role"] as? String == "auditor")
     }
 }
