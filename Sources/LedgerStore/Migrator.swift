@@ -20,14 +20,19 @@ public enum Migrator {
     public static func migrate(_ connection: PGConnection, log: (String) -> Void = { _ in }) throws -> [Int] {
         try connection.query("SELECT pg_advisory_lock($1)", [.int(lockKey)])
         defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [.int(lockKey)]) }
-        try connection.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
+        // Created only when absent, so that a daemon role without CREATE on
+        // the schema can start against an up-to-date database.
+        let present = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        if present.bool(0, 0) != true {
+            try connection.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer     PRIMARY KEY,
                 name       text        NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """)
+        }
         let done = try connection.query("SELECT version FROM schema_migrations ORDER BY version")
         let applied = Set((0..<done.rowCount).compactMap { done.int64($0, 0).map(Int.init) })
         let known = Set(migrations.map(\.version))

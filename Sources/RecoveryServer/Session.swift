@@ -34,6 +34,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var subscribeSlot: Slot?
     private var context: ChannelHandlerContext?
     private var readingPaused = false
+    /// `pump` is not re-entered: work that completes synchronously while it
+    /// runs (a budget answered from memory) asks for one more round instead.
+    private var pumping = false
+    private var pumpAgain = false
     private var draining = false
     private var closed = false
 
@@ -52,8 +56,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         guard server.admit(self) else {
             server.logger.warning("connection refused: limit reached", metadata: ["limit": "\(limits.maxConnections)"])
             let line = Response.error(.unavailable, "too many connections (limit \(limits.maxConnections)); try again later")
-            context.writeAndFlush(wrapOutboundOut(buffer(for: [line], allocator: context.channel.allocator)))
-                .whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer(for: [line], allocator: channel.allocator)))
+                .whenComplete { _ in channel.close(promise: nil) }
             closed = true
             return
         }
@@ -130,6 +135,19 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// request at the head (and of leading APPENDs, which the writer keeps in
     /// order), and pauses reading while `maxPending` requests wait.
     private func pump() {
+        guard !pumping else {
+            pumpAgain = true
+            return
+        }
+        pumping = true
+        defer { pumping = false }
+        repeat {
+            pumpAgain = false
+            pumpOnce()
+        } while pumpAgain && !closed
+    }
+
+    private func pumpOnce() {
         guard let context, !closed else { return }
         var out = context.channel.allocator.buffer(capacity: 256)
         var close = false
@@ -157,7 +175,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         if out.readableBytes > 0 {
             let written = context.writeAndFlush(wrapOutboundOut(out))
-            if close { written.whenComplete { _ in context.close(promise: nil) } }
+            let channel = context.channel
+            if close { written.whenComplete { _ in channel.close(promise: nil) } }
         } else if close {
             context.close(promise: nil)
         }
@@ -174,8 +193,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         let full = slots.count >= limits.maxPending
         if full != readingPaused && !draining {
             readingPaused = full
-            context.channel.setOption(ChannelOptions.autoRead, value: !full).whenSuccess {
-                if !full { context.read() }
+            let channel = context.channel
+            channel.setOption(ChannelOptions.autoRead, value: !full).whenSuccess {
+                if !full { channel.read() }
             }
         }
     }
@@ -380,8 +400,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                     for event in page { buffer.writeBytes(Response.event(event.payload).encoded()) }
                     // Written from the event loop, and only while still subscribed,
                     // so nothing can follow the final answer.
+                    let lines = buffer
                     try eventLoop.flatSubmit {
-                        subscriber.isStopped ? eventLoop.makeSucceededVoidFuture() : channel.writeAndFlush(buffer)
+                        subscriber.isStopped ? eventLoop.makeSucceededVoidFuture() : channel.writeAndFlush(lines)
                     }.wait()
                     subscriber.caughtUp(through: last.position, count: Int64(page.count))
                     next = last.position + 1

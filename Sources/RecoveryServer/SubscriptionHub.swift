@@ -162,9 +162,10 @@ final class Subscriber: @unchecked Sendable {
         }
         let lastPosition = fresh.last!.position
         let count = fresh.count
+        let lines = buffer
         channel.eventLoop.execute {
             guard !self.isStopped else { return }
-            self.channel.writeAndFlush(buffer).whenComplete { result in
+            self.channel.writeAndFlush(lines).whenComplete { result in
                 self.lock.lock()
                 self.inFlight -= count
                 if case .success = result {

@@ -228,4 +228,24 @@ struct DurabilityEndToEndTests {
         try daemon.start()
         #expect(okObject(try daemon.client().request("HELLO \(token)"))?["role"] as? String == "auditor")
     }
+
+    @Test func theLeastPrivilegeRolesOfTheDeployFolderCanServeButNotAlter() throws {
+        let cluster = try TestPostgres.shared()
+        let owner = try cluster.createDatabase("ledger")
+        try Migrator.migrate(PGConnection(owner))
+        let roles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/roles.sql")
+        try PGConnection(owner).execute(try String(contentsOf: roles, encoding: .utf8))
+        let daemonRole = owner.replacingOccurrences(of: "user=postgres", with: "user=recoveryd")
+        let daemon = try Daemon(conninfo: daemonRole)
+        let front = try daemon.client("frontline")
+        #expect(okObject(try front.request("APPEND " + Events.complaint(1, caseID: "K-1"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.compensation(2, caseID: "K-1", amount: 500))) != nil)
+        #expect(okObject(try front.request("CASE K-1"))?["compensation_net"] as? Int == 500)
+        for statement in ["UPDATE events SET agent_id = 'x'", "DELETE FROM events", "TRUNCATE events"] {
+            let error = #expect(throws: StoreError.self) { try PGConnection(daemonRole).execute(statement) }
+            #expect(error?.sqlState == "42501", "\(statement)")
+        }
+        let reader = owner.replacingOccurrences(of: "user=postgres", with: "user=ledger_reader")
+        #expect(try PGConnection(reader).query("SELECT spent FROM budget_days WHERE agent_id = 'A-7'").int64(0, 0) == 500)
+    }
 }

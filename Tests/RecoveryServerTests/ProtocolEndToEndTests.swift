@@ -92,6 +92,19 @@ struct ProtocolEndToEndTests {
         #expect(try audit.stream("REPLAY 1").events.count == 1)
     }
 
+    @Test func answersReadyAtOnceKeepTheirOrder() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        // HELLO is answered at once, BUDGET from memory at once, QUIT closes:
+        // all three answers arrive, in order, before the close.
+        try client.send("HELLO \(Daemon.tokens["frontline"]!)\nBUDGET A-7\nPING\nQUIT\n")
+        #expect(okObject(try #require(try client.readLine()))?["role"] as? String == "frontline")
+        #expect(okObject(try #require(try client.readLine()))?["agent_id"] as? String == "A-7")
+        #expect(try client.readLine() == #"OK {"pong":true}"#)
+        #expect(try client.readLine() == #"OK {"bye":true}"#)
+        #expect(try client.readLine() == nil)
+    }
+
     @Test func aThousandPipelinedAppendsAreAnsweredInOrder() throws {
         let daemon = try Daemon()
         let client = try daemon.client("frontline")

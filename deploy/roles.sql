@@ -1,0 +1,15 @@
+-- Least privilege for an existing PostgreSQL (docs/OPERATIONS.md).
+-- Run as the database owner after `recoveryd migrate` (which the owner runs).
+-- The daemon's role may append to the log and read it, never change it.
+CREATE ROLE recoveryd LOGIN;
+GRANT CONNECT ON DATABASE ledger TO recoveryd;
+GRANT USAGE ON SCHEMA public TO recoveryd;
+GRANT SELECT, INSERT ON events TO recoveryd;
+GRANT SELECT, INSERT, UPDATE ON cases, case_compensations, budget_days, allowances, ledger_checkpoint TO recoveryd;
+GRANT SELECT, INSERT ON ledger_settings TO recoveryd;
+GRANT SELECT ON schema_migrations TO recoveryd;
+-- Read-only access for finance and BI tools.
+CREATE ROLE ledger_reader LOGIN;
+GRANT CONNECT ON DATABASE ledger TO ledger_reader;
+GRANT USAGE ON SCHEMA public TO ledger_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO ledger_reader;
