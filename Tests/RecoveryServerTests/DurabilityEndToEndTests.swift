@@ -202,6 +202,18 @@ struct DurabilityEndToEndTests {
         _ = try again.request("HELLO \(tokens["frontline"] ?? "")")
         #expect(okObject(try again.request("CASE E-1"))?["last_position"] as? Int == first["position"] as? Int)
         #expect(try String(contentsOfFile: log, encoding: .utf8).components(separatedBy: "one token per role").count == 2, "tokens are printed once")
+        // A crash of both, daemon and PostgreSQL: the cluster needs recovery, which its start does.
+        let second = try #require(okObject(try again.request("APPEND " + Events.complaint(2, caseID: "E-2"))))
+        let pidFile = folder.appending(path: "postgres/data/postmaster.pid")
+        let postmaster = try #require(Int32(try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n")[0]))
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+        kill(postmaster, SIGKILL)
+        #expect(Self.waitUntil(10) { kill(postmaster, 0) != 0 })
+        pid = try start()
+        let third = try LineClient(port: port)
+        _ = try third.request("HELLO \(tokens["frontline"] ?? "")")
+        #expect(okObject(try third.request("CASE E-2"))?["last_position"] as? Int == second["position"] as? Int)
         // SIGTERM stops the daemon and its cluster.
         kill(pid, SIGTERM)
         waitpid(pid, &status, 0)
