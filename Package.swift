@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "LineProtocol", targets: ["LineProtocol"]),
         .library(name: "RecoveryServer", targets: ["RecoveryServer"]),
         .executable(name: "recoveryd", targets: ["recoveryd"]),
+        .executable(name: "recoveryctl", targets: ["recoveryctl"]),
+        .library(name: "RecoveryClient", targets: ["RecoveryClient"]),
         .executable(name: "recovery-bench", targets: ["recovery-bench"]),
     ],
     dependencies: [
@@ -71,6 +73,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "RecoveryClient",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .executableTarget(
+            name: "recoveryctl",
+            dependencies: [
+                "RecoveryClient",
+                "RecoveryDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
             name: "PostgresTestSupport",
             dependencies: ["LedgerStore"],
             path: "Tests/PostgresTestSupport"
@@ -88,7 +102,7 @@ let package = Package(
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [
-                "recoveryd", "LedgerStore", "RecoveryDomain", "PostgresTestSupport",
+                "recoveryd", "recoveryctl", "RecoveryClient", "LedgerStore", "RecoveryDomain", "PostgresTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -1,0 +1,454 @@
+import ArgumentParser
+import Foundation
+import RecoveryClient
+import RecoveryDomain
+
+@main
+struct RecoveryCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recoveryctl",
+        abstract: "A client of recoveryd for people at a terminal.",
+        discussion: """
+            The server is --server or $RECOVERYD_SERVER (default 127.0.0.1:7411); the token is \
+            $RECOVERYD_TOKEN or the content of --token-file. Server refusals are printed as \
+            their code and message, with exit status 1.
+            """,
+        subcommands: [
+            AppendCommand.self, CaseCommand.self, BudgetCommand.self, BudgetsCommand.self, OutcomesCommand.self,
+            ReplayCommand.self, VerifyCommand.self, TailCommand.self,
+        ])
+}
+
+/// Where the server is and who we are.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "HOST:PORT of recoveryd (default: $RECOVERYD_SERVER or 127.0.0.1:7411).")
+    var server: String?
+
+    @Option(help: "File holding the token (default: $RECOVERYD_TOKEN).")
+    var tokenFile: String?
+
+    func connect() throws -> LineConnection { try connectWithHello().connection }
+
+    /// Connects and says HELLO; returns the connection and HELLO's answer.
+    func connectWithHello() throws -> (connection: LineConnection, hello: [String: Any]) {
+        let address = server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411"
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw ValidationError("the server must be HOST:PORT, not \(address)")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let token: String
+        if let tokenFile {
+            token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if let fromEnvironment = ProcessInfo.processInfo.environment["RECOVERYD_TOKEN"] {
+            token = fromEnvironment
+        } else {
+            throw ValidationError("no token: set RECOVERYD_TOKEN or give --token-file")
+        }
+        let connection = try LineConnection(host: host, port: port, timeoutSeconds: 600)
+        let hello = try expectOK(try connection.request("HELLO \(token)"))
+        return (connection, hello)
+    }
+}
+
+/// A server refusal: printed as `error: <code> <message>`, exit status 1.
+struct ServerRefusal: Error, CustomStringConvertible {
+    var code: String
+    var message: String
+    var description: String { "\(code) \(message)" }
+}
+
+@discardableResult
+func expectOK(_ line: String) throws -> [String: Any] {
+    switch try Answer(line) {
+    case .ok: return (try Answer(line)).object ?? [:]
+    case .error(let code, let message): throw ServerRefusal(code: code, message: message)
+    case .event: throw ClientError("an EVENT line where a final answer was expected")
+    }
+}
+
+/// Runs `body`, printing refusals and failures for people, with exit status 1.
+func reporting(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let refusal as ServerRefusal {
+        FileHandle.standardError.write(Data("error: \(refusal.code) \(refusal.message)\n".utf8))
+        throw ExitCode.failure
+    } catch let error as ClientError {
+        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+let stdoutIsTerminal = isatty(STDOUT_FILENO) == 1
+
+/// A one-line progress display, redrawn in place; only on a terminal.
+struct Progress {
+    var total: Int?
+    var label: String
+    private var lastDrawn = Date.distantPast
+
+    init(total: Int?, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    mutating func update(_ done: Int, force: Bool = false) {
+        guard stdoutIsTerminal, force || Date().timeIntervalSince(lastDrawn) > 0.1 else { return }
+        lastDrawn = Date()
+        if let total, total > 0 {
+            let width = 30
+            let filled = min(width, done * width / total)
+            print("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) \(label)", terminator: "")
+        } else {
+            print("\r\(done) \(label)", terminator: "")
+        }
+        fflush(nil)
+    }
+
+    func finish() {
+        if stdoutIsTerminal { print("") }
+    }
+}
+
+func money(_ value: Any?, _ currency: Any?) -> String {
+    let minor = (value as? NSNumber)?.int64Value ?? 0
+    return "\(Money.decimal(minor)) \(currency as? String ?? "")"
+}
+
+/// A rate or mean from the server (sent with fixed decimals), for display.
+func decimal(_ value: Any?, _ digits: Int) -> String {
+    guard let number = value as? NSNumber else { return "–" }
+    return String(format: "%.\(digits)f", number.doubleValue)
+}
+
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[index] - cell.count) + cell
+        }.joined(separator: "  ")
+    }
+    return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)).joined(separator: "\n")
+}
+
+func printJSON(_ line: String) {
+    if case .ok(let json) = try? Answer(line) { print(json) }
+}
+
+struct AppendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append events from a JSON-lines file (or standard input), pipelined.",
+        discussion: "Prints a summary of accepted, duplicate and refused lines, with each refusal's line number and reason; exit status 1 if any line was refused.")
+
+    @Argument(help: "JSON-lines file, one event per line (default: standard input).") var file: String?
+    @Option(help: "Requests in flight at once.") var depth = 256
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let text: String
+            if let file {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } else {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                .map { (number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
+                .filter { !$0.text.isEmpty }
+            let server = try connection.connect()
+            var progress = Progress(total: lines.count, label: "lines")
+            var accepted = 0
+            var duplicates = 0
+            var refusals: [(line: Int, reason: String)] = []
+            var sent = 0
+            var answered = 0
+            while answered < lines.count {
+                var batch = ""
+                while sent < lines.count && sent - answered < max(1, depth) {
+                    batch += "APPEND \(lines[sent].text)\n"
+                    sent += 1
+                }
+                if !batch.isEmpty { try server.send(batch) }
+                guard let answer = try server.readLine() else { throw ClientError("the server closed the connection") }
+                switch try Answer(answer) {
+                case .ok:
+                    if (try Answer(answer)).object?["duplicate"] as? Bool == true { duplicates += 1 } else { accepted += 1 }
+                case .error(let code, let message):
+                    refusals.append((lines[answered].number, "\(code) \(message)"))
+                case .event:
+                    throw ClientError("an EVENT line in answer to APPEND")
+                }
+                answered += 1
+                progress.update(answered)
+            }
+            progress.update(answered, force: true)
+            progress.finish()
+            print("accepted \(accepted), duplicate \(duplicates), refused \(refusals.count) (of \(lines.count) lines)")
+            for refusal in refusals { print("line \(refusal.line): \(refusal.reason)") }
+            _ = try? server.request("QUIT")
+            if !refusals.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+struct CaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "case", abstract: "Show one case: its outcome and history.")
+    @Argument(help: "The case_id.") var caseID: String
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let line = try connection.connect().request("CASE \(caseID)")
+            let object = try expectOK(line)
+            if json { return printJSON(line) }
+            func text(_ key: String) -> String { object[key].map { $0 is NSNull ? "–" : "\($0)" } ?? "–" }
+            print("case \(text("case_id"))  customer \(text("customer_id"))  \(text("channel")) / \(text("category")) / severity \(text("severity"))")
+            print("owner \(text("owner"))  status \(text("status"))  outcome \(text("outcome"))  (baseline \(text("baseline")) → satisfaction \(text("satisfaction")), uplift \(text("uplift")))")
+            let steps = (object["steps"] as? [String] ?? []).joined(separator: ", ")
+            print("MAMA steps: \(steps)\(object["mama_complete"] as? Bool == true ? " (complete)" : "")")
+            print("compensation net: \(money(object["compensation_net"], object["currency"]))")
+            let events = (object["events"] as? [[String: Any]] ?? []).map { event in
+                [
+                    "\(event["position"] ?? "")", "\(event["recorded_at"] ?? "")", "\(event["type"] ?? "")",
+                    "\(event["agent_id"] ?? "")",
+                    event["amount"].map { money($0, event["currency"]) } ?? (event["satisfaction"].map { "satisfaction \($0)" } ?? ""),
+                ]
+            }
+            print(table(["position", "recorded_at", "type", "agent", "detail"], events))
+        }
+    }
+}
+
+struct BudgetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "budget", abstract: "One person's allowance use on a day.")
+    @Argument(help: "The agent_id.") var agentID: String
+    @Argument(help: "The day (YYYY-MM-DD; default today).") var day: String?
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let line = try connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? ""))
+            let b = try expectOK(line)
+            if json { return printJSON(line) }
+            print("\(b["agent_id"] ?? "") on \(b["day"] ?? ""): spent \(money(b["spent"], b["currency"])) of \(money(b["allowance"], b["currency"])), \(money(b["remaining"], b["currency"])) left (\(b["compensations"] ?? 0) compensations, \(b["reversals"] ?? 0) reversals)")
+        }
+    }
+}
+
+struct BudgetsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "budgets", abstract: "Everyone's allowance use on a day, with totals.")
+    @Argument(help: "The day (YYYY-MM-DD).") var day: String
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let line = try connection.connect().request("BUDGETS \(day)")
+            let object = try expectOK(line)
+            if json { return printJSON(line) }
+            let currency = object["currency"]
+            let rows = (object["agents"] as? [[String: Any]] ?? []).map {
+                [
+                    "\($0["agent_id"] ?? "")", money($0["allowance"], currency), money($0["spent"], currency),
+                    money($0["remaining"], currency), "\($0["compensations"] ?? 0)", "\($0["reversals"] ?? 0)",
+                ]
+            }
+            print("budgets on \(object["day"] ?? "")")
+            print(table(["agent", "allowance", "spent", "remaining", "compensations", "reversals"], rows))
+            print("total spent \(money(object["total_spent"], currency)) of \(money(object["total_allowance"], currency))")
+        }
+    }
+}
+
+struct OutcomesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "outcomes", abstract: "Recovery outcomes and the paradox rate, grouped.")
+    @Option(help: "agent, channel, category, severity or day.") var by: String?
+    @Option(help: "First complaint day (YYYY-MM-DD).") var from: String?
+    @Option(help: "Last complaint day (YYYY-MM-DD).") var to: String?
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            var request = "OUTCOMES"
+            if let by { request += " by=\(by)" }
+            if let from { request += " from=\(from)" }
+            if let to { request += " to=\(to)" }
+            let line = try connection.connect().request(request)
+            let object = try expectOK(line)
+            if json { return printJSON(line) }
+            func row(_ key: String, _ o: [String: Any]) -> [String] {
+                [key] + ["cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected"].map { "\(o[$0] ?? 0)" }
+                    + [decimal(o["paradox_rate"], 4), decimal(o["mean_uplift"], 2), money(o["compensation_total"], object["currency"])]
+            }
+            let groups = (object["groups"] as? [[String: Any]] ?? []).map { row("\($0["key"] ?? "")", $0) }
+            print(table(
+                [(by ?? "all"), "cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected", "paradox rate", "mean uplift", "compensation"],
+                groups + [row("total", object)]))
+        }
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "Copy the log to a JSON-lines file, checking its chain on the way.")
+    @Option(help: "First position.") var from: Int64 = 1
+    @Option(help: "Last position (default: the last one).") var to: Int64?
+    @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let server = try connection.connect()
+            guard FileManager.default.createFile(atPath: output, contents: nil) else { throw ClientError("cannot create \(output)") }
+            guard let file = FileHandle(forWritingAtPath: output) else { throw ClientError("cannot write \(output)") }
+            defer { try? file.close() }
+            try server.send("REPLAY \(from)" + (to.map { " \($0)" } ?? "") + "\n")
+            var progress = Progress(total: to.map { Int($0 - from + 1) }, label: "events")
+            var pending = Data()
+            var payloads: [[UInt8]] = []
+            var count = 0
+            var final = ""
+            while let line = try server.readLineBytes() {
+                guard line.starts(with: Array("EVENT ".utf8)) else {
+                    final = String(decoding: line, as: UTF8.self)
+                    break
+                }
+                let payload = Array(line.dropFirst(6))
+                payloads.append(payload)
+                pending.append(contentsOf: payload)
+                pending.append(0x0A)
+                count += 1
+                if pending.count > 1 << 20 {
+                    try file.write(contentsOf: pending)
+                    pending.removeAll(keepingCapacity: true)
+                }
+                progress.update(count)
+            }
+            try file.write(contentsOf: pending)
+            progress.update(count, force: true)
+            progress.finish()
+            let summary = try expectOK(final)
+            guard let previous = (summary["prev_hash"] as? String).flatMap(ChainVerifier.bytes(hex:)) else {
+                throw ClientError("the REPLAY answer has no prev_hash")
+            }
+            var chain = ChainVerifier(previousHash: previous, previousPosition: from - 1)
+            for payload in payloads { try chain.add(payload) }
+            let verified = ChainVerifier.hex(chain.hash) == summary["hash"] as? String
+            print("wrote \(count) events (positions \(from)…\(summary["last"] ?? "")) to \(output)")
+            print("prev_hash \(summary["prev_hash"] ?? "")")
+            print("hash      \(summary["hash"] ?? "")  \(verified ? "(chain verified)" : "(CHAIN DOES NOT MATCH)")")
+            if !verified { throw ExitCode.failure }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the hash chain on this side, independent of the server's VERIFY.",
+        discussion: """
+            With --file, checks a file written by `recoveryctl replay` (from --prev-hash, default the \
+            genesis hash); without it, replays from the server. --receipts checks APPEND answers \
+            (JSON lines with "position" and "hash", as the server gave them) against the chain.
+            """)
+    @Option(help: "A replay file (JSON lines of payloads).") var file: String?
+    @Option(help: "The hash before the file's first event (hex).") var prevHash: String?
+    @Option(help: "A file of APPEND receipts to check.") var receipts: String?
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            var expectedHash: String?
+            let payloads: [[UInt8]]
+            var previous = [UInt8](repeating: 0, count: 32)
+            if let prevHash {
+                guard let bytes = ChainVerifier.bytes(hex: prevHash), bytes.count == 32 else {
+                    throw ValidationError("--prev-hash must be 64 hex digits")
+                }
+                previous = bytes
+            }
+            if let file {
+                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                payloads = data.split(separator: 0x0A).map { Array($0) }
+            } else {
+                let (events, final) = try connection.connect().stream("REPLAY 1")
+                let summary = try expectOK(final)
+                expectedHash = summary["hash"] as? String
+                payloads = events.map { Array($0.utf8) }
+            }
+            var chain = ChainVerifier(previousHash: previous)
+            var hashes: [Int64: String] = [:]
+            for (index, payload) in payloads.enumerated() {
+                do {
+                    let (position, hash) = try chain.add(payload)
+                    if receipts != nil { hashes[position] = ChainVerifier.hex(hash) }
+                } catch let error as ClientError {
+                    print("line \(index + 1): \(error.description)")
+                    throw ExitCode.failure
+                }
+            }
+            let hash = ChainVerifier.hex(chain.hash)
+            if let expectedHash, expectedHash != hash {
+                print("the chain does not match: the server says \(expectedHash), the events give \(hash)")
+                throw ExitCode.failure
+            }
+            print("chain verified: \(chain.count) events, last position \(chain.lastPosition.map(String.init) ?? "–"), hash \(hash)")
+            if let receipts {
+                let text = try String(contentsOfFile: receipts, encoding: .utf8)
+                var checked = 0
+                var bad: [String] = []
+                for (index, line) in text.split(separator: "\n").enumerated() {
+                    let json = line.hasPrefix("OK ") ? line.dropFirst(3) : line[...]
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                        let position = (object["position"] as? NSNumber)?.int64Value, let hash = object["hash"] as? String
+                    else {
+                        bad.append("receipt line \(index + 1): not a receipt")
+                        continue
+                    }
+                    checked += 1
+                    if hashes[position] != hash {
+                        bad.append("receipt line \(index + 1): position \(position) " + (hashes[position] == nil ? "is not in the replay" : "has hash \(hashes[position]!), the receipt says \(hash)"))
+                    }
+                }
+                for line in bad { print(line) }
+                print("receipts: \(checked - bad.count) of \(checked) match")
+                if !bad.isEmpty { throw ExitCode.failure }
+            }
+        }
+    }
+}
+
+struct TailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tail", abstract: "Subscribe and print events as they are recorded.")
+    @Option(help: "First position (default: the next one to be recorded).") var from: Int64?
+    @Option(help: "Stop after this many events.") var count: Int?
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let (server, hello) = try connection.connectWithHello()
+            let start = from ?? ((hello["position"] as? NSNumber)?.int64Value ?? 0) + 1
+            try server.send("SUBSCRIBE \(start)\n")
+            var printed = 0
+            while count.map({ printed < $0 }) ?? true, let line = try server.readLine() {
+                switch try Answer(line) {
+                case .event(let payload):
+                    print(payload)
+                    fflush(nil)
+                    printed += 1
+                case .ok:
+                    return
+                case .error(let code, let message):
+                    throw ServerRefusal(code: code, message: message)
+                }
+            }
+            _ = try? server.send("UNSUBSCRIBE\nQUIT\n")
+        }
+    }
+}
