@@ -93,6 +93,8 @@ let package = Package(
             name: "recovery-bench",
             dependencies: [
                 "LedgerStore",
+                "RecoveryClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "RecoveryDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

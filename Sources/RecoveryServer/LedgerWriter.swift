@@ -190,8 +190,12 @@ final class LedgerWriter: @unchecked Sendable {
         var rows: [EventRow] = []
         var rowOfAnswer: [Int: Int] = [:]
         do {
+            let clock = ContinuousClock()
+            let started = clock.now
             let existing = try log.existing(Set(batch.map(\.event.eventID)))
+            let checked = clock.now
             try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
+            let loaded = clock.now
             var firstInBatch: [EventID: Int] = [:]
             for (index, pending) in batch.enumerated() {
                 let id = pending.event.eventID
@@ -226,6 +230,7 @@ final class LedgerWriter: @unchecked Sendable {
             let touchedCases = casesBefore.keys.compactMap { state.cases[$0] }
             let touchedBudgets = state.budgets.filter { budgetsBefore[$0.key] != $0.value }
             let touchedPeople = state.allowances.filter { allowancesBefore[$0.key] != $0.value }
+            let decided = clock.now
             let receipts = try log.append(rows) { connection in
                 try Projections(connection: connection).write(
                     cases: touchedCases, budgets: touchedBudgets.map { ($0.key, $0.value) },
@@ -236,8 +241,15 @@ final class LedgerWriter: @unchecked Sendable {
                 let duplicate = firstInBatch[batch[index].event.eventID] != index
                 answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: duplicate)
             }
+            let committed = clock.now
             publish()
             hub.publish(zip(rows, receipts).map { StoredEvent(position: $1.position, payload: $0.payload, hash: $1.hash) })
+            logger.debug(
+                "batch committed",
+                metadata: [
+                    "appends": "\(batch.count)", "recorded": "\(rows.count)", "idempotency": "\(checked - started)",
+                    "load": "\(loaded - checked)", "decide": "\(decided - loaded)", "write_commit": "\(committed - decided)",
+                ])
         } catch {
             // Nothing of this batch is acknowledged; the state goes back to
             // what the table holds.

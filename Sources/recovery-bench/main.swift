@@ -5,7 +5,8 @@ struct RecoveryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery-bench",
         abstract: "Benchmarks for recoveryd.",
-        subcommands: [StoreBenchmark.self])
+        subcommands: [FullBenchmark.self, StoreBenchmark.self],
+        defaultSubcommand: FullBenchmark.self)
 }
 
 RecoveryBench.main()

@@ -1,0 +1,320 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import LedgerStore
+import RecoveryClient
+
+/// `recovery-bench run`: the numbers that matter (docs/BENCHMARKS.md), all in
+/// one run on one cluster: durable appends over TCP, PostgreSQL's own ceiling
+/// for the same rows, queries under load, replay, start-up and rebuild.
+struct FullBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Benchmark a recoveryd on its own private PostgreSQL (or an existing one).")
+
+    @Option(help: "HOST:PORT of a running recoveryd to use instead of starting one (needs --token; --database enables the PostgreSQL phases).")
+    var server: String?
+    @Option(help: "An admin token for --server.") var token: String?
+    @Option(help: "libpq conninfo of the ledger's database, with --server.") var database: String?
+    @Option(help: "Client connections appending.") var connections = 64
+    @Option(help: "Requests in flight per connection.") var depth = 8
+    @Option(help: "Seconds per timed phase.") var seconds = 10.0
+    @Option(help: "Events in the log for the start-up measurement (0 skips it).") var startupEvents = 1_000_000
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func run() throws {
+        var report: [(String, [String: Any])] = []
+        var environment = try BenchEnvironment(server: server, token: token, database: database)
+        defer { environment.tearDown() }
+        progress("appends: \(connections) connections × depth \(depth) for \(seconds) s")
+        let full = try AppendLoad().run(
+            host: environment.host, port: environment.port, token: environment.token, connections: connections,
+            depth: depth, seconds: seconds, rate: nil)
+        var appends = full.latencies.summary as [String: Any]
+        appends["events_per_s"] = Int(full.eventsPerSecond)
+        appends["accepted"] = full.accepted
+        appends["refused"] = full.refused
+        appends["refusals"] = full.errors
+        report.append(("appends (max)", appends))
+
+        if let conninfo = environment.conninfo {
+            progress("ceiling: the same rows through libpq COPY (1,000-row transactions) and one row per transaction")
+            let ceiling = try Ceiling.measure(conninfo: conninfo, maxRows: 200_000, singleRowSeconds: min(seconds, 5))
+            report.append((
+                "ceiling", [
+                    "copy_1000_rows_per_s": Int(ceiling.copyPerSecond), "one_row_per_tx_per_s": Int(ceiling.singlePerSecond),
+                    "recoveryd_vs_copy": ratio(full.eventsPerSecond, ceiling.copyPerSecond),
+                    "recoveryd_vs_one_row": ratio(full.eventsPerSecond, ceiling.singlePerSecond),
+                ]))
+        }
+
+        let half = full.eventsPerSecond / 2
+        progress("queries under load: appends paced at \(Int(half)) events/s, BUDGET and CASE from one more connection")
+        let load = AppendLoad()
+        let box = ResultBox()
+        let (host, port, token, connections, depth, seconds) = (environment.host, environment.port, environment.token, connections, depth, seconds)
+        let loadThread = Thread {
+            box.result = (try? load.run(
+                host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: half))
+        }
+        loadThread.start()
+        let queries = try Queries.measure(environment: environment, seconds: seconds, cases: { load.knownCases })
+        while !loadThread.isFinished { usleep(10_000) }
+        let halfResult = box.result ?? AppendLoad.Result()
+        var paced = halfResult.latencies.summary as [String: Any]
+        paced["events_per_s"] = Int(halfResult.eventsPerSecond)
+        report.append(("appends (half load)", paced))
+        report.append(("BUDGET under load", queries.budget.summary))
+        report.append(("CASE under load", queries.caseQuery.summary))
+
+        progress("replay: REPLAY 1 to one client, next to COPY … TO STDOUT")
+        var replay = try Replay.measure(environment: environment)
+        if let conninfo = environment.conninfo {
+            let copy = try Replay.copyOut(conninfo: conninfo)
+            replay["copy_to_stdout_per_s"] = Int(copy)
+            replay["replay_vs_copy"] = ratio(Double(replay["replay_events_per_s"] as? Int ?? 0), copy)
+        }
+        report.append(("replay", replay))
+
+        if startupEvents > 0, environment.canRestart {
+            progress("start-up: filling the log to \(startupEvents) events")
+            try environment.fill(to: Int64(startupEvents), connections: connections, depth: depth)
+            let startup = try environment.measureRestart()
+            progress("rebuild --check over \(startup.events) events")
+            let rebuild = try environment.rebuildCheck()
+            report.append((
+                "start-up", ["events_in_log": startup.events, "seconds_to_listen": String(format: "%.2f", startup.seconds), "rebuild_check": rebuild]
+            ))
+        }
+
+        if json {
+            let object = Dictionary(uniqueKeysWithValues: report.map { ($0.0, $0.1) })
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            for (name, values) in report {
+                print(name)
+                for key in values.keys.sorted() { print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(values[key]!)") }
+            }
+        }
+    }
+}
+
+/// Hands a result from the load thread back to the benchmark.
+final class ResultBox: @unchecked Sendable {
+    var result: AppendLoad.Result?
+}
+
+func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f", a / b) : "–" }
+
+/// Where the benchmark runs: a daemon it started on a private cluster, or one given.
+struct BenchEnvironment {
+    var host = "127.0.0.1"
+    var port: Int
+    var token: String
+    var conninfo: String?
+    private var cluster: LocalCluster?
+    private var daemon: pid_t = 0
+    private var folder: URL?
+
+    var canRestart: Bool { cluster != nil }
+
+    init(server: String?, token: String?, database: String?) throws {
+        if let server {
+            guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), let token else {
+                throw ValidationError("--server HOST:PORT needs --token")
+            }
+            host = String(server[..<colon])
+            self.port = port
+            self.token = token
+            conninfo = database
+            return
+        }
+        let folder = FileManager.default.temporaryDirectory.appending(path: "recovery-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        self.folder = folder
+        let cluster = try LocalCluster(directory: folder.appending(path: "postgres"), settings: ["max_connections": "300"])
+        progress("starting a private PostgreSQL in \(cluster.directory.path)")
+        try cluster.initializeIfNeeded()
+        try cluster.start()
+        self.cluster = cluster
+        conninfo = try cluster.createDatabase("bench")
+        self.token = "bench-admin-token"
+        let digest = SHA256.hash(data: Array(self.token.utf8)).map { String(format: "%02x", $0) }.joined()
+        try "admin \(digest) bench\n".write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
+        port = try Self.freePort()
+        try startDaemon()
+    }
+
+    static var daemonBinary: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appending(path: "recoveryd").path
+    }
+
+    mutating func startDaemon() throws {
+        guard let folder, let conninfo else { return }
+        daemon = try spawn(
+            Self.daemonBinary,
+            [
+                "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
+                folder.appending(path: "tokens").path, "--log-level", "warning",
+            ], output: folder.appending(path: "recoveryd.log").path)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if (try? LineConnection(host: host, port: port)) != nil { return }
+            usleep(5_000)
+        }
+        throw ClientError("recoveryd did not start; see \(folder.appending(path: "recoveryd.log").path)")
+    }
+
+    /// SIGTERM, wait, start again: seconds until the new one accepts connections.
+    mutating func measureRestart() throws -> (events: Int64, seconds: Double) {
+        let events = try head()
+        kill(daemon, SIGTERM)
+        var status: Int32 = 0
+        waitpid(daemon, &status, 0)
+        let start = Date()
+        try startDaemon()
+        return (events, Date().timeIntervalSince(start))
+    }
+
+    func head() throws -> Int64 {
+        let connection = try LineConnection(host: host, port: port)
+        let hello = try Answer(try connection.request("HELLO \(token)"))
+        return (hello.object?["position"] as? NSNumber)?.int64Value ?? 0
+    }
+
+    /// Appends at full speed until the log holds `target` events.
+    func fill(to target: Int64, connections: Int, depth: Int) throws {
+        while try head() < target {
+            let missing = Double(target - (try head()))
+            let seconds = max(2, min(60, missing / 15_000))
+            _ = try AppendLoad().run(host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: nil)
+            progress("log at \(try head()) events")
+        }
+    }
+
+    /// Runs `recoveryd rebuild --check` and returns its report line.
+    func rebuildCheck() throws -> String {
+        guard let folder, let conninfo else { return "–" }
+        let output = folder.appending(path: "rebuild.out").path
+        let pid = try spawn(Self.daemonBinary, ["rebuild", "--check", "--database", conninfo], output: output)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").last { $0.hasPrefix("rebuild --check") }.map(String.init) ?? "failed: \(text.suffix(300))"
+    }
+
+    mutating func tearDown() {
+        if daemon != 0 {
+            kill(daemon, SIGTERM)
+            var status: Int32 = 0
+            waitpid(daemon, &status, 0)
+            daemon = 0
+        }
+        try? cluster?.stop()
+        if let folder { try? FileManager.default.removeItem(at: folder) }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { throw ClientError("cannot start \(path)") }
+        return pid
+    }
+}
+
+/// PostgreSQL's own ceiling for the rows recoveryd wrote: the same rows copied
+/// into a twin table by COPY in 1,000-row transactions, and inserted one row
+/// per transaction.
+enum Ceiling {
+    static func measure(conninfo: String, maxRows: Int, singleRowSeconds: Double) throws -> (copyPerSecond: Double, singlePerSecond: Double) {
+        let connection = try PGConnection(conninfo)
+        try connection.execute("DROP TABLE IF EXISTS events_twin; CREATE TABLE events_twin (LIKE events INCLUDING ALL)")
+        var rows: [[UInt8]] = []
+        try connection.copyOut("COPY (SELECT * FROM events ORDER BY position LIMIT \(maxRows)) TO STDOUT") { rows.append(Array($0)) }
+        let start = Date()
+        for chunk in stride(from: 0, to: rows.count, by: 1_000) {
+            _ = try connection.transaction {
+                try connection.copyIn("COPY events_twin FROM STDIN", data: rows[chunk..<min(chunk + 1_000, rows.count)].flatMap { $0 })
+            }
+        }
+        let copySeconds = Date().timeIntervalSince(start)
+        try connection.execute("TRUNCATE events_twin")
+        let insert = "INSERT INTO events_twin SELECT * FROM events WHERE position = $1"
+        var inserted = 0
+        let singleStart = Date()
+        while Date().timeIntervalSince(singleStart) < singleRowSeconds && inserted < rows.count {
+            inserted += 1
+            try connection.query(insert, [.int(inserted)])
+        }
+        let singleSeconds = Date().timeIntervalSince(singleStart)
+        try connection.execute("DROP TABLE events_twin")
+        return (Double(rows.count) / copySeconds, Double(inserted) / singleSeconds)
+    }
+}
+
+/// BUDGET and CASE latencies from one connection, one request at a time.
+enum Queries {
+    static func measure(environment: BenchEnvironment, seconds: Double, cases: () -> [String]) throws -> (budget: Latencies, caseQuery: Latencies) {
+        let connection = try LineConnection(host: environment.host, port: environment.port)
+        _ = try connection.request("HELLO \(environment.token)")
+        var budget = Latencies()
+        var caseQuery = Latencies()
+        let deadline = Date().addingTimeInterval(seconds)
+        var n = 0
+        usleep(200_000)
+        while Date() < deadline {
+            n += 1
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try connection.request("BUDGET ag-\(n % 64)-\(n % 64)")
+            budget.samples.append(UInt32((DispatchTime.now().uptimeNanoseconds - start) / 1_000))
+            let known = cases()
+            guard !known.isEmpty else { continue }
+            let caseStart = DispatchTime.now().uptimeNanoseconds
+            _ = try connection.request("CASE \(known[n % known.count])")
+            caseQuery.samples.append(UInt32((DispatchTime.now().uptimeNanoseconds - caseStart) / 1_000))
+        }
+        return (budget, caseQuery)
+    }
+}
+
+/// REPLAY to one client, and PostgreSQL's COPY … TO STDOUT of the payloads.
+enum Replay {
+    static func measure(environment: BenchEnvironment) throws -> [String: Any] {
+        let connection = try LineConnection(host: environment.host, port: environment.port, timeoutSeconds: 600)
+        _ = try connection.request("HELLO \(environment.token)")
+        let start = Date()
+        try connection.send("REPLAY 1\n")
+        var count = 0
+        while let line = try connection.readLineBytes() {
+            if line.starts(with: Array("EVENT ".utf8)) { count += 1 } else { break }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return ["events": count, "replay_events_per_s": Int(Double(count) / seconds)]
+    }
+
+    static func copyOut(conninfo: String) throws -> Double {
+        let connection = try PGConnection(conninfo)
+        var rows = 0
+        let start = Date()
+        try connection.copyOut("COPY (SELECT payload FROM events ORDER BY position) TO STDOUT") { _ in rows += 1 }
+        return Double(rows) / Date().timeIntervalSince(start)
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import RecoveryClient
+
+/// Latencies in microseconds, merged from every connection, with percentiles.
+struct Latencies {
+    var samples: [UInt32] = []
+
+    mutating func merge(_ other: [UInt32]) { samples += other }
+
+    /// The value at quantile `q` (0…1) of the sorted samples, in milliseconds.
+    func percentile(_ q: Double, sorted: [UInt32]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let index = min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)
+        return Double(sorted[max(0, index)]) / 1_000
+    }
+
+    /// p50, p90, p99, p99.9 in milliseconds.
+    var summary: [String: Double] {
+        let sorted = samples.sorted()
+        return [
+            "p50_ms": percentile(0.5, sorted: sorted), "p90_ms": percentile(0.9, sorted: sorted),
+            "p99_ms": percentile(0.99, sorted: sorted), "p99.9_ms": percentile(0.999, sorted: sorted),
+        ]
+    }
+}
+
+/// One connection's stream of realistic recoveries: complaint → apology →
+/// one or two compensations well inside the day's allowance → follow-up.
+struct CaseScript {
+    let connection: Int
+    private var caseNumber = 0
+    private var step = 0
+    private var compensations = 1
+    private var rng = SystemRandomNumberGenerator()
+
+    init(connection: Int) { self.connection = connection }
+
+    var currentCase: String { "bench-\(connection)-\(caseNumber)" }
+    var agent: String { "ag-\(connection)-\(caseNumber % 64)" }
+
+    mutating func next() -> String {
+        let id = UUID().uuidString.lowercased()
+        let caseID = currentCase
+        defer {
+            step += 1
+            if step == 3 + compensations {
+                step = 0
+                caseNumber += 1
+                compensations = Int.random(in: 1...2, using: &rng)
+            }
+        }
+        switch step {
+        case 0:
+            return #"{"event_id":"\#(id)","type":"complaint","agent_id":"\#(agent)","case_id":"\#(caseID)","customer_id":"cust-\#(connection)-\#(caseNumber)","channel":"phone","category":"late delivery","severity":\#(Int.random(in: 1...5, using: &rng)),"baseline":\#(Int.random(in: 3...8, using: &rng)),"summary":"The order arrived two days late and the customer missed the event."}"#
+        case 1:
+            return #"{"event_id":"\#(id)","type":"apology","agent_id":"\#(agent)","case_id":"\#(caseID)","note":"Apologised on the phone."}"#
+        case 2 + compensations:
+            return #"{"event_id":"\#(id)","type":"follow_up","agent_id":"\#(agent)","case_id":"\#(caseID)","satisfaction":\#(Int.random(in: 2...10, using: &rng)),"would_recommend":\#(Int.random(in: 0...10, using: &rng))}"#
+        default:
+            return #"{"event_id":"\#(id)","type":"compensation","agent_id":"\#(agent)","case_id":"\#(caseID)","amount":\#(Int.random(in: 200...1_500, using: &rng)),"currency":"USD","kind":"credit"}"#
+        }
+    }
+}
+
+/// Drives appends over `connections` connections with `depth` requests in
+/// flight on each, for `seconds`, optionally paced to `rate` events/s in all.
+final class AppendLoad: @unchecked Sendable {
+    struct Result {
+        var accepted = 0
+        var refused = 0
+        var errors: [String: Int] = [:]
+        var latencies = Latencies()
+        var seconds = 0.0
+        var eventsPerSecond: Double { seconds > 0 ? Double(accepted + refused) / seconds : 0 }
+    }
+
+    private let lock = NSLock()
+    private var result = Result()
+    private var stopFlag = false
+    private var lastCases: [String] = []
+
+    func run(host: String, port: Int, token: String, connections: Int, depth: Int, seconds: Double, rate: Double?) throws -> Result {
+        let start = Date()
+        let deadline = start.addingTimeInterval(seconds)
+        var threads: [Thread] = []
+        for index in 0..<connections {
+            let connection = try LineConnection(host: host, port: port, timeoutSeconds: 60)
+            guard (try? connection.request("HELLO \(token)"))?.hasPrefix("OK") == true else { throw ClientError("HELLO refused") }
+            let thread = Thread { [self] in
+                drive(connection, index: index, depth: depth, deadline: deadline, interval: rate.map { Double(connections) / $0 })
+            }
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+        }
+        threads.forEach { $0.start() }
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        lock.lock()
+        defer { lock.unlock() }
+        result.seconds = Date().timeIntervalSince(start)
+        return result
+    }
+
+    /// Case ids recorded so far (for CASE queries).
+    var knownCases: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastCases
+    }
+
+    private func drive(_ connection: LineConnection, index: Int, depth: Int, deadline: Date, interval: Double?) {
+        var script = CaseScript(connection: index)
+        var sentAt: [UInt64] = []
+        var head = 0
+        var latencies: [UInt32] = []
+        latencies.reserveCapacity(100_000)
+        var accepted = 0
+        var refused = 0
+        var errors: [String: Int] = [:]
+        var nextSend = Date()
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        do {
+            while true {
+                let open = Date() < deadline
+                while open && sentAt.count - head < depth {
+                    if let interval {
+                        let wait = nextSend.timeIntervalSinceNow
+                        if wait > 0 {
+                            if sentAt.count - head > 0 { break }  // read an answer while waiting
+                            usleep(UInt32(wait * 1_000_000))
+                        }
+                        nextSend = max(nextSend, Date().addingTimeInterval(-1)).addingTimeInterval(interval)
+                    }
+                    let line = "APPEND " + script.next() + "\n"
+                    sentAt.append(now())
+                    try connection.send(line)
+                    if script.currentCase.hasSuffix("0") {
+                        lock.lock()
+                        if lastCases.count < 1_000 { lastCases.append(script.currentCase) }
+                        lock.unlock()
+                    }
+                }
+                if sentAt.count == head { break }
+                guard let answer = try connection.readLine() else { break }
+                latencies.append(UInt32(min(UInt64(UInt32.max), (now() - sentAt[head]) / 1_000)))
+                head += 1
+                if head > 4_096 {
+                    sentAt.removeFirst(head)
+                    head = 0
+                }
+                if answer.hasPrefix("OK") {
+                    accepted += 1
+                } else {
+                    refused += 1
+                    errors[String(answer.split(separator: " ").dropFirst().first ?? "?"), default: 0] += 1
+                }
+            }
+        } catch {
+            errors["client: \(error)", default: 0] += 1
+        }
+        lock.lock()
+        result.accepted += accepted
+        result.refused += refused
+        result.latencies.merge(latencies)
+        for (key, value) in errors { result.errors[key, default: 0] += value }
+        lock.unlock()
+    }
+}
