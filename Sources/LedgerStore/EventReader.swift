@@ -33,20 +33,35 @@ public struct EventReader {
         from: Int64, through to: Int64? = nil, pageSize: Int = defaultPageSize, _ body: (StoredEvent) throws -> Void
     ) throws {
         var next = max(from, 1)
-        while true {
-            let events = try page(from: next, through: to, limit: pageSize)
+        let last = to ?? Int64.max
+        while next <= last {
+            let events = try page(from: next, through: last, limit: pageSize)
             for event in events { try body(event) }
-            guard events.count == pageSize, let last = events.last else { return }
-            next = last.position + 1
+            if events.count == pageSize, let end = events.last {
+                next = end.position + 1
+                continue
+            }
+            // A short page: the end of the log, or a gap (rows missing).
+            let after = events.last.map { $0.position + 1 } ?? next
+            let beyond = try connection.query(
+                "SELECT min(position) FROM events WHERE position >= $1 AND position <= $2", [.int(after), .int(last)])
+            guard let resume = beyond.int64(0, 0) else { return }
+            next = resume
         }
     }
 
-    /// Up to `limit` events from `from` through `to` (or the head), in order.
+    /// The events of positions `from` … `from + limit − 1` (and at most `to`),
+    /// in order. Positions are gapless, so this is the next `limit` events;
+    /// bounding the range (rather than `LIMIT` alone) keeps every page an index
+    /// range scan of `limit` rows, whatever the planner's statistics say.
     public func page(from: Int64, through to: Int64? = nil, limit: Int = defaultPageSize) throws(StoreError) -> [StoredEvent] {
         precondition(limit > 0, "a page holds at least one event")
+        let start = max(from, 1)
+        let (sum, overflow) = start.addingReportingOverflow(Int64(limit) - 1)
+        let end = min(to ?? Int64.max, overflow ? Int64.max : sum)
         let result = try connection.query(
-            "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position LIMIT $3",
-            [.int(max(from, 1)), .int(to ?? Int64.max), .int(limit)])
+            "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position",
+            [.int(start), .int(end)])
         var events: [StoredEvent] = []
         events.reserveCapacity(result.rowCount)
         for row in 0..<result.rowCount { events.append(try Self.storedEvent(result, row)) }

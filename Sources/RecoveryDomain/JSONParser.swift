@@ -167,44 +167,47 @@ public struct JSONParser {
 
     private mutating func parseString() throws(Failure) -> String {
         index += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
-        var runStart = index
-        func flushRun(_ parser: inout JSONParser, upTo end: Int) throws(Failure) {
-            guard end > runStart else { return }
-            guard let run = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
-                throw parser.failure("invalid UTF-8 in string")
-            }
-            scalars.append(contentsOf: run.unicodeScalars)
+        let start = index
+        // Fast path: no escapes, so the string is the bytes between the quotes.
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\"), bytes[index] >= 0x20 {
+            index += 1
         }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+                throw failure("invalid UTF-8 in string")
+            }
+            index += 1
+            return text
+        }
+        // Slow path: collect UTF-8 bytes, decoding escapes, and validate once.
+        var utf8 = Array(bytes[start..<index])
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                try flushRun(&self, upTo: index)
                 index += 1
-                return String(scalars)
+                guard let text = String(validating: utf8, as: UTF8.self) else { throw failure("invalid UTF-8 in string") }
+                return text
             }
             if byte < 0x20 { throw failure("control character in string must be escaped") }
-            if byte != UInt8(ascii: "\\") {
-                index += 1
+            index += 1
+            guard byte == UInt8(ascii: "\\") else {
+                utf8.append(byte)
                 continue
             }
-            try flushRun(&self, upTo: index)
-            index += 1
             guard index < bytes.count else { throw failure("unterminated escape") }
             let escape = bytes[index]
             index += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escape)
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
             case UInt8(ascii: "u"):
                 let first = try parseHex4()
+                let scalar: Unicode.Scalar
                 if (0xD800...0xDBFF).contains(first) {
                     guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
                         throw failure("unpaired surrogate in \\u escape")
@@ -212,16 +215,15 @@ public struct JSONParser {
                     index += 2
                     let second = try parseHex4()
                     guard (0xDC00...0xDFFF).contains(second) else { throw failure("unpaired surrogate in \\u escape") }
-                    let combined = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-                    scalars.append(Unicode.Scalar(combined)!)
+                    scalar = Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!
                 } else {
-                    guard let scalar = Unicode.Scalar(first) else { throw failure("unpaired surrogate in \\u escape") }
-                    scalars.append(scalar)
+                    guard let single = Unicode.Scalar(first) else { throw failure("unpaired surrogate in \\u escape") }
+                    scalar = single
                 }
+                utf8.append(contentsOf: UTF8.encode(scalar)!)
             default:
                 throw failure("invalid escape")
             }
-            runStart = index
         }
     }
 

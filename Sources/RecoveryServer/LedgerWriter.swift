@@ -231,7 +231,10 @@ final class LedgerWriter: @unchecked Sendable {
             let touchedBudgets = state.budgets.filter { budgetsBefore[$0.key] != $0.value }
             let touchedPeople = state.allowances.filter { allowancesBefore[$0.key] != $0.value }
             let decided = clock.now
+            var projected = Duration.zero
             let receipts = try log.append(rows) { connection in
+                let start = clock.now
+                defer { projected = clock.now - start }
                 try Projections(connection: connection).write(
                     cases: touchedCases, budgets: touchedBudgets.map { ($0.key, $0.value) },
                     allowances: touchedPeople.map { ($0.key, $0.value) })
@@ -248,7 +251,7 @@ final class LedgerWriter: @unchecked Sendable {
                 "batch committed",
                 metadata: [
                     "appends": "\(batch.count)", "recorded": "\(rows.count)", "idempotency": "\(checked - started)",
-                    "load": "\(loaded - checked)", "decide": "\(decided - loaded)", "write_commit": "\(committed - decided)",
+                    "load": "\(loaded - checked)", "decide": "\(decided - loaded)", "write_commit": "\(committed - decided)", "projections": "\(projected)",
                 ])
         } catch {
             // Nothing of this batch is acknowledged; the state goes back to
