@@ -22,22 +22,24 @@ public struct LineFramer: Sendable {
     public var buffered: Int { partial.count }
 
     /// Feeds the next chunk; returns the frames it completes, in order.
-    public mutating func feed(_ chunk: some Collection<UInt8>) -> [Frame] {
+    /// (Concrete, not generic: it runs on every byte a connection sends.)
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer) -> [Frame] {
         var frames: [Frame] = []
-        var start = chunk.startIndex
-        while start != chunk.endIndex {
-            let newline = chunk[start...].firstIndex(of: 0x0A)
-            let segment = chunk[start..<(newline ?? chunk.endIndex)]
+        var start = 0
+        while start < chunk.count {
+            var newline = start
+            while newline < chunk.count && chunk[newline] != 0x0A { newline += 1 }
+            let complete = newline < chunk.count
             if !discarding {
                 // Room for the limit plus a CR that a CRLF ending will strip.
-                if partial.count + segment.count > maxLine + 1 {
+                if partial.count + (newline - start) > maxLine + 1 {
                     discarding = true
                     partial.removeAll(keepingCapacity: false)
                 } else {
-                    partial.append(contentsOf: segment)
+                    partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
                 }
             }
-            guard let newline else { break }
+            guard complete else { break }
             if !discarding, partial.last == 0x0D { partial.removeLast() }
             if discarding || partial.count > maxLine {
                 frames.append(.tooLong)
@@ -46,8 +48,12 @@ public struct LineFramer: Sendable {
             }
             discarding = false
             partial.removeAll(keepingCapacity: true)
-            start = chunk.index(after: newline)
+            start = newline + 1
         }
         return frames
+    }
+
+    public mutating func feed(_ bytes: [UInt8]) -> [Frame] {
+        bytes.withUnsafeBytes { feed($0) }
     }
 }

@@ -11,7 +11,7 @@ public enum EventCodec {
 
     /// Decodes a request's JSON text into an event, checking every field.
     /// `currency` is the ledger's: a compensation in any other is refused.
-    public static func decode(json bytes: some Collection<UInt8>, currency: String) -> Result<Event, Rejection> {
+    public static func decode(json bytes: [UInt8], currency: String) -> Result<Event, Rejection> {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes)
@@ -37,7 +37,7 @@ public enum EventCodec {
     /// Decodes a stored payload: the client's fields plus `position` and
     /// `recorded_at`. Currency is not re-checked against configuration: what was
     /// recorded stays readable.
-    public static func decodeRecorded(payload bytes: some Collection<UInt8>) -> Result<RecordedEvent, Rejection> {
+    public static func decodeRecorded(payload bytes: [UInt8]) -> Result<RecordedEvent, Rejection> {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes)

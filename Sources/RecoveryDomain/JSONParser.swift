@@ -22,8 +22,8 @@ public struct JSONParser {
 
     /// Parses one JSON value that must make up the whole text (surrounding
     /// whitespace allowed).
-    public static func parse(_ bytes: some Collection<UInt8>) throws(Failure) -> JSONValue {
-        var parser = JSONParser(Array(bytes))
+    public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
+        var parser = JSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()

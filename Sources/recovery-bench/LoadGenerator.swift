@@ -33,9 +33,12 @@ struct CaseScript {
     private var compensations = 1
     private var rng = SystemRandomNumberGenerator()
 
+    /// Distinguishes this process's cases from earlier runs on the same ledger.
+    static let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
     init(connection: Int) { self.connection = connection }
 
-    var currentCase: String { "bench-\(connection)-\(caseNumber)" }
+    var currentCase: String { "bench-\(Self.run)-\(connection)-\(caseNumber)" }
     var agent: String { "ag-\(connection)-\(caseNumber % 64)" }
 
     mutating func next() -> String {
@@ -51,7 +54,7 @@ struct CaseScript {
         }
         switch step {
         case 0:
-            return #"{"event_id":"\#(id)","type":"complaint","agent_id":"\#(agent)","case_id":"\#(caseID)","customer_id":"cust-\#(connection)-\#(caseNumber)","channel":"phone","category":"late delivery","severity":\#(Int.random(in: 1...5, using: &rng)),"baseline":\#(Int.random(in: 3...8, using: &rng)),"summary":"The order arrived two days late and the customer missed the event."}"#
+            return #"{"event_id":"\#(id)","type":"complaint","agent_id":"\#(agent)","case_id":"\#(caseID)","customer_id":"cust-\#(Self.run)-\#(caseNumber)","channel":"phone","category":"late delivery","severity":\#(Int.random(in: 1...5, using: &rng)),"baseline":\#(Int.random(in: 3...8, using: &rng)),"summary":"The order arrived two days late and the customer missed the event."}"#
         case 1:
             return #"{"event_id":"\#(id)","type":"apology","agent_id":"\#(agent)","case_id":"\#(caseID)","note":"Apologised on the phone."}"#
         case 2 + compensations:
