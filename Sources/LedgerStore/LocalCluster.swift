@@ -89,7 +89,7 @@ public final class LocalCluster: @unchecked Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
             if runsAsOtherUser {
-                _ = try Self.execute(URL(fileURLWithPath: "/bin/chown"), ["-R", user, directory.path])
+                _ = try ChildProcess.run("/bin/chown", ["-R", user, directory.path])
             }
         } catch let error as StoreError {
             throw error
@@ -103,56 +103,16 @@ public final class LocalCluster: @unchecked Sendable {
         let executable = binDirectory.appending(path: program)
         do {
             if runsAsOtherUser {
-                return try Self.execute(
-                    URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", user, "--", executable.path] + arguments,
-                    currentDirectory: directory)
+                return try ChildProcess.run(
+                    "/usr/sbin/runuser", ["-u", user, "--", executable.path] + arguments, currentDirectory: directory)
             }
-            return try Self.execute(executable, arguments, currentDirectory: directory)
+            return try ChildProcess.run(executable.path, arguments, currentDirectory: directory)
         } catch let error as StoreError {
             if quiet { throw error }
             throw StoreError(error.code, "\(program) failed: \(error.message); see \(logFile.path)")
         } catch {
             throw StoreError(.connection, "cannot run \(program): \(error)")
         }
-    }
-
-    /// Runs a program to completion with `posix_spawn` and `waitpid` (not
-    /// Foundation's `Process`, whose exit detection can hang when tests start
-    /// programs from several threads). Its output goes to a temporary file, not
-    /// a pipe: `pg_ctl start` leaves a server behind that would hold a pipe open.
-    static func execute(_ executable: URL, _ arguments: [String], currentDirectory: URL? = nil) throws -> String {
-        let outputPath = FileManager.default.temporaryDirectory.appending(path: "recoveryd-\(UUID().uuidString).out").path
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // `env -C` changes directory in the child (posix_spawn has no portable chdir).
-        let program = currentDirectory == nil ? executable.path : "/usr/bin/env"
-        let words = currentDirectory.map { ["-C", $0.path, executable.path] } ?? []
-        let argv = ([program] + words + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw StoreError(.connection, "cannot start \(executable.path): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else { throw StoreError(.connection, "waitpid failed: \(String(cString: strerror(errno)))") }
-        }
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let how = exited ? "exited with \(code)" : "was killed by signal \(status & 0x7f)"
-            throw StoreError(
-                .connection,
-                "\(executable.lastPathComponent) \(how): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        return text
     }
 
     /// PostgreSQL's server programs: `$RECOVERYD_PG_BIN`, else `pg_config
@@ -166,7 +126,7 @@ public final class LocalCluster: @unchecked Sendable {
             return url
         }
         for candidate in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where fileManager.isExecutableFile(atPath: candidate) {
-            if let path = try? execute(URL(fileURLWithPath: candidate), ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines),
+            if let path = try? ChildProcess.run(candidate, ["--bindir"]).trimmingCharacters(in: .whitespacesAndNewlines),
                 hasInitdb(URL(fileURLWithPath: path))
             {
                 return URL(fileURLWithPath: path)
