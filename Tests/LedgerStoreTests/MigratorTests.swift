@@ -40,6 +40,14 @@ struct MigratorTests {
         #expect(error?.code == .unknownMigration)
     }
 
+    @Test func aURIConnectsAsAConninfoDoes() throws {
+        let cluster = try TestPostgres.shared()
+        _ = try TestPostgres.database()
+        let host = cluster.directory.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let connection = try PGConnection("postgresql://postgres@/postgres?host=\(host)&application_name=uri-test")
+        #expect(try connection.query("SELECT current_setting('application_name')").string(0, 0) == "uri-test")
+    }
+
     @Test func aBadConninfoFailsWithTheServersReason() throws {
         let cluster = try TestPostgres.shared()
         let error = #expect(throws: StoreError.self) { try PGConnection(cluster.conninfo(database: "no_such_database")) }

@@ -120,6 +120,18 @@ struct ProtocolEndToEndTests {
         #expect(positions == Array(1...1_000))
     }
 
+    @Test func atMaxPendingReadingPausesAndResumesWithNothingLost() throws {
+        let daemon = try Daemon(arguments: ["--max-pending", "4"])
+        let client = try daemon.client("frontline")
+        var batch = ""
+        for n in 1...300 { batch += "APPEND " + Events.complaint(n, caseID: "Q-\(n)") + "\nPING\n" }
+        try client.send(batch)
+        for n in 1...300 {
+            #expect(okObject(try #require(try client.readLine()))?["position"] as? Int == n)
+            #expect(try client.readLine() == #"OK {"pong":true}"#)
+        }
+    }
+
     @Test func caseBudgetBudgetsAndOutcomesTellTheStory() throws {
         let daemon = try Daemon(arguments: ["--supervisor", "S-1"])
         let front = try daemon.client("frontline")
