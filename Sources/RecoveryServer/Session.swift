@@ -352,16 +352,20 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             var next = from
             var count: Int64 = 0
             var lastHash = previous
+            // One page is written while the next is read: at most two pages in memory.
+            var writing: EventLoopFuture<Void>?
             while next <= end {
                 let page = try reader.page(from: next, through: end, limit: Self.pageSize)
                 guard let last = page.last else { break }
                 var buffer = channel.allocator.buffer(capacity: page.reduce(0) { $0 + $1.payload.count + 7 })
-                for event in page { buffer.writeBytes(Response.event(event.payload).encoded()) }
-                try channel.writeAndFlush(buffer).wait()
+                for event in page { buffer.writeEventLine(event.payload) }
+                try writing?.wait()
+                writing = channel.writeAndFlush(buffer)
                 count += Int64(page.count)
                 lastHash = last.hash
                 next = last.position + 1
             }
+            try writing?.wait()
             return [
                 Response.ok([
                     "count": .integer(count), "last": .integer(next - 1), "prev_hash": .string(Hex.encode(previous)),
@@ -397,7 +401,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 let page = try reader.page(from: next, limit: Self.pageSize)
                 if let last = page.last {
                     var buffer = channel.allocator.buffer(capacity: page.reduce(0) { $0 + $1.payload.count + 7 })
-                    for event in page { buffer.writeBytes(Response.event(event.payload).encoded()) }
+                    for event in page { buffer.writeEventLine(event.payload) }
                     // Written from the event loop, and only while still subscribed,
                     // so nothing can follow the final answer.
                     let lines = buffer
@@ -458,5 +462,14 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         var out = allocator.buffer(capacity: 64)
         for response in responses { out.writeBytes(response.encoded()) }
         return out
+    }
+}
+
+extension ByteBuffer {
+    /// `EVENT <payload>` and LF, the payload byte for byte.
+    mutating func writeEventLine(_ payload: [UInt8]) {
+        writeStaticString("EVENT ")
+        writeBytes(payload)
+        writeInteger(UInt8(0x0A))
     }
 }

@@ -155,11 +155,7 @@ final class Subscriber: @unchecked Sendable {
             return
         }
         var buffer = channel.allocator.buffer(capacity: fresh.reduce(0) { $0 + $1.payload.count + 7 })
-        for event in fresh {
-            buffer.writeString("EVENT ")
-            buffer.writeBytes(event.payload)
-            buffer.writeInteger(UInt8(0x0A))
-        }
+        for event in fresh { buffer.writeEventLine(event.payload) }
         let lastPosition = fresh.last!.position
         let count = fresh.count
         let lines = buffer

@@ -236,21 +236,55 @@ struct Rebuild: AsyncParsableCommand {
         var replayed = LedgerState()
         var count: Int64 = 0
         var failure: String?
-        try EventReader(connection: connection).forEach(from: 1) { stored in
-            guard failure == nil else { return }
-            switch EventCodec.decodeRecorded(payload: stored.payload) {
-            case .success(let recorded):
-                guard recorded.position == replayed.lastPosition + 1 else {
-                    failure = "position \(recorded.position) follows \(replayed.lastPosition)"
-                    return
+        // A second thread reads and decodes pages while this one folds them.
+        let pages = DecodedPages(capacity: 4)
+        let conninfo = try database.conninfo(cluster: cluster)
+        let reader = Thread {
+            do {
+                var payloads: [[UInt8]] = []
+                payloads.reserveCapacity(EventReader.defaultPageSize)
+                // Each page is decoded on both cores, then handed over in order.
+                func hand(_ payloads: [[UInt8]]) {
+                    let decoded = DecodedSlots(count: payloads.count)
+                    DispatchQueue.concurrentPerform(iterations: 2) { half in
+                        let range = half == 0 ? 0..<payloads.count / 2 : payloads.count / 2..<payloads.count
+                        for index in range { decoded.set(index, EventCodec.decodeRecorded(payload: payloads[index])) }
+                    }
+                    pages.push(decoded.results)
                 }
-                replayed.apply(recorded, configuration: configuration)
-                count += 1
-                if count % 100_000 == 0 { logger.info("replayed \(count) events") }
-            case .failure(let error):
-                failure = "position \(stored.position) does not decode: \(error)"
+                try EventReader(connection: PGConnection(conninfo)).forEach(from: 1) { stored in
+                    payloads.append(stored.payload)
+                    if payloads.count == EventReader.defaultPageSize {
+                        hand(payloads)
+                        payloads.removeAll(keepingCapacity: true)
+                    }
+                }
+                hand(payloads)
+                pages.finish(error: nil)
+            } catch {
+                pages.finish(error: "\(error)")
             }
         }
+        reader.start()
+        while failure == nil, let page = pages.pop() {
+            for decoded in page {
+                switch decoded {
+                case .success(let recorded):
+                    guard recorded.position == replayed.lastPosition + 1 else {
+                        failure = "position \(recorded.position) follows \(replayed.lastPosition)"
+                        break
+                    }
+                    replayed.apply(recorded, configuration: configuration)
+                    count += 1
+                    if count % 100_000 == 0 { logger.info("replayed \(count) events") }
+                case .failure(let error):
+                    failure = "position \(replayed.lastPosition + 1) does not decode: \(error)"
+                }
+                if failure != nil { break }
+            }
+        }
+        pages.cancel()
+        if failure == nil, let error = pages.error { failure = error }
         if let failure { throw ValidationError("rebuild failed: \(failure)") }
         let seconds = (ContinuousClock.now - started).components
         let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18
@@ -282,4 +316,71 @@ struct Rebuild: AsyncParsableCommand {
         }
         return out
     }
+}
+
+/// Pages of decoded events handed from the reading thread to the folding one;
+/// at most `capacity` pages wait, so memory stays bounded.
+final class DecodedPages: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let capacity: Int
+    private var pages: [[Result<RecordedEvent, Rejection>]] = []
+    private var finished = false
+    private var cancelled = false
+    private(set) var error: String?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func push(_ page: [Result<RecordedEvent, Rejection>]) {
+        condition.lock()
+        defer { condition.unlock() }
+        while pages.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return }
+        pages.append(page)
+        condition.broadcast()
+    }
+
+    func finish(error: String?) {
+        condition.lock()
+        finished = true
+        self.error = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func pop() -> [Result<RecordedEvent, Rejection>]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pages.isEmpty && !finished { condition.wait() }
+        guard !pages.isEmpty else { return nil }
+        condition.broadcast()
+        return pages.removeFirst()
+    }
+
+    /// The folding side stopped early: let the reader stop too.
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Decoding results written by index from two threads: disjoint halves of
+/// one fixed allocation, so no two threads touch the same memory.
+final class DecodedSlots: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<Result<RecordedEvent, Rejection>?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func set(_ index: Int, _ value: Result<RecordedEvent, Rejection>) { slots[index] = value }
+
+    var results: [Result<RecordedEvent, Rejection>] { slots.map { $0! } }
 }
