@@ -2,8 +2,11 @@
 import PackageDescription
 
 // Module layout and one-way dependencies: ../shared/DESIGN.md §6.
-//   executables → RecoveryServer → LedgerStore, LineProtocol → RecoveryDomain
+//   recoveryd → RecoveryServer → LedgerStore, LineProtocol → RecoveryDomain
 //   LedgerStore → CLibPQ (system libpq)
+//   recoveryctl, recovery-bench → RecoveryClient (a blocking line-protocol client,
+//   shared with the end-to-end tests) and the pure modules
+//   EmbedSchemaPlugin + embed-schema compile schema/*.sql into LedgerStore
 let package = Package(
     name: "recoveryd",
     platforms: [.macOS(.v15)],
