@@ -28,12 +28,13 @@ public struct EventRow: Sendable, Equatable {
     }
 
     /// The row of a recorded domain event, with its canonical payload.
-    public init(_ recorded: RecordedEvent) {
+    /// `contentDigest`, when the caller has it already, saves computing it again.
+    public init(_ recorded: RecordedEvent, contentDigest: [UInt8]? = nil) {
         self.init(
             position: recorded.position, eventID: recorded.event.eventID, type: recorded.event.type.rawValue,
             caseID: recorded.event.caseID, agentID: recorded.event.agentID, recordedAt: recorded.recordedAt,
             payload: EventCodec.payload(of: recorded),
-            contentDigest: HashChain.digest(EventCodec.canonicalContent(of: recorded.event)))
+            contentDigest: contentDigest ?? HashChain.digest(EventCodec.canonicalContent(of: recorded.event)))
     }
 }
 

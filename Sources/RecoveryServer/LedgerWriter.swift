@@ -224,7 +224,7 @@ final class LedgerWriter: @unchecked Sendable {
                     }
                     state.apply(recorded, configuration: ledger)
                     rowOfAnswer[index] = rows.count
-                    rows.append(EventRow(recorded))
+                    rows.append(EventRow(recorded, contentDigest: pending.digest))
                 }
             }
             let touchedCases = casesBefore.keys.compactMap { state.cases[$0] }
