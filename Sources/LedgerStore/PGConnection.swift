@@ -14,6 +14,10 @@ import Foundation
 public final class PGConnection {
     private let handle: OpaquePointer
 
+    /// Names of session-scoped objects (temporary tables, prepared statements)
+    /// created on this connection, so they are created once per session.
+    public var sessionObjects: Set<String> = []
+
     /// Connects; an empty conninfo uses libpq's defaults and the environment.
     public init(_ conninfo: String) throws(StoreError) {
         guard let handle = PQconnectdb(conninfo) else {
@@ -89,9 +93,16 @@ public final class PGConnection {
             value = try body()
         } catch {
             if isConnected { try? execute("ROLLBACK") }
+            // Objects created in this transaction are gone with it.
+            sessionObjects.removeAll()
             throw error
         }
-        try execute("COMMIT")
+        do {
+            try execute("COMMIT")
+        } catch {
+            sessionObjects.removeAll()
+            throw error
+        }
         return value
     }
 

@@ -228,6 +228,11 @@ final class LedgerWriter: @unchecked Sendable {
                 }
             }
             let touchedCases = casesBefore.keys.compactMap { state.cases[$0] }
+            // Only compensation entries that are new or were reversed in this batch.
+            let changedCompensations = touchedCases.flatMap { current in
+                current.compensations.filter { id, entry in casesBefore[current.caseID]??.compensations[id] != entry }
+                    .map { (caseID: current.caseID, eventID: $0.key, entry: $0.value) }
+            }
             let touchedBudgets = state.budgets.filter { budgetsBefore[$0.key] != $0.value }
             let touchedPeople = state.allowances.filter { allowancesBefore[$0.key] != $0.value }
             let decided = clock.now
@@ -236,8 +241,8 @@ final class LedgerWriter: @unchecked Sendable {
                 let start = clock.now
                 defer { projected = clock.now - start }
                 try Projections(connection: connection).write(
-                    cases: touchedCases, budgets: touchedBudgets.map { ($0.key, $0.value) },
-                    allowances: touchedPeople.map { ($0.key, $0.value) })
+                    cases: touchedCases, compensations: changedCompensations,
+                    budgets: touchedBudgets.map { ($0.key, $0.value) }, allowances: touchedPeople.map { ($0.key, $0.value) })
             }
             precondition(log.head.position == state.lastPosition, "the log and the state moved together")
             for (index, row) in rowOfAnswer {
