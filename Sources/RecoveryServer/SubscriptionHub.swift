@@ -53,7 +53,14 @@ final class Subscriber: @unchecked Sendable {
     private var lastQueued: Int64
     private var lastWritten: Int64
     private var inFlight = 0
-    private(set) var sent: Int64 = 0
+    private var sentCount: Int64 = 0
+
+    /// Events the socket took so far.
+    var sent: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return sentCount
+    }
 
     init(channel: Channel, from: Int64, limit: Int, onSlow: @escaping @Sendable (Int64) -> Void) {
         self.channel = channel
@@ -80,7 +87,7 @@ final class Subscriber: @unchecked Sendable {
         lock.lock()
         lastQueued = max(lastQueued, position)
         lastWritten = max(lastWritten, position)
-        sent += count
+        sentCount += count
         lock.unlock()
     }
 
@@ -166,7 +173,7 @@ final class Subscriber: @unchecked Sendable {
                 self.inFlight -= count
                 if case .success = result {
                     self.lastWritten = max(self.lastWritten, lastPosition)
-                    self.sent += Int64(count)
+                    self.sentCount += Int64(count)
                 }
                 self.lock.unlock()
             }

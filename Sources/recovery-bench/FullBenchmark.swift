@@ -141,7 +141,7 @@ struct BenchEnvironment {
         self.token = "bench-admin-token"
         let digest = SHA256.hash(data: Array(self.token.utf8)).map { String(format: "%02x", $0) }.joined()
         try "admin \(digest) bench\n".write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
-        port = try Self.freePort()
+        port = try LoopbackPort.free()
         try startDaemon()
     }
 
@@ -151,7 +151,7 @@ struct BenchEnvironment {
 
     mutating func startDaemon() throws {
         guard let folder, let conninfo else { return }
-        daemon = try spawn(
+        daemon = try ChildProcess.spawn(
             Self.daemonBinary,
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
@@ -196,7 +196,7 @@ struct BenchEnvironment {
     func rebuildCheck() throws -> String {
         guard let folder, let conninfo else { return "–" }
         let output = folder.appending(path: "rebuild.out").path
-        let pid = try spawn(Self.daemonBinary, ["rebuild", "--check", "--database", conninfo], output: output)
+        let pid = try ChildProcess.spawn(Self.daemonBinary, ["rebuild", "--check", "--database", conninfo], output: output)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
@@ -212,22 +212,6 @@ struct BenchEnvironment {
         }
         try? cluster?.stop()
         if let folder { try? FileManager.default.removeItem(at: folder) }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
-        try ChildProcess.spawn(path, arguments, output: output)
     }
 }
 

@@ -38,6 +38,9 @@ struct CaseScript {
 
     init(connection: Int) { self.connection = connection }
 
+    /// True when the next event is a complaint.
+    var opensCase: Bool { step == 0 }
+
     var currentCase: String { "bench-\(Self.run)-\(connection)-\(caseNumber)" }
     var agent: String { "ag-\(connection)-\(caseNumber % 64)" }
 
@@ -80,7 +83,7 @@ final class AppendLoad: @unchecked Sendable {
     private let lock = NSLock()
     private var result = Result()
     private var stopFlag = false
-    private var lastCases: [String] = []
+    private var knownCaseIDs: [String] = []
 
     func run(host: String, port: Int, token: String, connections: Int, depth: Int, seconds: Double, rate: Double?) throws -> Result {
         let start = Date()
@@ -103,11 +106,11 @@ final class AppendLoad: @unchecked Sendable {
         return result
     }
 
-    /// Case ids recorded so far (for CASE queries).
+    /// Up to 1,000 cases whose complaint was sent (for CASE queries).
     var knownCases: [String] {
         lock.lock()
         defer { lock.unlock() }
-        return lastCases
+        return knownCaseIDs
     }
 
     private func drive(_ connection: LineConnection, index: Int, depth: Int, deadline: Date, interval: Double?) {
@@ -133,12 +136,14 @@ final class AppendLoad: @unchecked Sendable {
                         }
                         nextSend = max(nextSend, Date().addingTimeInterval(-1)).addingTimeInterval(interval)
                     }
+                    let opens = script.opensCase
+                    let caseID = script.currentCase
                     let line = "APPEND " + script.next() + "\n"
                     sentAt.append(now())
                     try connection.send(line)
-                    if script.currentCase.hasSuffix("0") {
+                    if opens {
                         lock.lock()
-                        if lastCases.count < 1_000 { lastCases.append(script.currentCase) }
+                        if knownCaseIDs.count < 1_000 { knownCaseIDs.append(caseID) }
                         lock.unlock()
                     }
                 }

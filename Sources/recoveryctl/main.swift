@@ -60,8 +60,9 @@ struct ServerRefusal: Error, CustomStringConvertible {
 
 @discardableResult
 func expectOK(_ line: String) throws -> [String: Any] {
-    switch try Answer(line) {
-    case .ok: return (try Answer(line)).object ?? [:]
+    let answer = try Answer(line)
+    switch answer {
+    case .ok: return answer.object ?? [:]
     case .error(let code, let message): throw ServerRefusal(code: code, message: message)
     case .event: throw ClientError("an EVENT line where a final answer was expected")
     }
@@ -173,9 +174,10 @@ struct AppendCommand: ParsableCommand {
                 }
                 if !batch.isEmpty { try server.send(batch) }
                 guard let answer = try server.readLine() else { throw ClientError("the server closed the connection") }
-                switch try Answer(answer) {
+                let parsed = try Answer(answer)
+                switch parsed {
                 case .ok:
-                    if (try Answer(answer)).object?["duplicate"] as? Bool == true { duplicates += 1 } else { accepted += 1 }
+                    if parsed.object?["duplicate"] as? Bool == true { duplicates += 1 } else { accepted += 1 }
                 case .error(let code, let message):
                     refusals.append((lines[answered].number, "\(code) \(message)"))
                 case .event:

@@ -231,14 +231,14 @@ struct Rebuild: AsyncParsableCommand {
         let configuration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stop() } }
-        let connection = try PGConnection(database.conninfo(cluster: cluster))
+        let conninfo = try database.conninfo(cluster: cluster)
+        let connection = try PGConnection(conninfo)
         let started = ContinuousClock.now
         var replayed = LedgerState()
         var count: Int64 = 0
         var failure: String?
         // A second thread reads and decodes pages while this one folds them.
         let pages = DecodedPages(capacity: 4)
-        let conninfo = try database.conninfo(cluster: cluster)
         let reader = Thread {
             do {
                 var payloads: [[UInt8]] = []
