@@ -102,13 +102,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain"]),
+        .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol"]),
         .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain"]),
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [
-                "recoveryd", "recoveryctl", "RecoveryClient", "LedgerStore", "RecoveryDomain", "PostgresTestSupport",
+                "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "LineProtocol", "LedgerStore", "RecoveryDomain",
+                "PostgresTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

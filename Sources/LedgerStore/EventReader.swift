@@ -1,3 +1,5 @@
+import RecoveryDomain
+
 /// Reads the log: by position range in pages (constant memory however long
 /// the range), one case's events, and chain verification. Needs no lock; any
 /// connection will do. Blocking, like its ``PGConnection``.

@@ -1,3 +1,4 @@
+import RecoveryDomain
 import Crypto
 import Foundation
 

@@ -10,7 +10,10 @@ public final class LineConnection: @unchecked Sendable {
     public private(set) var isClosed = false
 
     /// Connects to `host:port` (a name or an address; IPv4 or IPv6).
-    public init(host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 30, receiveBuffer: Int32? = nil) throws {
+    /// `sendTimeoutSeconds` bounds a send the server does not take (it then throws).
+    public init(
+        host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 30, receiveBuffer: Int32? = nil, sendTimeoutSeconds: Int? = nil
+    ) throws {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -44,6 +47,10 @@ public final class LineConnection: @unchecked Sendable {
         fd = connected
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let sendTimeoutSeconds {
+            var sendTimeout = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+        }
         var noDelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -62,7 +69,9 @@ public final class LineConnection: @unchecked Sendable {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent > 0 else { throw ClientError("send failed: \(String(cString: strerror(errno)))") }
+            guard sent > 0 else {
+                throw ClientError(errno == EAGAIN ? "the server took nothing within the send timeout" : "send failed: \(String(cString: strerror(errno)))")
+            }
             offset += sent
         }
     }

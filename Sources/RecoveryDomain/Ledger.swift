@@ -1,33 +1,28 @@
-/// The ledger's decider (DESIGN.md §6): ``decide(_:by:at:state:configuration:)``
+/// The ledger's decider (DESIGN.md §6): ``decide(_:at:state:configuration:)``
 /// judges one incoming event against the state, ``evolve(_:with:configuration:)``
 /// folds a recorded event into it. The live writer, a replay and a rebuild all
 /// use the same ``evolve``, so they cannot disagree.
 public enum Ledger {
-    /// Decides whether `event`, sent by a client of `role`, may be recorded at
-    /// `recordedAt`. On success the result is the event as it will be recorded,
+    /// Decides whether `event` may be recorded at `recordedAt`. Who may send
+    /// it is not the domain's question: the protocol's `Permissions` settle
+    /// that before an event reaches the writer. On success the result is the event as it will be recorded,
     /// at the position after `state.lastPosition`.
     public static func decide(
-        _ event: Event, by role: ClientRole, at recordedAt: Timestamp, state: LedgerState,
+        _ event: Event, at recordedAt: Timestamp, state: LedgerState,
         configuration: LedgerConfiguration
     ) -> Result<RecordedEvent, Rejection> {
         Result { () throws(Rejection) -> RecordedEvent in
-            try check(event, by: role, at: recordedAt, state: state, configuration: configuration)
+            try check(event, at: recordedAt, state: state, configuration: configuration)
             return RecordedEvent(position: state.lastPosition + 1, recordedAt: recordedAt, event: event)
         }
     }
 
     private static func check(
-        _ event: Event, by role: ClientRole, at recordedAt: Timestamp, state: LedgerState,
+        _ event: Event, at recordedAt: Timestamp, state: LedgerState,
         configuration: LedgerConfiguration
     ) throws(Rejection) {
         let day = configuration.businessDay(of: recordedAt)
-        if case .allowance = event.body {
-            guard role == .admin else { throw Rejection(.forbidden, "only an admin may set allowances") }
-            return
-        }
-        guard role == .frontline || role == .admin else {
-            throw Rejection(.forbidden, "the \(role.rawValue) role may not record events")
-        }
+        if case .allowance = event.body { return }
         guard let caseID = event.caseID else { throw .invalid("case_id is required") }
         guard let current = state.cases[caseID] else {
             if case .complaint = event.body { return }

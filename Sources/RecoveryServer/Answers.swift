@@ -5,14 +5,13 @@ import RecoveryDomain
 /// The JSON objects of `OK` answers (docs/PROTOCOL.md), built from domain values.
 enum Answers {
     static func hello(role: ClientRole, position: Int64, limits: Limits, ledger: LedgerConfiguration) -> [String: JSONValue] {
-        [
+        var object: [String: JSONValue] = [
             "server": .string("recoveryd"), "version": .string(recoverydVersion), "protocol": .integer(1),
             "role": .string(role.rawValue), "position": .integer(position),
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
-            "max_line": .integer(Int64(limits.maxLine)), "max_pending": .integer(Int64(limits.maxPending)),
-            "subscriber_buffer": .integer(Int64(limits.subscriberBuffer)),
-            "idle_timeout": .integer(Int64(limits.idleTimeout)),
         ]
+        for (name, value) in limits.named { object[name] = .integer(Int64(value)) }
+        return object
     }
 
     static func appended(position: Int64, hash: [UInt8], duplicate: Bool) -> [String: JSONValue] {

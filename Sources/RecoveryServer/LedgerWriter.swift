@@ -32,7 +32,6 @@ struct WriterView: Sendable {
 final class LedgerWriter: @unchecked Sendable {
     private struct Pending {
         var event: Event
-        var role: ClientRole
         var digest: [UInt8]
         var complete: @Sendable (AppendAnswer) -> Void
     }
@@ -42,6 +41,8 @@ final class LedgerWriter: @unchecked Sendable {
     private let hub: SubscriptionHub
     private let condition = NSCondition()
     private var queue: [Pending] = []
+    /// Connections waiting for room in a full queue (`max_queue`).
+    private var roomWaiters: [@Sendable () -> Void] = []
     private var stopping = false
     private var finished = false
     private var thread: Thread?
@@ -80,17 +81,34 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Queues an append; `complete` is called once, from the writer thread.
-    func submit(_ event: Event, role: ClientRole, complete: @escaping @Sendable (AppendAnswer) -> Void) {
+    /// When `max_queue` appends wait already, nothing is queued, `whenRoom` is
+    /// called once there is room again, and the result is false.
+    func submit(
+        _ event: Event, whenRoom: @escaping @Sendable () -> Void, complete: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool {
         let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
         condition.lock()
         if stopping {
             condition.unlock()
             complete(.refused(ProtocolError(.unavailable, "the server is shutting down")))
-            return
+            return true
         }
-        queue.append(Pending(event: event, role: role, digest: digest, complete: complete))
+        guard queue.count < configuration.limits.maxQueue else {
+            roomWaiters.append(whenRoom)
+            condition.unlock()
+            return false
+        }
+        queue.append(Pending(event: event, digest: digest, complete: complete))
         condition.signal()
         condition.unlock()
+        return true
+    }
+
+    /// Appends waiting for the writer.
+    var queueDepth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
     }
 
     /// Answers what is queued, then stops the thread and closes the connection.
@@ -122,14 +140,22 @@ final class LedgerWriter: @unchecked Sendable {
             if queue.isEmpty && stopping {
                 finished = true
                 log = nil
+                let waiters = roomWaiters
+                roomWaiters = []
                 condition.broadcast()
                 condition.unlock()
+                waiters.forEach { $0() }
                 return
             }
             let take = min(queue.count, configuration.limits.maxBatch)
             let batch = Array(queue.prefix(take))
             queue.removeFirst(take)
+            var waiters: [@Sendable () -> Void] = []
+            if queue.count < configuration.limits.maxQueue || stopping {
+                swap(&waiters, &roomWaiters)
+            }
             condition.unlock()
+            waiters.forEach { $0() }
 
             reconnectIfDue()
             guard log != nil else {
@@ -215,7 +241,7 @@ final class LedgerWriter: @unchecked Sendable {
                     continue
                 }
                 firstInBatch[id] = index
-                switch Ledger.decide(pending.event, by: pending.role, at: now, state: state, configuration: ledger) {
+                switch Ledger.decide(pending.event, at: now, state: state, configuration: ledger) {
                 case .failure(let rejection):
                     answers[index] = .refused(ProtocolError(rejection))
                 case .success(let recorded):

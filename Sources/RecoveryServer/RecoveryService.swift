@@ -30,17 +30,24 @@ public final class RecoveryService: Service, Sendable {
         let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections)
         let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let idle = TimeAmount.seconds(Int64(configuration.limits.idleTimeout))
+        let limits = configuration.limits
+        let idle = TimeAmount.seconds(Int64(limits.idleTimeout))
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(
+                    ChannelOptions.writeBufferWaterMark,
+                    value: ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxOutput / 2, high: limits.maxOutput)
+                )
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                        try channel.pipeline.syncOperations.addHandler(Session(server: server))
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
+                        try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLine: limits.maxLine)))
+                        try pipeline.addHandler(SessionHandler(backend: server))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
@@ -60,10 +67,8 @@ public final class RecoveryService: Service, Sendable {
 
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
-        for session in server.openSessions { session.drain() }
-        let deadline = ContinuousClock.now + Self.drainTimeout
-        while !server.openSessions.isEmpty && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        if await !server.connections.drainAll(timeout: Self.drainTimeout) {
+            logger.warning("connections still open after the drain timeout; closing them", metadata: ["timeout": "\(Self.drainTimeout)"])
         }
         writer.stop()
         reads.shutdown()

@@ -2,20 +2,19 @@ import Foundation
 import LedgerStore
 import LineProtocol
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import RecoveryDomain
 
-/// What every session shares: configuration, the writer, the read pool, the
-/// subscription hub, and the register of open sessions (for the connection
-/// limit and for draining on shutdown).
-final class ServerContext: Sendable {
+/// What every connection shares: configuration, the writer, the read pool,
+/// the subscription hub and the connection registry. It is the connections'
+/// ``SessionBackend``; the query bodies are in `ServerContext+Queries.swift`.
+final class ServerContext: SessionBackend {
     let configuration: ServerConfiguration
     let writer: LedgerWriter
     let reads: ReadPool
     let hub: SubscriptionHub
+    let connections: ConnectionRegistry
     let logger: Logger
-    private let sessions = NIOLockedValueBox<[ObjectIdentifier: Session]>([:])
 
     init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadPool, hub: SubscriptionHub, logger: Logger) {
         self.configuration = configuration
@@ -23,50 +22,93 @@ final class ServerContext: Sendable {
         self.reads = reads
         self.hub = hub
         self.logger = logger
+        connections = ConnectionRegistry(limits: configuration.limits)
     }
 
-    /// Registers a session; false when the connection limit is reached.
-    func admit(_ session: Session) -> Bool {
-        sessions.withLockedValue { open in
-            guard open.count < configuration.limits.maxConnections else { return false }
-            open[ObjectIdentifier(session)] = session
+    var limits: Limits { configuration.limits }
+    var ledger: LedgerConfiguration { configuration.ledger }
+
+    // MARK: Admission and tokens
+
+    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable () -> Void) -> ProtocolError? {
+        connections.admit(connection, peer: peer, drain: drain)
+    }
+
+    func authenticated(_ connection: ObjectIdentifier) { connections.authenticated(connection) }
+
+    func release(_ connection: ObjectIdentifier) { connections.release(connection) }
+
+    func hello(token: String) -> (role: ClientRole, answer: Response)? {
+        guard let role = configuration.tokens.role(for: token) else { return nil }
+        return (role, .ok(Answers.hello(role: role, position: writer.view.head.position, limits: limits, ledger: ledger)))
+    }
+
+    // MARK: Appends
+
+    func submitAppend(
+        json: [UInt8], role: ClientRole, answer: @escaping @Sendable (Response) -> Void,
+        whenRoom: @escaping @Sendable () -> Void
+    ) -> Bool {
+        let event: Event
+        switch EventCodec.decode(json: json, currency: ledger.currency) {
+        case .failure(let rejection):
+            answer(.error(ProtocolError(rejection)))
+            return true
+        case .success(let decoded):
+            event = decoded
+        }
+        if let refusal = Permissions.check(event.body.type, by: role) {
+            answer(.error(refusal))
             return true
         }
-    }
-
-    func release(_ session: Session) {
-        _ = sessions.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(session)) }
-    }
-
-    var openSessions: [Session] { sessions.withLockedValue { Array($0.values) } }
-
-    /// The budget row of `agentID` on `day`: from the writer's memory for
-    /// today and later (and any day it holds), else from the table.
-    func budget(agentID: String, day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<BudgetDay> {
-        let view = writer.view
-        let ledger = configuration.ledger
-        if let row = view.budgets[BudgetKey(agentID: agentID, day: day)] { return eventLoop.makeSucceededFuture(row) }
-        if day >= view.today {
-            let state = LedgerState(allowances: view.allowances)
-            return eventLoop.makeSucceededFuture(state.budget(for: agentID, on: day, configuration: ledger))
-        }
-        return reads.run(on: eventLoop) { connection in
-            let projections = Projections(connection: connection)
-            if let row = try projections.budgets([BudgetKey(agentID: agentID, day: day)]).values.first { return row }
-            return LedgerState(allowances: try projections.allowances()).budget(for: agentID, on: day, configuration: ledger)
+        return writer.submit(event, whenRoom: whenRoom) { result in
+            switch result {
+            case .recorded(let position, let hash, let duplicate):
+                answer(.ok(Answers.appended(position: position, hash: hash, duplicate: duplicate)))
+            case .refused(let error):
+                answer(.error(error))
+            }
         }
     }
 
-    /// Every budget row of `day`.
-    func budgets(on day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<[(agentID: String, budget: BudgetDay)]> {
-        let view = writer.view
-        if day >= view.today {
-            let rows = view.budgets.filter { $0.key.day == day }.sorted { $0.key.agentID < $1.key.agentID }
-            return eventLoop.makeSucceededFuture(rows.map { (agentID: $0.key.agentID, budget: $0.value) })
+    // MARK: Streams
+
+    func openReplay(from: Int64, to: Int64?, on eventLoop: EventLoop) -> EventLoopFuture<SessionStateMachine.ReplayWindow> {
+        read(on: eventLoop) { connection in
+            let reader = EventReader(connection: connection)
+            let head = try reader.head()
+            guard let previous = try reader.hash(at: from - 1) else {
+                throw ProtocolError(.notFound, "position \(from - 1) is past the last position \(head.position)")
+            }
+            return SessionStateMachine.ReplayWindow(previousHash: previous, last: min(to ?? head.position, head.position))
         }
-        return reads.run(on: eventLoop) { connection in
-            try Projections(connection: connection).budgets(on: day).sorted { $0.key.agentID < $1.key.agentID }
-                .map { (agentID: $0.key.agentID, budget: $0.value) }
+    }
+
+    func readPage(from: Int64, through: Int64?, limit: Int, on eventLoop: EventLoop) -> EventLoopFuture<[StoredEvent]> {
+        read(on: eventLoop) { connection in
+            try EventReader(connection: connection).page(from: from, through: through, limit: limit)
+        }
+    }
+
+    func join(_ subscriber: ObjectIdentifier, deliver: @escaping @Sendable ([StoredEvent]) -> Void) {
+        hub.join(subscriber, deliver: deliver)
+    }
+
+    func leave(_ subscriber: ObjectIdentifier) { hub.leave(subscriber) }
+
+    // MARK: Reads
+
+    /// Runs `body` on the read pool; its errors become protocol errors.
+    func read<T: Sendable>(on eventLoop: EventLoop, _ body: @escaping @Sendable (PGConnection) throws -> T) -> EventLoopFuture<T> {
+        reads.run(on: eventLoop, body).flatMapErrorThrowing { throw Self.protocolError(for: $0) }
+    }
+
+    static func protocolError(for error: Error) -> ProtocolError {
+        switch error {
+        case let error as ProtocolError: error
+        case let error as StoreError where error.code == .connection:
+            ProtocolError(.unavailable, "the database is unavailable: \(error.message)")
+        default: ProtocolError(.internalError, "\(error)")
         }
     }
 }

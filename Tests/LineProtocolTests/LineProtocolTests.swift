@@ -2,37 +2,6 @@ import LineProtocol
 import RecoveryDomain
 import Testing
 
-@Suite("Line framing")
-struct LineFramerTests {
-    @Test func linesSplitOnLFAndCRLFEvenOneByteAtATime() {
-        var framer = LineFramer(maxLine: 64)
-        var frames: [LineFramer.Frame] = []
-        for byte in Array("PING\r\nHELLO abc\nQUIT\n".utf8) { frames += framer.feed([byte]) }
-        #expect(frames == [.line(Array("PING".utf8)), .line(Array("HELLO abc".utf8)), .line(Array("QUIT".utf8))])
-        #expect(framer.buffered == 0)
-    }
-
-    @Test func aLineAtTheLimitPassesAndOneByteMoreIsTooLarge() {
-        var framer = LineFramer(maxLine: 8)
-        #expect(framer.feed(Array("12345678\n".utf8)) == [.line(Array("12345678".utf8))])
-        #expect(framer.feed(Array("12345678\r\n".utf8)) == [.line(Array("12345678".utf8))])
-        #expect(framer.feed(Array("123456789\n".utf8)) == [.tooLong])
-        #expect(framer.feed(Array("123456789\r\nPING\n".utf8)) == [.tooLong, .line(Array("PING".utf8))])
-    }
-
-    @Test func anOverlongLineIsNeverHeldWhole() {
-        var framer = LineFramer(maxLine: 1_000)
-        var frames: [LineFramer.Frame] = []
-        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 4_096)
-        for _ in 0..<1_000 {  // 4 MB without a newline
-            frames += framer.feed(chunk)
-            #expect(framer.buffered <= 1_001)
-        }
-        frames += framer.feed(Array("\nPING\n".utf8))
-        #expect(frames == [.tooLong, .line(Array("PING".utf8))])
-    }
-}
-
 @Suite("Request parsing and answers")
 struct RequestTests {
     static let parsed: [(String, Request)] = [

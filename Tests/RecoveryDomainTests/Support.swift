@@ -1,4 +1,5 @@
 import Foundation
+import LineProtocol
 import RecoveryDomain
 
 /// Given–when–then helpers: a ledger under test that decides and folds events
@@ -19,8 +20,9 @@ struct LedgerUnderTest {
         return String(format: "00000000-0000-4000-8000-%012x", nextID)
     }
 
-    /// Decodes `json` (with `event_id` filled in when absent), decides it at
-    /// `clock` and, when accepted, folds it in.
+    /// Decodes `json` (with `event_id` filled in when absent), checks the
+    /// role's permission as the server does, decides it at `clock` and, when
+    /// accepted, folds it in.
     @discardableResult
     mutating func submit(_ json: String, by role: ClientRole = .frontline, at time: String? = nil) -> Result<RecordedEvent, Rejection> {
         var text = json
@@ -28,8 +30,11 @@ struct LedgerUnderTest {
             text = "{\"event_id\":\"\(freshID())\"," + text.dropFirst()
         }
         if let time { clock = Timestamp(rfc3339: time)! }
-        let result = EventCodec.decode(json: Array(text.utf8), currency: configuration.currency).flatMap {
-            Ledger.decide($0, by: role, at: clock, state: state, configuration: configuration)
+        let result = EventCodec.decode(json: Array(text.utf8), currency: configuration.currency).flatMap { event -> Result<RecordedEvent, Rejection> in
+            if let refusal = Permissions.check(event.body.type, by: role) {
+                return .failure(Rejection(.forbidden, refusal.message))
+            }
+            return Ledger.decide(event, at: clock, state: state, configuration: configuration)
         }
         if case .success(let event) = result {
             state.apply(event, configuration: configuration)

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerStore
+import RecoveryDomain
 import PostgresTestSupport
 import RecoveryClient
 import Testing

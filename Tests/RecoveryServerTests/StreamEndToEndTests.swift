@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import LedgerStore
+import RecoveryDomain
 import PostgresTestSupport
 import Testing
 

@@ -1,0 +1,175 @@
+import Foundation
+import RecoveryDomain
+
+/// Folds the whole log through the domain's `evolve`, as a rebuild does
+/// (DESIGN.md §4): the state it gives must equal the projection tables. One
+/// thread reads pages and decodes them on both cores while the caller's
+/// thread folds them in order; at most `capacity` decoded pages wait, so
+/// memory stays bounded however long the log.
+public enum Rebuild {
+    public struct Replayed: Sendable {
+        public var state: LedgerState
+        public var events: Int64
+        public var seconds: Double
+
+        /// Events folded per second.
+        public var rate: Int { seconds > 0 ? Int(Double(events) / seconds) : 0 }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Replays the log of `conninfo` from position 1; `progress` is called
+    /// every 100,000 events. Throws at the first position that does not decode
+    /// or does not follow the one before.
+    public static func replay(
+        conninfo: String, configuration: LedgerConfiguration, progress: (Int64) -> Void = { _ in }
+    ) throws -> Replayed {
+        let started = ContinuousClock.now
+        var replayed = LedgerState()
+        var count: Int64 = 0
+        var failure: String?
+        let pages = DecodedPages(capacity: 4)
+        let reader = Thread {
+            do {
+                var payloads: [[UInt8]] = []
+                payloads.reserveCapacity(EventReader.defaultPageSize)
+                // Each page is decoded on both cores, then handed over in order.
+                func hand(_ payloads: [[UInt8]]) {
+                    let decoded = DecodedSlots(count: payloads.count)
+                    DispatchQueue.concurrentPerform(iterations: 2) { half in
+                        let range = half == 0 ? 0..<payloads.count / 2 : payloads.count / 2..<payloads.count
+                        for index in range { decoded.set(index, EventCodec.decodeRecorded(payload: payloads[index])) }
+                    }
+                    pages.push(decoded.results)
+                }
+                try EventReader(connection: PGConnection(conninfo)).forEach(from: 1) { stored in
+                    payloads.append(stored.payload)
+                    if payloads.count == EventReader.defaultPageSize {
+                        hand(payloads)
+                        payloads.removeAll(keepingCapacity: true)
+                    }
+                }
+                hand(payloads)
+                pages.finish(error: nil)
+            } catch {
+                pages.finish(error: "\(error)")
+            }
+        }
+        reader.start()
+        while failure == nil, let page = pages.pop() {
+            for decoded in page {
+                switch decoded {
+                case .success(let recorded):
+                    guard recorded.position == replayed.lastPosition + 1 else {
+                        failure = "position \(recorded.position) follows \(replayed.lastPosition)"
+                        break
+                    }
+                    replayed.apply(recorded, configuration: configuration)
+                    count += 1
+                    if count % 100_000 == 0 { progress(count) }
+                case .failure(let error):
+                    failure = "position \(replayed.lastPosition + 1) does not decode: \(error)"
+                }
+                if failure != nil { break }
+            }
+        }
+        pages.cancel()
+        if failure == nil, let error = pages.error { failure = error }
+        if let failure { throw Failure(description: "rebuild failed: \(failure)") }
+        let elapsed = (ContinuousClock.now - started).components
+        return Replayed(
+            state: replayed, events: count, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+    }
+
+    /// Every way `stored` (the tables) differs from `replayed` (the log), one line each.
+    public static func differences(_ replayed: LedgerState, _ stored: LedgerState) -> [String] {
+        var out: [String] = []
+        if replayed.lastPosition != stored.lastPosition {
+            out.append("checkpoint: tables at position \(stored.lastPosition), log at \(replayed.lastPosition)")
+        }
+        func outcome(_ c: CaseState?) -> String {
+            c.map { "\($0.outcome.rawValue), net \($0.compensationNet), last \($0.lastPosition)" } ?? "absent"
+        }
+        func spent(_ b: BudgetDay?) -> String { b.map { "spent \($0.spent) of \($0.allowance)" } ?? "absent" }
+        for id in Set(replayed.cases.keys).union(stored.cases.keys).sorted() where replayed.cases[id] != stored.cases[id] {
+            out.append("case \(id): log says \(outcome(replayed.cases[id])); table says \(outcome(stored.cases[id]))")
+        }
+        for key in Set(replayed.budgets.keys).union(stored.budgets.keys).sorted() where replayed.budgets[key] != stored.budgets[key] {
+            out.append("budget \(key.agentID) \(key.day): log says \(spent(replayed.budgets[key])); table says \(spent(stored.budgets[key]))")
+        }
+        for agent in Set(replayed.allowances.keys).union(stored.allowances.keys).sorted()
+        where replayed.allowances[agent] != stored.allowances[agent] {
+            out.append("allowances of \(agent) differ")
+        }
+        return out
+    }
+}
+
+/// Pages of decoded events handed from the reading thread to the folding one;
+/// at most `capacity` pages wait, so memory stays bounded.
+final class DecodedPages: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let capacity: Int
+    private var pages: [[Result<RecordedEvent, Rejection>]] = []
+    private var finished = false
+    private var cancelled = false
+    private(set) var error: String?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func push(_ page: [Result<RecordedEvent, Rejection>]) {
+        condition.lock()
+        defer { condition.unlock() }
+        while pages.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return }
+        pages.append(page)
+        condition.broadcast()
+    }
+
+    func finish(error: String?) {
+        condition.lock()
+        finished = true
+        self.error = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func pop() -> [Result<RecordedEvent, Rejection>]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pages.isEmpty && !finished { condition.wait() }
+        guard !pages.isEmpty else { return nil }
+        condition.broadcast()
+        return pages.removeFirst()
+    }
+
+    /// The folding side stopped early: let the reader stop too.
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Decoding results written by index from two threads: disjoint halves of
+/// one fixed allocation, so no two threads touch the same memory.
+final class DecodedSlots: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<Result<RecordedEvent, Rejection>?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func set(_ index: Int, _ value: Result<RecordedEvent, Rejection>) { slots[index] = value }
+
+    var results: [Result<RecordedEvent, Rejection>] { slots.map { $0! } }
+}

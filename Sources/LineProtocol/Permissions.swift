@@ -1,0 +1,41 @@
+import RecoveryDomain
+
+/// Who may do what (DESIGN.md §5), in one place. Both switches are exhaustive:
+/// a new verb or event type that no role is assigned to does not compile.
+public enum Permissions {
+    /// The roles that may send `request`. HELLO, PING, QUIT and UNSUBSCRIBE are
+    /// open to every connection, before HELLO too.
+    public static func roles(for request: Request) -> Set<ClientRole> {
+        switch request {
+        case .hello, .ping, .quit, .unsubscribe: Set(ClientRole.allCases)
+        case .append: [.frontline, .admin]
+        case .caseQuery: [.frontline, .auditor, .finance, .admin]
+        case .budget: [.frontline, .finance, .admin]
+        case .budgets: [.finance, .admin]
+        case .outcomes: [.auditor, .finance, .admin]
+        case .replay, .subscribe, .verify: [.auditor, .admin]
+        }
+    }
+
+    /// The roles that may record an event of `type` (on top of `APPEND` itself).
+    public static func roles(for type: EventType) -> Set<ClientRole> {
+        switch type {
+        case .allowance: [.admin]
+        case .complaint, .apology, .compensation, .compensationReversal, .escalation, .followUp, .defection:
+            [.frontline, .admin]
+        }
+    }
+
+    /// Nil when `role` may send `request`, else the refusal.
+    public static func check(_ request: Request, by role: ClientRole) -> ProtocolError? {
+        roles(for: request).contains(role) ? nil : ProtocolError(.forbidden, "the \(role.rawValue) role may not \(request.verb)")
+    }
+
+    /// Nil when `role` may record an event of `type`, else the refusal.
+    public static func check(_ type: EventType, by role: ClientRole) -> ProtocolError? {
+        guard !roles(for: type).contains(role) else { return nil }
+        return ProtocolError(
+            .forbidden,
+            type == .allowance ? "only an admin may set allowances" : "the \(role.rawValue) role may not record \(type.rawValue) events")
+    }
+}

@@ -1,0 +1,215 @@
+import LineProtocol
+import Logging
+import NIOCore
+import RecoveryDomain
+
+/// The shell around a connection's ``SessionStateMachine``: it turns channel
+/// events and the results of work into the machine's inputs, and carries out
+/// the actions it returns in one place, ``run(_:)``. Everything here runs on
+/// the channel's event loop; other threads hand results back with
+/// `eventLoop.execute` (through `NIOLoopBound`) and never touch the socket.
+///
+/// Inputs that arrive while actions are being carried out (a query answered
+/// at once, writability changing during a write) wait in a small inbox and are
+/// handled right after, so the machine is never re-entered.
+final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let backend: SessionBackend
+    private var machine: SessionStateMachine
+    private var context: ChannelHandlerContext?
+    private var inbox: [SessionStateMachine.Input] = []
+    private var handling = false
+    private var readPaused = false
+    private var readHeld = false
+    private var timers: [SessionStateMachine.Timer: Scheduled<Void>] = [:]
+    private var joined = false
+    private var registered = false
+    private var peer = "unknown"
+
+    init(backend: SessionBackend) {
+        self.backend = backend
+        machine = SessionStateMachine(limits: backend.limits)
+    }
+
+    private var id: ObjectIdentifier { ObjectIdentifier(self) }
+
+    // MARK: Channel events
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        peer = context.channel.remoteAddress?.ipAddress ?? context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let refusal = backend.admit(id, peer: peer) { loop.execute { bound.value.deliver(.shutdown) } }
+        registered = refusal == nil
+        if let refusal {
+            backend.logger.warning("connection refused", metadata: ["peer": "\(peer)", "reason": "\(refusal.message)"])
+        }
+        deliver(.connected(refusal: refusal))
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deliver(.channelClosed)
+        if joined { backend.leave(id) }
+        joined = false
+        for (_, timer) in timers { timer.cancel() }
+        timers = [:]
+        if registered { backend.release(id) }
+        registered = false
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deliver(.frame(unwrapInboundIn(data)))
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        deliver(.writabilityChanged(context.channel.isWritable))
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            deliver(.idle)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        backend.logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// Reading is paused by holding the channel's `read` until the machine resumes it.
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: The machine
+
+    /// Hands one input to the machine and carries out what it decides.
+    func deliver(_ input: SessionStateMachine.Input) {
+        inbox.append(input)
+        guard !handling else { return }
+        handling = true
+        defer { handling = false }
+        var next = 0
+        while next < inbox.count {
+            let input = inbox[next]
+            next += 1
+            for action in machine.handle(input) { run(action) }
+        }
+        inbox.removeAll(keepingCapacity: true)
+    }
+
+    private func run(_ action: SessionStateMachine.Action) {
+        guard let context else { return }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        switch action {
+        case .write(let lines):
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            for line in lines { buffer.writeAnswer(line) }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .checkHello(let id, let token):
+            deliver(.helloChecked(id, granted: backend.hello(token: token)))
+        case .submitAppend(let id, let json, let role):
+            let taken = backend.submitAppend(
+                json: json, role: role,
+                answer: { response in loop.execute { bound.value.deliver(.appendAnswered(id, response)) } },
+                whenRoom: { loop.execute { bound.value.deliver(.writerHasRoom) } })
+            if !taken { deliver(.appendDeferred(id)) }
+        case .runQuery(let id, let request, let role):
+            backend.query(request, role: role, on: loop).whenComplete { result in
+                bound.value.deliver(.queryAnswered(id, Self.responses(result)))
+            }
+        case .openReplay(let id, let from, let to):
+            backend.openReplay(from: from, to: to, on: loop).whenComplete { result in
+                bound.value.deliver(.replayOpened(id, result.mapError(Self.protocolError)))
+            }
+        case .readPage(let id, let from, let through):
+            backend.readPage(from: from, through: through, limit: SessionStateMachine.pageSize, on: loop).whenComplete { result in
+                bound.value.deliver(.pageRead(id, result.mapError(Self.protocolError)))
+            }
+        case .joinHub:
+            joined = true
+            backend.join(id) { events in loop.execute { bound.value.deliver(.eventsCommitted(events)) } }
+        case .leaveHub:
+            if joined { backend.leave(id) }
+            joined = false
+        case .pauseReading:
+            readPaused = true
+        case .resumeReading:
+            readPaused = false
+            if readHeld {
+                readHeld = false
+                context.read()
+            }
+        case .schedule(let timer, let seconds):
+            timers[timer]?.cancel()
+            timers[timer] = loop.scheduleTask(in: .seconds(Int64(seconds))) { bound.value.deliver(.timerFired(timer)) }
+        case .cancel(let timer):
+            timers.removeValue(forKey: timer)?.cancel()
+        case .authenticated(let role):
+            backend.authenticated(id)
+            backend.logger.debug("connection authenticated", metadata: ["peer": "\(peer)", "role": "\(role.rawValue)"])
+        case .failedHello(let count):
+            backend.logger.warning("HELLO with an unknown token", metadata: ["peer": "\(peer)", "failures": "\(count)"])
+        case .slowConsumer(let last):
+            backend.logger.warning("slow consumer cut off", metadata: ["peer": "\(peer)", "last": "\(last)"])
+        case .close(let flushFirst):
+            let channel = context.channel
+            guard flushFirst else {
+                context.close(promise: nil)
+                return
+            }
+            // Close once everything written has gone out, or after write_timeout
+            // if the client never reads it.
+            let deadline = loop.scheduleTask(in: .seconds(Int64(backend.limits.writeTimeout))) { channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                deadline.cancel()
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    private static func responses(_ result: Result<[Response], Error>) -> [Response] {
+        switch result {
+        case .success(let responses): responses
+        case .failure(let error): [.error(protocolError(error))]
+        }
+    }
+
+    /// The backend fails its futures with ``ProtocolError``s; anything else is a bug.
+    static func protocolError(_ error: Error) -> ProtocolError {
+        (error as? ProtocolError) ?? ProtocolError(.internalError, "\(error)")
+    }
+}
+
+extension ByteBuffer {
+    /// One answer line; an `EVENT`'s payload is copied byte for byte.
+    mutating func writeAnswer(_ response: Response) {
+        switch response {
+        case .event(let payload):
+            writeEventLine(payload)
+        default:
+            writeBytes(response.encoded())
+        }
+    }
+
+    /// `EVENT <payload>` and LF, the payload byte for byte.
+    mutating func writeEventLine(_ payload: [UInt8]) {
+        writeStaticString("EVENT ")
+        writeBytes(payload)
+        writeInteger(UInt8(0x0A))
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import LedgerStore
+import Logging
+
+/// Where the ledger's PostgreSQL is: `--database`, the PG* environment, or the
+/// embedded default (a private cluster in the data dir).
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "libpq conninfo or URI of the ledger's database. Without it (and without PG* variables) recoveryd runs its own PostgreSQL in --data-dir.")
+    var database: String?
+
+    @Option(help: "Folder for the embedded PostgreSQL and the generated token file.")
+    var dataDir: String = "./.recoveryd"
+
+    var isEmbedded: Bool {
+        guard database == nil else { return false }
+        let environment = ProcessInfo.processInfo.environment
+        return !["PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE", "PGPORT"].contains { environment[$0] != nil }
+    }
+
+    var dataDirectory: URL { URL(fileURLWithPath: dataDir).standardizedFileURL }
+
+    /// The embedded cluster, started (initdb on first use) and with its
+    /// `recoveryd` database; nil when a database is configured.
+    func startEmbedded(logger: Logger) throws -> LocalCluster? {
+        guard isEmbedded else { return nil }
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let cluster = try LocalCluster(directory: dataDirectory.appending(path: "postgres"))
+        if !cluster.isInitialized { logger.info("creating the embedded PostgreSQL cluster", metadata: ["dir": "\(cluster.directory.path)"]) }
+        try cluster.initializeIfNeeded()
+        try cluster.start()
+        logger.info("embedded PostgreSQL running", metadata: ["socket_dir": "\(cluster.directory.path)"])
+        return cluster
+    }
+
+    func conninfo(cluster: LocalCluster?) throws -> String {
+        if let cluster { return try cluster.createDatabase("recoveryd") }
+        return database ?? ""
+    }
+}
+

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import RecoveryDomain
+
+/// The ledger's currency, time zone and default allowances.
+struct LedgerOptions: ParsableArguments {
+    @Option(help: "The ledger's ISO 4217 currency.")
+    var currency = "USD"
+
+    @Option(help: "The ledger's time zone (IANA name); business days are dates in it.")
+    var timeZone = "UTC"
+
+    @Option(help: "Daily allowance of a person without an allowance event, in minor units.")
+    var defaultAllowance: Int64 = 200_000
+
+    @Option(help: "Daily allowance of a configured supervisor, in minor units.")
+    var supervisorAllowance: Int64 = 1_000_000
+
+    @Option(help: "A supervisor (agent_id); repeat for more.")
+    var supervisor: [String] = []
+
+    func ledger() throws -> LedgerConfiguration {
+        guard Money.isCurrencyCode(currency) else { throw ValidationError("--currency must be an ISO 4217 code such as USD") }
+        guard let zone = TimeZone(identifier: timeZone) else { throw ValidationError("--time-zone \(timeZone) is not a known time zone") }
+        guard defaultAllowance >= 0, supervisorAllowance >= 0 else { throw ValidationError("allowances are never negative") }
+        return LedgerConfiguration(
+            currency: currency, timeZone: zone, defaultAllowance: defaultAllowance,
+            defaultSupervisorAllowance: supervisorAllowance, supervisors: Set(supervisor))
+    }
+}
+

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import LedgerStore
+import LineProtocol
+import Logging
+import RecoveryDomain
+import RecoveryServer
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default command).")
+
+    @Option(help: "Address to listen on.")
+    var listen = "127.0.0.1:7411"
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var ledger: LedgerOptions
+
+    @Option(help: "Token file (`<role> <sha256 hex> [<name>]` per line). Embedded mode creates <data-dir>/tokens if absent.")
+    var tokenFile: String?
+
+    @Option(help: "Longest request line in bytes.") var maxLine = Limits().maxLine
+    @Option(help: "Requests pending per connection before reading pauses.") var maxPending = Limits().maxPending
+    @Option(help: "Bytes of unsent output per connection before it stops reading and starting work.") var maxOutput = Limits().maxOutput
+    @Option(help: "Events queued per subscriber before it is cut off as slow.") var subscriberBuffer = Limits().subscriberBuffer
+    @Option(help: "Seconds a silent connection is kept.") var idleTimeout = Limits().idleTimeout
+    @Option(help: "Seconds a connection may stay without a good HELLO.") var helloTimeout = Limits().helloTimeout
+    @Option(help: "Seconds output may wait for a client that does not read before the connection is closed.") var writeTimeout = Limits().writeTimeout
+    @Option(help: "Failed HELLOs on one connection before it is closed.") var maxFailedHellos = Limits().maxFailedHellos
+    @Option(help: "Connections served at once.") var maxConnections = Limits().maxConnections
+    @Option(help: "Connections without a good HELLO yet, across all peers.") var maxUnauthenticated = Limits().maxUnauthenticated
+    @Option(help: "Connections from one peer address at once.") var maxConnectionsPerPeer = Limits().maxConnectionsPerPeer
+    @Option(help: "Appends committed in one transaction at most.") var maxBatch = Limits().maxBatch
+    @Option(help: "Appends waiting for the writer before connections stop sending more.") var maxQueue = Limits().maxQueue
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+    var limits: Limits {
+        var limits = Limits()
+        limits.maxLine = maxLine
+        limits.maxPending = maxPending
+        limits.maxOutput = maxOutput
+        limits.subscriberBuffer = subscriberBuffer
+        limits.idleTimeout = idleTimeout
+        limits.helloTimeout = helloTimeout
+        limits.writeTimeout = writeTimeout
+        limits.maxFailedHellos = maxFailedHellos
+        limits.maxConnections = maxConnections
+        limits.maxUnauthenticated = maxUnauthenticated
+        limits.maxConnectionsPerPeer = maxConnectionsPerPeer
+        limits.maxBatch = maxBatch
+        limits.maxQueue = maxQueue
+        return limits
+    }
+
+    func validate() throws {
+        if let bad = limits.named.first(where: { $0.value <= 0 }) {
+            throw ValidationError("--\(bad.name.replacingOccurrences(of: "_", with: "-")) must be positive")
+        }
+    }
+
+    func run() async throws {
+        let logger = makeLogger(logLevel)
+        let (host, port) = try Self.address(listen)
+        let ledgerConfiguration = try ledger.ledger()
+        let cluster = try database.startEmbedded(logger: logger)
+        do {
+            let conninfo = try database.conninfo(cluster: cluster)
+            let connection = try PGConnection(conninfo)
+            try Migrator.migrate(connection) { logger.info("\($0)") }
+            try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
+            let tokens = try loadTokens(embedded: cluster != nil, logger: logger)
+            let configuration = ServerConfiguration(
+                host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens)
+            // Started in this order and stopped in reverse: PostgreSQL last.
+            var services: [any Service] = []
+            if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
+            services.append(RecoveryService(configuration: configuration, logger: logger))
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            logger.error("recoveryd stopped: \(error)")
+            if let cluster { try? cluster.stop() }
+            throw ExitCode.failure
+        }
+    }
+
+    private func loadTokens(embedded: Bool, logger: Logger) throws -> TokenFile {
+        if let tokenFile { return try TokenFile.load(from: URL(fileURLWithPath: tokenFile)) }
+        guard embedded else {
+            throw ValidationError("--token-file is required with an external database (create one with `recoveryd token new`)")
+        }
+        let url = database.dataDirectory.appending(path: "tokens")
+        if FileManager.default.fileExists(atPath: url.path) {
+            logger.info("using the token file", metadata: ["path": "\(url.path)"])
+            return try TokenFile.load(from: url)
+        }
+        var lines = ["recoveryd: created \(url.path) with one token per role (shown once, only their hashes are kept):"]
+        for role in ClientRole.allCases {
+            let token = TokenFile.newToken()
+            try TokenFile.append(token: token, role: role, name: "generated", to: url)
+            lines.append("  \(role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(token)")
+        }
+        print(lines.joined(separator: "\n"))
+        fflush(nil)
+        return try TokenFile.load(from: url)
+    }
+
+    static func address(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:7411")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+}
+
