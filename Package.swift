@@ -104,6 +104,7 @@ let package = Package(
         ),
         .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol"]),
         .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain"]),
+        .testTarget(name: "RecoveryClientTests", dependencies: ["RecoveryClient"]),
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [

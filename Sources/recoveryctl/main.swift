@@ -30,7 +30,7 @@ struct ConnectionOptions: ParsableArguments {
     func connect() throws -> LineConnection { try connectWithHello().connection }
 
     /// Connects and says HELLO; returns the connection and HELLO's answer.
-    func connectWithHello() throws -> (connection: LineConnection, hello: [String: Any]) {
+    func connectWithHello() throws -> (connection: LineConnection, hello: Reply.Hello) {
         let address = server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411"
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw ValidationError("the server must be HOST:PORT, not \(address)")
@@ -46,25 +46,8 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("no token: set RECOVERYD_TOKEN or give --token-file")
         }
         let connection = try LineConnection(host: host, port: port, timeoutSeconds: 600)
-        let hello = try expectOK(try connection.request("HELLO \(token)"))
+        let hello = try connection.call("HELLO \(token)", as: Reply.Hello.self)
         return (connection, hello)
-    }
-}
-
-/// A server refusal: printed as `error: <code> <message>`, exit status 1.
-struct ServerRefusal: Error, CustomStringConvertible {
-    var code: String
-    var message: String
-    var description: String { "\(code) \(message)" }
-}
-
-@discardableResult
-func expectOK(_ line: String) throws -> [String: Any] {
-    let answer = try Answer(line)
-    switch answer {
-    case .ok: return answer.object ?? [:]
-    case .error(let code, let message): throw ServerRefusal(code: code, message: message)
-    case .event: throw ClientError("an EVENT line where a final answer was expected")
     }
 }
 
@@ -112,16 +95,22 @@ struct Progress {
     }
 }
 
-func money(_ value: Any?, _ currency: Any?) -> String {
-    let minor = (value as? NSNumber)?.int64Value ?? 0
-    return "\(Money.decimal(minor)) \(currency as? String ?? "")"
+func money(_ minor: Int64, _ currency: String) -> String { "\(Money.decimal(minor)) \(currency)" }
+
+/// A rate or mean from the server (exact, with fixed decimals), for display.
+func decimal(_ value: Decimal?, _ digits: Int) -> String {
+    guard var value else { return "–" }
+    var rounded = Decimal()
+    NSDecimalRound(&rounded, &value, digits, .plain)
+    var text = "\(rounded)"
+    guard digits > 0 else { return text }
+    if !text.contains(".") { text += "." }
+    let shown = text.count - 1 - text.distance(from: text.startIndex, to: text.firstIndex(of: ".")!)
+    return text + String(repeating: "0", count: max(0, digits - shown))
 }
 
-/// A rate or mean from the server (sent with fixed decimals), for display.
-func decimal(_ value: Any?, _ digits: Int) -> String {
-    guard let number = value as? NSNumber else { return "–" }
-    return String(format: "%.\(digits)f", number.doubleValue)
-}
+/// Text taken from events, safe to print to a terminal.
+func shown(_ text: String) -> String { TerminalText.escape(text) }
 
 func table(_ header: [String], _ rows: [[String]]) -> String {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -161,35 +150,12 @@ struct AppendCommand: ParsableCommand {
                 .filter { !$0.text.isEmpty }
             let server = try connection.connect()
             var progress = Progress(total: lines.count, label: "lines")
-            var accepted = 0
-            var duplicates = 0
-            var refusals: [(line: Int, reason: String)] = []
-            var sent = 0
-            var answered = 0
-            while answered < lines.count {
-                var batch = ""
-                while sent < lines.count && sent - answered < max(1, depth) {
-                    batch += "APPEND \(lines[sent].text)\n"
-                    sent += 1
-                }
-                if !batch.isEmpty { try server.send(batch) }
-                guard let answer = try server.readLine() else { throw ClientError("the server closed the connection") }
-                let parsed = try Answer(answer)
-                switch parsed {
-                case .ok:
-                    if parsed.object?["duplicate"] as? Bool == true { duplicates += 1 } else { accepted += 1 }
-                case .error(let code, let message):
-                    refusals.append((lines[answered].number, "\(code) \(message)"))
-                case .event:
-                    throw ClientError("an EVENT line in answer to APPEND")
-                }
-                answered += 1
-                progress.update(answered)
-            }
-            progress.update(answered, force: true)
+            let summary = try PipelinedAppend(connection: server, depth: depth).run(lines.map(\.text)) { progress.update($0) }
+            progress.update(lines.count, force: true)
             progress.finish()
-            print("accepted \(accepted), duplicate \(duplicates), refused \(refusals.count) (of \(lines.count) lines)")
-            for refusal in refusals { print("line \(refusal.line): \(refusal.reason)") }
+            let refusals = summary.refusals
+            print("accepted \(summary.accepted), duplicate \(summary.duplicates), refused \(refusals.count) (of \(lines.count) lines)")
+            for (index, refusal) in refusals { print("line \(lines[index].number): \(shown(refusal.description))") }
             _ = try? server.request("QUIT")
             if !refusals.isEmpty { throw ExitCode.failure }
         }
@@ -205,19 +171,17 @@ struct CaseCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let line = try connection.connect().request("CASE \(caseID)")
-            let object = try expectOK(line)
+            let c = try Answer(line).decode(Reply.Case.self)
             if json { return printJSON(line) }
-            func text(_ key: String) -> String { object[key].map { $0 is NSNull ? "–" : "\($0)" } ?? "–" }
-            print("case \(text("case_id"))  customer \(text("customer_id"))  \(text("channel")) / \(text("category")) / severity \(text("severity"))")
-            print("owner \(text("owner"))  status \(text("status"))  outcome \(text("outcome"))  (baseline \(text("baseline")) → satisfaction \(text("satisfaction")), uplift \(text("uplift")))")
-            let steps = (object["steps"] as? [String] ?? []).joined(separator: ", ")
-            print("MAMA steps: \(steps)\(object["mama_complete"] as? Bool == true ? " (complete)" : "")")
-            print("compensation net: \(money(object["compensation_net"], object["currency"]))")
-            let events = (object["events"] as? [[String: Any]] ?? []).map { event in
+            func text(_ value: Int?) -> String { value.map(String.init) ?? "–" }
+            print("case \(shown(c.caseId))  customer \(shown(c.customerId))  \(c.channel) / \(shown(c.category)) / severity \(c.severity)")
+            print("owner \(shown(c.owner))  status \(c.status)  outcome \(c.outcome)  (baseline \(text(c.baseline)) → satisfaction \(text(c.satisfaction)), uplift \(text(c.uplift)))")
+            print("MAMA steps: \(c.steps.joined(separator: ", "))\(c.mamaComplete ? " (complete)" : "")")
+            print("compensation net: \(money(c.compensationNet, c.currency))")
+            let events = c.events.map { event in
                 [
-                    "\(event["position"] ?? "")", "\(event["recorded_at"] ?? "")", "\(event["type"] ?? "")",
-                    "\(event["agent_id"] ?? "")",
-                    event["amount"].map { money($0, event["currency"]) } ?? (event["satisfaction"].map { "satisfaction \($0)" } ?? ""),
+                    "\(event.position)", event.recordedAt, event.type, shown(event.agentId),
+                    event.amount.map { money($0, event.currency ?? c.currency) } ?? (event.satisfaction.map { "satisfaction \($0)" } ?? ""),
                 ]
             }
             print(table(["position", "recorded_at", "type", "agent", "detail"], events))
@@ -235,9 +199,9 @@ struct BudgetCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let line = try connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? ""))
-            let b = try expectOK(line)
+            let b = try Answer(line).decode(Reply.Budget.self)
             if json { return printJSON(line) }
-            print("\(b["agent_id"] ?? "") on \(b["day"] ?? ""): spent \(money(b["spent"], b["currency"])) of \(money(b["allowance"], b["currency"])), \(money(b["remaining"], b["currency"])) left (\(b["compensations"] ?? 0) compensations, \(b["reversals"] ?? 0) reversals)")
+            print("\(shown(b.agentId)) on \(b.day): spent \(money(b.spent, b.currency)) of \(money(b.allowance, b.currency)), \(money(b.remaining, b.currency)) left (\(b.compensations) compensations, \(b.reversals) reversals)")
         }
     }
 }
@@ -251,18 +215,17 @@ struct BudgetsCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let line = try connection.connect().request("BUDGETS \(day)")
-            let object = try expectOK(line)
+            let b = try Answer(line).decode(Reply.Budgets.self)
             if json { return printJSON(line) }
-            let currency = object["currency"]
-            let rows = (object["agents"] as? [[String: Any]] ?? []).map {
+            let rows = b.agents.map {
                 [
-                    "\($0["agent_id"] ?? "")", money($0["allowance"], currency), money($0["spent"], currency),
-                    money($0["remaining"], currency), "\($0["compensations"] ?? 0)", "\($0["reversals"] ?? 0)",
+                    shown($0.agentId), money($0.allowance, b.currency), money($0.spent, b.currency), money($0.remaining, b.currency),
+                    "\($0.compensations)", "\($0.reversals)",
                 ]
             }
-            print("budgets on \(object["day"] ?? "")")
+            print("budgets on \(b.day)")
             print(table(["agent", "allowance", "spent", "remaining", "compensations", "reversals"], rows))
-            print("total spent \(money(object["total_spent"], currency)) of \(money(object["total_allowance"], currency))")
+            print("total spent \(money(b.totalSpent, b.currency)) of \(money(b.totalAllowance, b.currency))")
         }
     }
 }
@@ -282,16 +245,16 @@ struct OutcomesCommand: ParsableCommand {
             if let from { request += " from=\(from)" }
             if let to { request += " to=\(to)" }
             let line = try connection.connect().request(request)
-            let object = try expectOK(line)
+            let o = try Answer(line).decode(Reply.Outcomes.self)
             if json { return printJSON(line) }
-            func row(_ key: String, _ o: [String: Any]) -> [String] {
-                [key] + ["cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected"].map { "\(o[$0] ?? 0)" }
-                    + [decimal(o["paradox_rate"], 4), decimal(o["mean_uplift"], 2), money(o["compensation_total"], object["currency"])]
+            func row(_ key: String, _ s: Reply.Outcomes.Summary) -> [String] {
+                [key] + [s.cases, s.open, s.paradox, s.restored, s.unrecovered, s.unmeasured, s.defected].map(String.init)
+                    + [decimal(s.paradoxRate, 4), decimal(s.meanUplift, 2), money(s.compensationTotal, o.currency)]
             }
-            let groups = (object["groups"] as? [[String: Any]] ?? []).map { row("\($0["key"] ?? "")", $0) }
+            let groups = o.groups.map { row(shown($0.key ?? ""), $0) }
             print(table(
                 [(by ?? "all"), "cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected", "paradox rate", "mean uplift", "compensation"],
-                groups + [row("total", object)]))
+                groups + [row("total", o.total)]))
         }
     }
 }
@@ -335,16 +298,16 @@ struct ReplayCommand: ParsableCommand {
             try file.write(contentsOf: pending)
             progress.update(count, force: true)
             progress.finish()
-            let summary = try expectOK(final)
-            guard let previous = (summary["prev_hash"] as? String).flatMap(ChainVerifier.bytes(hex:)) else {
+            let summary = try Answer(final).decode(Reply.ReplaySummary.self)
+            guard let previous = ChainVerifier.bytes(hex: summary.prevHash) else {
                 throw ClientError("the REPLAY answer has no prev_hash")
             }
             var chain = ChainVerifier(previousHash: previous, previousPosition: from - 1)
             for payload in payloads { try chain.add(payload) }
-            let verified = ChainVerifier.hex(chain.hash) == summary["hash"] as? String
-            print("wrote \(count) events (positions \(from)…\(summary["last"] ?? "")) to \(output)")
-            print("prev_hash \(summary["prev_hash"] ?? "")")
-            print("hash      \(summary["hash"] ?? "")  \(verified ? "(chain verified)" : "(CHAIN DOES NOT MATCH)")")
+            let verified = ChainVerifier.hex(chain.hash) == summary.hash
+            print("wrote \(count) events (positions \(from)…\(summary.last)) to \(output)")
+            print("prev_hash \(summary.prevHash)")
+            print("hash      \(summary.hash)  \(verified ? "(chain verified)" : "(CHAIN DOES NOT MATCH)")")
             if !verified { throw ExitCode.failure }
         }
     }
@@ -380,8 +343,7 @@ struct VerifyCommand: ParsableCommand {
                 payloads = data.split(separator: 0x0A).map { Array($0) }
             } else {
                 let (events, final) = try connection.connect().stream("REPLAY 1")
-                let summary = try expectOK(final)
-                expectedHash = summary["hash"] as? String
+                expectedHash = try Answer(final).decode(Reply.ReplaySummary.self).hash
                 payloads = events.map { Array($0.utf8) }
             }
             var chain = ChainVerifier(previousHash: previous)
@@ -402,25 +364,10 @@ struct VerifyCommand: ParsableCommand {
             }
             print("chain verified: \(chain.count) events, last position \(chain.lastPosition.map(String.init) ?? "–"), hash \(hash)")
             if let receipts {
-                let text = try String(contentsOfFile: receipts, encoding: .utf8)
-                var checked = 0
-                var bad: [String] = []
-                for (index, line) in text.split(separator: "\n").enumerated() {
-                    let json = line.hasPrefix("OK ") ? line.dropFirst(3) : line[...]
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-                        let position = (object["position"] as? NSNumber)?.int64Value, let hash = object["hash"] as? String
-                    else {
-                        bad.append("receipt line \(index + 1): not a receipt")
-                        continue
-                    }
-                    checked += 1
-                    if hashes[position] != hash {
-                        bad.append("receipt line \(index + 1): position \(position) " + (hashes[position] == nil ? "is not in the replay" : "has hash \(hashes[position]!), the receipt says \(hash)"))
-                    }
-                }
-                for line in bad { print(line) }
-                print("receipts: \(checked - bad.count) of \(checked) match")
-                if !bad.isEmpty { throw ExitCode.failure }
+                let result = ReceiptCheck.check(try String(contentsOfFile: receipts, encoding: .utf8), against: hashes)
+                for line in result.mismatches { print(line) }
+                print("receipts: \(result.checked - result.mismatches.count) of \(result.checked) match")
+                if !result.isClean { throw ExitCode.failure }
             }
         }
     }
@@ -435,13 +382,13 @@ struct TailCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let (server, hello) = try connection.connectWithHello()
-            let start = from ?? ((hello["position"] as? NSNumber)?.int64Value ?? 0) + 1
+            let start = from ?? hello.position + 1
             try server.send("SUBSCRIBE \(start)\n")
             var printed = 0
             while count.map({ printed < $0 }) ?? true, let line = try server.readLine() {
                 switch try Answer(line) {
                 case .event(let payload):
-                    print(payload)
+                    print(stdoutIsTerminal ? shown(payload) : payload)
                     fflush(nil)
                     printed += 1
                 case .ok:

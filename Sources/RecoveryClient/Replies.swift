@@ -1,0 +1,173 @@
+import Foundation
+
+/// The `OK` answers of the line protocol (docs/PROTOCOL.md) as typed values.
+/// Keys are snake_case on the wire; amounts are integer minor units; rates
+/// and means are exact decimals as the server wrote them.
+public enum Reply {
+    public struct Hello: Decodable, Sendable {
+        public var server: String
+        public var version: String
+        public var role: String
+        public var position: Int64
+        public var currency: String
+        public var timeZone: String
+        public var maxLine: Int
+    }
+
+    /// An `APPEND` receipt: the chain hash at `position` is a later replay's to match.
+    public struct Receipt: Codable, Sendable, Equatable {
+        public var position: Int64
+        public var hash: String
+        public var duplicate: Bool
+
+        public init(position: Int64, hash: String, duplicate: Bool) {
+            self.position = position
+            self.hash = hash
+            self.duplicate = duplicate
+        }
+    }
+
+    public struct Budget: Decodable, Sendable {
+        public var agentId: String
+        public var day: String
+        public var allowance: Int64
+        public var spent: Int64
+        public var remaining: Int64
+        public var currency: String
+        public var compensations: Int
+        public var reversals: Int
+    }
+
+    public struct Budgets: Decodable, Sendable {
+        public struct Row: Decodable, Sendable {
+            public var agentId: String
+            public var allowance: Int64
+            public var spent: Int64
+            public var remaining: Int64
+            public var compensations: Int
+            public var reversals: Int
+        }
+
+        public var day: String
+        public var currency: String
+        public var agents: [Row]
+        public var totalAllowance: Int64
+        public var totalSpent: Int64
+    }
+
+    public struct Case: Decodable, Sendable {
+        /// The fields of a case's stored events that a person reads in a table.
+        public struct Event: Decodable, Sendable {
+            public var position: Int64
+            public var recordedAt: String
+            public var type: String
+            public var agentId: String
+            public var amount: Int64?
+            public var currency: String?
+            public var satisfaction: Int?
+        }
+
+        public var caseId: String
+        public var customerId: String
+        public var channel: String
+        public var category: String
+        public var severity: Int
+        public var owner: String
+        public var status: String
+        public var outcome: String
+        public var baseline: Int?
+        public var satisfaction: Int?
+        public var uplift: Int?
+        public var steps: [String]
+        public var mamaComplete: Bool
+        public var compensationNet: Int64
+        public var currency: String
+        public var events: [Event]
+    }
+
+    public struct Outcomes: Decodable, Sendable {
+        public struct Summary: Decodable, Sendable {
+            public var key: String?
+            public var cases: Int
+            public var open: Int
+            public var paradox: Int
+            public var restored: Int
+            public var unrecovered: Int
+            public var unmeasured: Int
+            public var defected: Int
+            public var paradoxRate: Decimal?
+            public var meanUplift: Decimal?
+            public var compensationTotal: Int64
+        }
+
+        public var currency: String
+        public var groups: [Summary]
+        public var total: Summary
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            currency = try container.decode(String.self, forKey: .currency)
+            groups = try container.decode([Summary].self, forKey: .groups)
+            total = try Summary(from: decoder)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case currency, groups
+        }
+    }
+
+    /// The final line of a `REPLAY`.
+    public struct ReplaySummary: Decodable, Sendable {
+        public var count: Int64
+        public var last: Int64
+        public var prevHash: String
+        public var hash: String
+    }
+
+    public struct Verified: Decodable, Sendable {
+        public var verified: Int64
+        public var last: Int64
+        public var hash: String
+    }
+
+    /// Decodes the JSON of an `OK {…}` line.
+    public static func decode<T: Decodable>(_ type: T.Type, from json: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(type, from: Data(json.utf8))
+        } catch {
+            throw ClientError("the server's answer is not a \(type): \(error)")
+        }
+    }
+}
+
+/// A refusal from the server: its `ERR` code and message.
+public struct ServerRefusal: Error, CustomStringConvertible, Equatable {
+    public var code: String
+    public var message: String
+    public var description: String { "\(code) \(message)" }
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+extension Answer {
+    /// The `OK` answer's JSON decoded as `T`; a refusal throws ``ServerRefusal``.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        switch self {
+        case .ok(let json): return try Reply.decode(type, from: json.isEmpty ? "{}" : json)
+        case .error(let code, let message): throw ServerRefusal(code: code, message: message)
+        case .event: throw ClientError("an EVENT line where a final answer was expected")
+        }
+    }
+}
+
+extension LineConnection {
+    /// Sends one request and decodes its `OK` answer as `T`.
+    public func call<T: Decodable>(_ request: String, as type: T.Type) throws -> T {
+        try Answer(self.request(request)).decode(type)
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import LedgerStore
+import PostgresTestSupport
+import RecoveryDomain
+import Testing
+
+@Suite("Rebuild from the log on a real PostgreSQL")
+struct RebuildTests {
+    @Test func aRebuildFoldsTheLogToTheStateTheTablesHold() throws {
+        let db = try TestPostgres.database()
+        let (state, recorded) = try ProjectionsTests.folded()
+        try Fixtures.writer(db).append(recorded.map { EventRow($0) }) { try ProjectionsTests.write(state, $0) }
+        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        #expect(replayed.events == Int64(recorded.count))
+        #expect(replayed.state == state)
+        let stored = try Projections(connection: PGConnection(db)).completeState()
+        #expect(Rebuild.differences(replayed.state, stored).isEmpty)
+    }
+
+    @Test func everyDifferenceBetweenLogAndTablesIsNamed() throws {
+        let db = try TestPostgres.database()
+        let (state, recorded) = try ProjectionsTests.folded()
+        // The events (and the checkpoint) without their projection rows.
+        try Fixtures.writer(db).append(recorded.map { EventRow($0) })
+        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        #expect(replayed.state == state)
+        let differences = Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState())
+        #expect(differences.contains { $0.hasPrefix("case K-1: log says paradox, net 12345, last 4; table says absent") })
+        #expect(differences.contains("allowances of admin differ"))
+    }
+
+    @Test func aPayloadThatDoesNotDecodeStopsTheRebuildNamingItsPosition() throws {
+        let db = try TestPostgres.database()
+        let (_, recorded) = try ProjectionsTests.folded()
+        try Fixtures.writer(db).append(recorded.map { EventRow($0) })
+        try PGConnection(db).execute(
+            """
+            ALTER TABLE events DISABLE TRIGGER USER;
+            UPDATE events SET payload = replace(payload, '"type":"apology"', '"type":"apologee"') WHERE position = 2;
+            ALTER TABLE events ENABLE TRIGGER USER;
+            """)
+        #expect {
+            try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        } throws: { error in
+            "\(error)".hasPrefix("rebuild failed: position 2 does not decode")
+        }
+    }
+}

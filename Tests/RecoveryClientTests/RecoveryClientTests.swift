@@ -1,0 +1,58 @@
+import Foundation
+import RecoveryClient
+import Testing
+
+@Suite("Typed answers")
+struct ReplyTests {
+    @Test func anAppendReceiptAndARefusalDecode() throws {
+        let receipt = try Answer(#"OK {"duplicate":false,"hash":"ab12","position":7}"#).decode(Reply.Receipt.self)
+        #expect(receipt == Reply.Receipt(position: 7, hash: "ab12", duplicate: false))
+        #expect(throws: ServerRefusal(code: "budget_exceeded", message: "A-7 has 1.00 USD left")) {
+            try Answer("ERR budget_exceeded A-7 has 1.00 USD left").decode(Reply.Receipt.self)
+        }
+    }
+
+    @Test func outcomesDecodeWithExactDecimalsAndTheirTotal() throws {
+        let line = #"OK {"by":"agent","cases":2,"compensation_per_paradox":15000,"compensation_total":15000,"currency":"USD","defected":0,"from":null,"groups":[{"cases":2,"compensation_total":15000,"defected":0,"key":"A-7","mean_uplift":1.50,"open":0,"paradox":1,"paradox_rate":0.5000,"restored":1,"unmeasured":0,"unrecovered":0}],"mean_uplift":1.50,"open":0,"paradox":1,"paradox_rate":0.5000,"restored":1,"to":null,"unmeasured":0,"unrecovered":0}"#
+        let outcomes = try Answer(line).decode(Reply.Outcomes.self)
+        #expect(outcomes.total.paradoxRate == Decimal(string: "0.5"))
+        #expect(outcomes.total.cases == 2)
+        #expect(outcomes.groups.map(\.key) == ["A-7"])
+        #expect(outcomes.groups[0].meanUplift == Decimal(string: "1.5"))
+    }
+
+    @Test func anAnswerOfAnotherShapeIsAClearError() {
+        #expect(throws: ClientError.self) { try Answer(#"OK {"pong":true}"#).decode(Reply.Budget.self) }
+    }
+}
+
+@Suite("Receipts")
+struct ReceiptCheckTests {
+    @Test func receiptsMatchTheReplayOrNameTheLineThatDoesNot() {
+        let hashes: [Int64: String] = [1: "aa", 2: "bb"]
+        let text = """
+            OK {"duplicate":false,"hash":"aa","position":1}
+            {"duplicate":true,"hash":"bx","position":2}
+            {"duplicate":false,"hash":"cc","position":3}
+            not a receipt
+            """
+        let result = ReceiptCheck.check(text, against: hashes)
+        #expect(result.checked == 3)
+        #expect(
+            result.mismatches == [
+                "receipt line 2: position 2 has hash bb, the receipt says bx",
+                "receipt line 3: position 3 is not in the replay",
+                "receipt line 4: not a receipt",
+            ])
+    }
+}
+
+@Suite("Terminal output")
+struct TerminalTextTests {
+    @Test func controlAndBidiCharactersAreShownAsEscapes() {
+        #expect(TerminalText.escape("plain é 🙂") == "plain é 🙂")
+        #expect(TerminalText.escape("a\u{1B}[31mred") == "a\\u{1b}[31mred")
+        #expect(TerminalText.escape("pay \u{202E}001$") == "pay \\u{202e}001$")
+        #expect(TerminalText.escape("x\u{2028}y\u{85}z\u{7F}") == "x\\u{2028}y\\u{85}z\\u{7f}")
+    }
+}
