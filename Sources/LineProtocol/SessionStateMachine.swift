@@ -425,8 +425,11 @@ public struct SessionStateMachine: Sendable {
         }
     }
 
+    /// Reading pauses for back-pressure only. While draining, what arrives is
+    /// read and dropped: unread input would make the close a reset, and the
+    /// client could lose the answers written before it.
     private mutating func updateReading() {
-        let pause = phase != .open || !writable || writerFull || slots.count >= limits.maxPending
+        let pause = phase == .open && (!writable || writerFull || slots.count >= limits.maxPending)
         guard pause != readingPaused, phase != .closed else { return }
         readingPaused = pause
         actions.append(pause ? .pauseReading : .resumeReading)

@@ -29,6 +29,9 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var registered = false
     private var peer = "unknown"
 
+    /// How long a closing connection still reads (and drops) after its FIN.
+    static let linger = TimeAmount.milliseconds(500)
+
     init(backend: SessionBackend) {
         self.backend = backend
         machine = SessionStateMachine(limits: backend.limits)
@@ -172,12 +175,23 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.close(promise: nil)
                 return
             }
-            // Close once everything written has gone out, or after write_timeout
-            // if the client never reads it.
+            // Once everything written has gone out (or after write_timeout if
+            // the client never reads it), send FIN, and go on reading and
+            // dropping for a moment before the full close: input left unread
+            // at close makes the kernel reset the connection, and a reset can
+            // destroy answers the client has not read yet.
+            readPaused = false
+            if readHeld {
+                readHeld = false
+                context.read()
+            }
             let deadline = loop.scheduleTask(in: .seconds(Int64(backend.limits.writeTimeout))) { channel.close(promise: nil) }
             context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
                 deadline.cancel()
-                channel.close(promise: nil)
+                channel.close(mode: .output).whenComplete { result in
+                    guard case .success = result else { return channel.close(promise: nil) }
+                    _ = channel.eventLoop.scheduleTask(in: Self.linger) { channel.close(promise: nil) }
+                }
             }
         }
     }
