@@ -330,8 +330,15 @@ public struct SessionStateMachine: Sendable {
         slots[index].answer = responses
     }
 
+    /// Slots are in increasing id order (ids only grow), so a binary search.
     private func index(of id: RequestID) -> Int? {
-        slots.firstIndex { $0.id == id }
+        var low = 0
+        var high = slots.count
+        while low < high {
+            let middle = (low + high) / 2
+            if slots[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        return low < slots.count && slots[low].id == id ? low : nil
     }
 
     private mutating func helloChecked(_ id: RequestID, _ granted: (role: ClientRole, answer: Response)?) {
@@ -626,7 +633,7 @@ public struct SessionStateMachine: Sendable {
                 with: .error(
                     .slowConsumer,
                     "\(last) more than \(limits.subscriberBuffer) events waited; resume with SUBSCRIBE \(last + 1)"))
-            if let index = slots.firstIndex(where: { $0.id == waiting.id }) { slots[index].closeAfter = true }
+            if let index = index(of: waiting.id) { slots[index].closeAfter = true }
         }
     }
 

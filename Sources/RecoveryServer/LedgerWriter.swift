@@ -81,11 +81,9 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Queues an append; `complete` is called once, from the writer thread.
-    /// When `max_queue` appends wait already, nothing is queued, `whenRoom` is
-    /// called once there is room again, and the result is false.
-    func submit(
-        _ event: Event, whenRoom: @escaping @Sendable () -> Void, complete: @escaping @Sendable (AppendAnswer) -> Void
-    ) -> Bool {
+    /// When `max_queue` appends wait already, nothing is queued and the
+    /// result is false (see ``whenRoom(_:)``).
+    func submit(_ event: Event, complete: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
         condition.lock()
         if stopping {
@@ -94,7 +92,6 @@ final class LedgerWriter: @unchecked Sendable {
             return true
         }
         guard queue.count < configuration.limits.maxQueue else {
-            roomWaiters.append(whenRoom)
             condition.unlock()
             return false
         }
@@ -102,6 +99,17 @@ final class LedgerWriter: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         return true
+    }
+
+    /// Calls `room` once there is room in the queue: at once if there is now.
+    func whenRoom(_ room: @escaping @Sendable () -> Void) {
+        condition.lock()
+        guard queue.count >= configuration.limits.maxQueue, !stopping else {
+            condition.unlock()
+            return room()
+        }
+        roomWaiters.append(room)
+        condition.unlock()
     }
 
     /// Appends waiting for the writer.

@@ -45,31 +45,23 @@ final class ServerContext: SessionBackend {
 
     // MARK: Appends
 
-    func submitAppend(
-        json: [UInt8], role: ClientRole, answer: @escaping @Sendable (Response) -> Void,
-        whenRoom: @escaping @Sendable () -> Void
-    ) -> Bool {
+    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         let event: Event
         switch EventCodec.decode(json: json, currency: ledger.currency) {
         case .failure(let rejection):
-            answer(.error(ProtocolError(rejection)))
+            answer(.refused(ProtocolError(rejection)))
             return true
         case .success(let decoded):
             event = decoded
         }
         if let refusal = Permissions.check(event.body.type, by: role) {
-            answer(.error(refusal))
+            answer(.refused(refusal))
             return true
         }
-        return writer.submit(event, whenRoom: whenRoom) { result in
-            switch result {
-            case .recorded(let position, let hash, let duplicate):
-                answer(.ok(Answers.appended(position: position, hash: hash, duplicate: duplicate)))
-            case .refused(let error):
-                answer(.error(error))
-            }
-        }
+        return writer.submit(event, complete: answer)
     }
+
+    func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void) { writer.whenRoom(room) }
 
     // MARK: Streams
 

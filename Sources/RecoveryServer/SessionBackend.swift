@@ -19,13 +19,12 @@ protocol SessionBackend: AnyObject, Sendable {
 
     /// The role bound to `token`, with the full `HELLO` answer; nil for an unknown token.
     func hello(token: String) -> (role: ClientRole, answer: Response)?
-    /// Hands an append to the writer; `answer` is called once, from any thread.
-    /// False when the writer's queue is full: nothing was taken, and
-    /// `whenRoom` is called (once, from any thread) when there is room again.
-    func submitAppend(
-        json: [UInt8], role: ClientRole, answer: @escaping @Sendable (Response) -> Void,
-        whenRoom: @escaping @Sendable () -> Void
-    ) -> Bool
+    /// Hands an append to the writer; `answer` is called once, from any thread
+    /// (the writer's: turning it into a line is left to the connection's loop).
+    /// False when the writer's queue is full: nothing was taken.
+    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool
+    /// Calls `room` once (from any thread) as soon as the writer's queue has room.
+    func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void)
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]>
     func openReplay(from: Int64, to: Int64?, on eventLoop: EventLoop) -> EventLoopFuture<SessionStateMachine.ReplayWindow>
     func readPage(from: Int64, through: Int64?, limit: Int, on eventLoop: EventLoop) -> EventLoopFuture<[StoredEvent]>

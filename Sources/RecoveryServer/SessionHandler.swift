@@ -126,11 +126,13 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .checkHello(let id, let token):
             deliver(.helloChecked(id, granted: backend.hello(token: token)))
         case .submitAppend(let id, let json, let role):
-            let taken = backend.submitAppend(
-                json: json, role: role,
-                answer: { response in loop.execute { bound.value.deliver(.appendAnswered(id, response)) } },
-                whenRoom: { loop.execute { bound.value.deliver(.writerHasRoom) } })
-            if !taken { deliver(.appendDeferred(id)) }
+            let taken = backend.submitAppend(json: json, role: role) { answer in
+                loop.execute { bound.value.deliver(.appendAnswered(id, Self.response(answer))) }
+            }
+            if !taken {
+                deliver(.appendDeferred(id))
+                backend.whenWriterHasRoom { loop.execute { bound.value.deliver(.writerHasRoom) } }
+            }
         case .runQuery(let id, let request, let role):
             backend.query(request, role: role, on: loop).whenComplete { result in
                 bound.value.deliver(.queryAnswered(id, Self.responses(result)))
@@ -193,6 +195,15 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     _ = channel.eventLoop.scheduleTask(in: Self.linger) { channel.close(promise: nil) }
                 }
             }
+        }
+    }
+
+    private static func response(_ answer: AppendAnswer) -> Response {
+        switch answer {
+        case .recorded(let position, let hash, let duplicate):
+            .ok(Answers.appended(position: position, hash: hash, duplicate: duplicate))
+        case .refused(let error):
+            .error(error)
         }
     }
 

@@ -13,7 +13,7 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
     let limits: Limits
     let logger = Logger(label: "session-handler-tests")
     let registry: ConnectionRegistry
-    var appendAnswers: [@Sendable (Response) -> Void] = []
+    var appendAnswers: [@Sendable (AppendAnswer) -> Void] = []
     var writerFull = false
     var roomCallbacks: [@Sendable () -> Void] = []
     var log: [StoredEvent] = []
@@ -38,15 +38,14 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
         token == "good" ? (.admin, .ok(["role": .string("admin")])) : nil
     }
 
-    func submitAppend(
-        json: [UInt8], role: ClientRole, answer: @escaping @Sendable (Response) -> Void, whenRoom: @escaping @Sendable () -> Void
-    ) -> Bool {
-        if writerFull {
-            roomCallbacks.append(whenRoom)
-            return false
-        }
+    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+        if writerFull { return false }
         appendAnswers.append(answer)
         return true
+    }
+
+    func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void) {
+        writerFull ? roomCallbacks.append(room) : room()
     }
 
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
@@ -156,12 +155,15 @@ struct SessionHandlerTests {
         try session.send("HELLO good\nAPPEND {\"a\":1}\nAPPEND {\"a\":2}\nPING\n")
         #expect(try session.lines() == [#"OK {"role":"admin"}"#])
         #expect(session.backend.appendAnswers.count == 2)
-        session.backend.appendAnswers[1](.ok(["position": .integer(2)]))
+        session.backend.appendAnswers[1](.recorded(position: 2, hash: [0xAB], duplicate: false))
         session.channel.embeddedEventLoop.run()
         #expect(try session.lines().isEmpty)
-        session.backend.appendAnswers[0](.ok(["position": .integer(1)]))
+        session.backend.appendAnswers[0](.recorded(position: 1, hash: [0xCD], duplicate: false))
         session.channel.embeddedEventLoop.run()
-        #expect(try session.lines() == [#"OK {"position":1}"#, #"OK {"position":2}"#, #"OK {"pong":true}"#])
+        #expect(
+            try session.lines() == [
+                #"OK {"duplicate":false,"hash":"cd","position":1}"#, #"OK {"duplicate":false,"hash":"ab","position":2}"#, #"OK {"pong":true}"#,
+            ])
     }
 
     @Test func readingPausesWhileNotWritableAndResumesOnWritabilityChanged() throws {
