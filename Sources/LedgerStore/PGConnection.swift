@@ -1,50 +1,102 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection: parameterised statements, transactions and COPY.
+/// One libpq connection: parameterised statements, transactions and COPY,
+/// every wait bounded by a deadline (``PGTimeouts``).
 ///
 /// **Threading.** Every call blocks the calling thread until PostgreSQL
-/// answers. A connection is used by one thread at a time and is not `Sendable`;
-/// it must never be called on a SwiftNIO event-loop thread — the daemon gives
-/// each connection to one dedicated thread (its writer, or a reader pool).
+/// answers or its deadline passes. A connection is used by one thread at a
+/// time and is not `Sendable`; it must never be called on a SwiftNIO
+/// event-loop thread — the daemon gives each connection to one dedicated
+/// thread (its writer, or a reader pool).
+///
+/// **Deadlines.** libpq is used in non-blocking mode and its socket is
+/// polled with the time left. A wait that passes its deadline throws
+/// ``StoreError/Code-swift.struct/timeout`` and *abandons* the connection: the
+/// socket is closed without sending a cancel, so nothing the server was doing
+/// is reported back as done. A COMMIT abandoned this way, or one that loses its
+/// connection, or one that returns with a WARNING (PostgreSQL reports a
+/// cancelled wait for synchronous replication as success plus a warning),
+/// throws ``StoreError/Code-swift.struct/commitUnknown``: the transaction may or
+/// may not exist, and only reading the tables again can tell.
 ///
 /// Connection settings are libpq's own: a conninfo string (`host=… dbname=…`)
-/// or a URI (`postgresql://…`), with anything left out taken from the `PG*`
-/// environment variables, `~/.pgpass` and service files.
+/// or a URI (`postgresql://…`), multi-host lists included, with anything left
+/// out taken from the `PG*` environment variables, `~/.pgpass` and service
+/// files. TCP keepalives and `tcp_user_timeout` get defaults
+/// (``PGTimeouts/socketDefaults``) that the conninfo may override.
 public final class PGConnection {
-    private let handle: OpaquePointer
+    private var handle: OpaquePointer?
+    public let timeouts: PGTimeouts
+    private let notices = NoticeLog()
 
     /// Names of session-scoped objects (temporary tables, prepared statements)
     /// created on this connection, so they are created once per session.
     public var sessionObjects: Set<String> = []
 
-    /// Connects; an empty conninfo uses libpq's defaults and the environment.
-    public init(_ conninfo: String) throws(StoreError) {
-        guard let handle = PQconnectdb(conninfo) else {
-            throw StoreError(.connection, "libpq could not allocate a connection")
+    /// `host:port` of the server this connection reached (of a multi-host list).
+    public let server: String
+
+    /// Connects within `timeouts.connect`; an empty conninfo uses libpq's
+    /// defaults and the environment. `preferringNot` names a `host:port` of a
+    /// multi-host conninfo to try last (one whose commits just timed out).
+    public init(_ conninfo: String, timeouts: PGTimeouts = PGTimeouts(), preferringNot avoided: String? = nil) throws(StoreError) {
+        self.timeouts = timeouts
+        let deadline = ContinuousClock.now + timeouts.connect
+        let parameters = try Self.parameters(conninfo, timeouts: timeouts, avoiding: avoided)
+        let keywords = parameters.map { strdup($0.key) }
+        let values = parameters.map { strdup($0.value) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
         }
-        guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(handle))
-            PQfinish(handle)
-            throw StoreError(.connection, "could not connect to PostgreSQL: \(message)")
+        let started = (keywords.map { UnsafePointer($0) } + [nil]).withUnsafeBufferPointer { keywordList in
+            (values.map { UnsafePointer($0) } + [nil]).withUnsafeBufferPointer { valueList in
+                PQconnectStartParams(keywordList.baseAddress, valueList.baseAddress, 0)
+            }
         }
+        guard let handle = started else { throw StoreError(.connection, "libpq could not allocate a connection") }
         self.handle = handle
-        // Server notices ("relation … already exists, skipping") are not errors;
-        // libpq would print them to stderr.
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        do {
+            try Self.poll(connecting: handle, until: deadline, limit: timeouts.connect)
+        } catch {
+            PQfinish(handle)
+            self.handle = nil
+            throw error
+        }
+        PQsetnonblocking(handle, 1)
+        server = "\(PQhost(handle).map { String(cString: $0) } ?? ""):\(PQport(handle).map { String(cString: $0) } ?? "")"
+        // Notices go to the log (to spot a COMMIT that returned with a
+        // warning), never to stderr.
+        PQsetNoticeReceiver(handle, { context, result in
+            guard let context, let result else { return }
+            Unmanaged<NoticeLog>.fromOpaque(context).takeUnretainedValue().record(result)
+        }, Unmanaged.passUnretained(notices).toOpaque())
     }
 
-    deinit { PQfinish(handle) }
+    deinit { if let handle { PQfinish(handle) } }
 
-    /// False once the server has gone away (libpq noticed on the last call).
-    public var isConnected: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// False once the server has gone away, or the connection was abandoned.
+    public var isConnected: Bool { handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
     /// The server's process id for this session.
-    public var backendPID: Int32 { PQbackendPID(handle) }
+    public var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
+
+    /// Closes the socket at once, sending nothing: what the server was doing
+    /// for this session (a COMMIT waiting for a standby) is not cancelled.
+    public func abandon() {
+        guard let handle else { return }
+        PQfinish(handle)
+        self.handle = nil
+        sessionObjects.removeAll()
+    }
+
+    // MARK: Statements
 
     /// Runs one statement with `$1 … $n` parameters and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ parameters: [PGParameter?] = []) throws(StoreError) -> PGResult {
+        let handle = try live()
         // One contiguous buffer for all values; text values are NUL-terminated
         // (libpq ignores lengths for text), bytea values are sent binary.
         var storage: [CChar] = []
@@ -72,20 +124,22 @@ public final class PGConnection {
             }
         }
         storage.append(0)
-        let result = storage.withUnsafeBufferPointer { buffer in
+        let sent = storage.withUnsafeBufferPointer { buffer in
             let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { buffer.baseAddress! + $0 } }
-            return PQexecParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
+            return PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
         }
-        return try check(result)
+        return try finish(sent: sent, deadline: ContinuousClock.now + timeouts.statement, what: "a statement")
     }
 
     /// Runs one or more statements without parameters (migrations, `BEGIN`).
     public func execute(_ sql: String) throws(StoreError) {
-        _ = try check(PQexec(handle, sql))
+        _ = try finish(sent: PQsendQuery(try live(), sql), deadline: ContinuousClock.now + timeouts.statement, what: "a statement")
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when
-    /// it throws. The commit has happened when this returns.
+    /// it throws. The commit has happened when this returns; when its outcome is
+    /// unknown it throws ``StoreError/Code-swift.struct/commitUnknown`` and the
+    /// connection is abandoned.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN")
         let value: T
@@ -97,63 +151,238 @@ public final class PGConnection {
             sessionObjects.removeAll()
             throw error
         }
-        do {
-            try execute("COMMIT")
-        } catch {
-            sessionObjects.removeAll()
-            throw error
-        }
+        try commit()
         return value
     }
+
+    /// `COMMIT` within `timeouts.commit`. Anything but a clean success with no
+    /// warning leaves the outcome unknown (see the type's documentation).
+    public func commit() throws(StoreError) {
+        notices.warnings.removeAll()
+        do {
+            _ = try finish(sent: PQsendQuery(try live(), "COMMIT"), deadline: ContinuousClock.now + timeouts.commit, what: "COMMIT")
+        } catch where error.code == .server && isConnected {
+            sessionObjects.removeAll()
+            throw error  // refused (a deferred constraint): rolled back, outcome known
+        } catch {
+            abandon()
+            throw StoreError(.commitUnknown, sqlState: error.sqlState, "the outcome of COMMIT is unknown: \(error.message)")
+        }
+        if let warning = notices.warnings.first {
+            abandon()
+            throw StoreError(.commitUnknown, "COMMIT returned with a warning, so its outcome is unknown: \(warning)")
+        }
+    }
+
+    // MARK: COPY
 
     /// `COPY … FROM STDIN`: sends `data` (already in COPY's text format) and
     /// returns the number of rows copied.
     @discardableResult
     public func copyIn(_ sql: String, data: [UInt8]) throws(StoreError) -> Int {
-        let start = PQexec(handle, sql)
-        guard PQresultStatus(start) == PGRES_COPY_IN else { _ = try check(start); throw protocolError("COPY IN") }
+        let handle = try live()
+        let deadline = ContinuousClock.now + timeouts.statement
+        guard PQsendQuery(handle, sql) == 1 else { throw lost() }
+        try flush(until: deadline, what: "COPY")
+        let start = try nextResult(until: deadline, what: "COPY")
+        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
+            let result = try check(start)
+            try drain(until: deadline, what: "COPY")
+            _ = result
+            throw StoreError(.server, "COPY IN did not start")
+        }
         PQclear(start)
-        let sent = data.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+        var offset = 0
+        while offset < data.count {
+            let chunk = min(data.count - offset, 1 << 16)
+            let sent = data.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress! + offset, Int32(chunk)) }
+            }
+            if sent == -1 { throw lost() }
+            if sent == 1 {
+                offset += chunk
+            } else {
+                try wait(for: Int16(POLLOUT), until: deadline, what: "COPY")
+            }
         }
-        guard sent == 1, PQputCopyEnd(handle, nil) == 1 else {
-            throw StoreError(.connection, Self.trimmed(PQerrorMessage(handle)))
+        while true {
+            let ended = PQputCopyEnd(handle, nil)
+            if ended == -1 { throw lost() }
+            if ended == 1 { break }
+            try wait(for: Int16(POLLOUT), until: deadline, what: "COPY")
         }
-        let result = try check(PQgetResult(handle))
-        while let extra = PQgetResult(handle) { PQclear(extra) }
+        try flush(until: deadline, what: "COPY")
+        let result = try check(try nextResult(until: deadline, what: "COPY"))
+        try drain(until: deadline, what: "COPY")
         return result.affectedRows
     }
 
-    /// `COPY … TO STDOUT`: hands each row's bytes to `body` as they arrive.
+    /// `COPY … TO STDOUT`: hands each row's bytes to `body` as they arrive. The
+    /// deadline applies to each wait for more rows, not to the whole copy.
     public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let start = PQexec(handle, sql)
-        guard PQresultStatus(start) == PGRES_COPY_OUT else { _ = try check(start); throw protocolError("COPY OUT") }
+        let handle = try live()
+        var deadline = ContinuousClock.now + timeouts.statement
+        guard PQsendQuery(handle, sql) == 1 else { throw lost() }
+        try flush(until: deadline, what: "COPY")
+        let start = try nextResult(until: deadline, what: "COPY")
+        guard let start, PQresultStatus(start) == PGRES_COPY_OUT else {
+            _ = try check(start)
+            try drain(until: deadline, what: "COPY")
+            throw StoreError(.server, "COPY OUT did not start")
+        }
         PQclear(start)
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
-            let length = PQgetCopyData(handle, &buffer, 0)
+            let length = PQgetCopyData(handle, &buffer, 1)
             if length == -1 { break }
-            guard length >= 0, let buffer else { throw StoreError(.connection, Self.trimmed(PQerrorMessage(handle))) }
+            if length == 0 {
+                try wait(for: Int16(POLLIN), until: deadline, what: "COPY")
+                guard PQconsumeInput(handle) == 1 else { throw lost() }
+                continue
+            }
+            guard length > 0, let buffer else { throw lost() }
             defer { PQfreemem(buffer) }
+            deadline = ContinuousClock.now + timeouts.statement
             try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
         }
-        _ = try check(PQgetResult(handle))
-        while let extra = PQgetResult(handle) { PQclear(extra) }
+        _ = try check(try nextResult(until: deadline, what: "COPY"))
+        try drain(until: deadline, what: "COPY")
     }
 
-    private func protocolError(_ what: String) -> StoreError {
-        StoreError(.server, "\(what) did not start")
+    // MARK: Waiting
+
+    private func live() throws(StoreError) -> OpaquePointer {
+        guard let handle else { throw StoreError(.connection, "the connection was abandoned after an earlier failure") }
+        return handle
+    }
+
+    private func lost() -> StoreError {
+        StoreError(.connection, Self.trimmed(handle.flatMap { PQerrorMessage($0) }))
+    }
+
+    /// After a send: flushes, collects every result, and returns the last one
+    /// (or throws the first error, as `PQexec` would).
+    private func finish(sent: Int32, deadline: ContinuousClock.Instant, what: String) throws(StoreError) -> PGResult {
+        guard sent == 1 else { throw lost() }
+        try flush(until: deadline, what: what)
+        var last: PGResult?
+        var failure: StoreError?
+        while let result = try nextResult(until: deadline, what: what) {
+            do throws(StoreError) {
+                let checked = try check(result)
+                if failure == nil { last = checked }
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        guard let last else { throw lost() }
+        return last
+    }
+
+    /// The next result of the statement in flight, nil when there are no more.
+    private func nextResult(until deadline: ContinuousClock.Instant, what: String) throws(StoreError) -> OpaquePointer? {
+        let handle = try live()
+        while PQisBusy(handle) == 1 {
+            try wait(for: Int16(POLLIN), until: deadline, what: what)
+            guard PQconsumeInput(handle) == 1 else { throw lost() }
+        }
+        return PQgetResult(handle)
+    }
+
+    private func drain(until deadline: ContinuousClock.Instant, what: String) throws(StoreError) {
+        while let extra = try nextResult(until: deadline, what: what) { PQclear(extra) }
+    }
+
+    private func flush(until deadline: ContinuousClock.Instant, what: String) throws(StoreError) {
+        let handle = try live()
+        while true {
+            let pending = PQflush(handle)
+            if pending == 0 { return }
+            if pending == -1 { throw lost() }
+            try wait(for: Int16(POLLIN | POLLOUT), until: deadline, what: what)
+            if PQconsumeInput(handle) == 0 { throw lost() }
+        }
+    }
+
+    /// Waits until the socket is ready for `events`; past `deadline` the
+    /// connection is abandoned and the wait throws ``StoreError/Code-swift.struct/timeout``.
+    private func wait(for events: Int16, until deadline: ContinuousClock.Instant, what: String) throws(StoreError) {
+        let handle = try live()
+        let ready = Self.poll(socket: PQsocket(handle), events: events, until: deadline)
+        if ready { return }
+        let limit = what == "COMMIT" ? timeouts.commit : timeouts.statement
+        abandon()
+        throw StoreError(.timeout, "\(what) did not finish within \(limit); the connection was dropped")
+    }
+
+    /// True when `socket` is ready before `deadline`.
+    static func poll(socket: Int32, events: Int16, until deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            let milliseconds = Int32(clamping: left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000_000 * 1_000 + 1)
+            var descriptor = pollfd(fd: socket, events: events, revents: 0)
+            let count = Glibc.poll(&descriptor, 1, milliseconds)
+            if count > 0 { return true }
+            if count < 0 && errno != EINTR { return true }  // let libpq report the error
+        }
+    }
+
+    /// Drives a non-blocking connect (every host of a multi-host list) to its end.
+    private static func poll(connecting handle: OpaquePointer, until deadline: ContinuousClock.Instant, limit: Duration) throws(StoreError) {
+        var status = PGRES_POLLING_WRITING
+        while true {
+            switch status {
+            case PGRES_POLLING_OK:
+                return
+            case PGRES_POLLING_FAILED:
+                throw StoreError(.connection, "could not connect to PostgreSQL: \(trimmed(PQerrorMessage(handle)))")
+            case PGRES_POLLING_READING, PGRES_POLLING_WRITING:
+                let events = status == PGRES_POLLING_READING ? Int16(POLLIN) : Int16(POLLOUT)
+                guard poll(socket: PQsocket(handle), events: events, until: deadline) else {
+                    throw StoreError(.timeout, "could not connect to PostgreSQL within \(limit)")
+                }
+            default:
+                break
+            }
+            status = PQconnectPoll(handle)
+        }
+    }
+
+    /// The keyword/value pairs to connect with: socket defaults first, then
+    /// everything the conninfo says (which therefore wins), with the avoided
+    /// host of a multi-host list moved to the end.
+    static func parameters(_ conninfo: String, timeouts: PGTimeouts, avoiding avoided: String?) throws(StoreError) -> [(key: String, value: String)] {
+        var parameters = PGTimeouts.socketDefaults
+        parameters.append(("connect_timeout", "\(max(2, timeouts.connect.components.seconds))"))
+        guard !conninfo.isEmpty else { return parameters }
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            let message = error.map { String(cString: $0) } ?? "cannot parse it"
+            if let error { PQfreemem(error) }
+            throw StoreError(.connection, "the connection string is not valid: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        defer { PQconninfoFree(options) }
+        var given: [(key: String, value: String)] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val, value.pointee != 0 { given.append((String(cString: keyword), String(cString: value))) }
+            option += 1
+        }
+        if let avoided { given = HostOrder.moving(avoided, toTheEndOf: given) }
+        return parameters + given
     }
 
     private func check(_ result: OpaquePointer?) throws(StoreError) -> PGResult {
-        guard let result else { throw StoreError(.connection, Self.trimmed(PQerrorMessage(handle))) }
+        guard let result else { throw lost() }
         switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN, PGRES_COPY_OUT:
             return PGResult(result)
         default:
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             var message = Self.trimmed(PQresultErrorMessage(result))
-            if message.isEmpty { message = Self.trimmed(PQerrorMessage(handle)) }
+            if message.isEmpty, let handle { message = Self.trimmed(PQerrorMessage(handle)) }
             PQclear(result)
             throw StoreError(sqlState == nil || !isConnected ? .connection : .server, sqlState: sqlState, message)
         }
@@ -162,6 +391,18 @@ public final class PGConnection {
     static func trimmed(_ text: UnsafePointer<CChar>?) -> String {
         guard let text else { return "" }
         return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The warnings PostgreSQL sent on a connection (notices of lower severity are
+/// dropped). Written by libpq's notice callback on the connection's thread.
+final class NoticeLog {
+    var warnings: [String] = []
+
+    func record(_ result: OpaquePointer) {
+        let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) }
+        guard severity == "WARNING" else { return }
+        warnings.append(PGConnection.trimmed(PQresultErrorField(result, Int32(UInt8(ascii: "M")))))
     }
 }
 
@@ -178,4 +419,3 @@ extension PGParameter: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
     public init(integerLiteral value: Int64) { self = .text(String(value)) }
     public static func int(_ value: some BinaryInteger) -> PGParameter { .text(String(value)) }
 }
-

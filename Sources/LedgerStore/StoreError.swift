@@ -15,6 +15,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let outOfOrder = Code(name: "out_of_order")
         /// What is stored is not what the store wrote (bad bytea, bad row).
         public static let corrupt = Code(name: "corrupt")
+        /// A wait on PostgreSQL passed its deadline (``PGTimeouts``); the
+        /// connection was dropped.
+        public static let timeout = Code(name: "timeout")
+        /// A COMMIT's outcome is unknown: it passed its deadline, lost its
+        /// connection, or returned with a warning. The transaction may exist.
+        public static let commitUnknown = Code(name: "commit_unknown")
         /// A migration is recorded that this build does not know.
         public static let unknownMigration = Code(name: "unknown_migration")
     }

@@ -65,6 +65,9 @@ public struct SessionStateMachine: Sendable {
         case idle
         /// The server is shutting down: read nothing more, answer what was read.
         case shutdown
+        /// The shutdown grace is over: answer everything still unanswered
+        /// `ERR unavailable` (its outcome unknown) and close.
+        case shutdownNow
         /// The socket closed.
         case channelClosed
     }
@@ -206,6 +209,14 @@ public struct SessionStateMachine: Sendable {
             }
         case .shutdown:
             shutdown()
+        case .shutdownNow:
+            shutdown()
+            for index in slots.indices where slots[index].answer == nil {
+                slots[index].answer = [
+                    .error(.unavailable, "the server is shutting down; the outcome of this request is unknown: retry it (appends are idempotent)")
+                ]
+            }
+            stream = nil
         case .channelClosed:
             if isSubscribed { actions.append(.leaveHub) }
             stream = nil

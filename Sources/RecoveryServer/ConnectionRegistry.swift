@@ -9,7 +9,8 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var peer: String
         var authenticated = false
-        var drain: @Sendable () -> Void
+        /// Asks the connection to drain; `true`: at once, answering the rest `unavailable`.
+        var drain: @Sendable (_ now: Bool) -> Void
     }
 
     private struct Counts {
@@ -26,7 +27,7 @@ final class ConnectionRegistry: Sendable {
         self.limits = limits
     }
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable () -> Void) -> ProtocolError? {
+    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
         counts.withLockedValue { counts in
             if counts.entries.count >= limits.maxConnections {
                 return ProtocolError(.unavailable, "too many connections (limit \(limits.maxConnections)); try again later")
@@ -71,10 +72,18 @@ final class ConnectionRegistry: Sendable {
     var unauthenticated: Int { counts.withLockedValue { $0.unauthenticated } }
 
     /// Asks every connection to drain, and returns when all have closed or
-    /// `timeout` has passed (then true if all closed).
-    func drainAll(timeout: Duration) async -> Bool {
-        let drains = counts.withLockedValue { $0.entries.values.map(\.drain) }
-        drains.forEach { $0() }
+    /// `grace` has passed; then those still open answer the rest
+    /// `ERR unavailable` and close (waited for one more second). True if all
+    /// had closed within the grace.
+    func drainAll(grace: Duration) async -> Bool {
+        for drain in counts.withLockedValue({ $0.entries.values.map(\.drain) }) { drain(false) }
+        if await waitUntilEmpty(timeout: grace) { return true }
+        for drain in counts.withLockedValue({ $0.entries.values.map(\.drain) }) { drain(true) }
+        _ = await waitUntilEmpty(timeout: .seconds(1))
+        return false
+    }
+
+    private func waitUntilEmpty(timeout: Duration) async -> Bool {
         let once = NIOLockedValueBox(false)
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let finish: @Sendable (Bool) -> Void = { closed in

@@ -54,6 +54,9 @@ final class LedgerWriter: @unchecked Sendable {
     private var backoff: TimeInterval = 0.1
     private var nextAttempt = Date.distantPast
     private var lastConnectError = ""
+    /// The server (`host:port`) where a COMMIT's outcome was last unknown: a
+    /// primary that may be about to be demoted, tried last on reconnect.
+    private var suspectServer: String?
 
     private let viewLock = NSLock()
     private var published = WriterView()
@@ -120,12 +123,24 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Answers what is queued, then stops the thread and closes the connection.
-    func stop() {
+    /// Waits at most `timeout`: appends still queued then are answered
+    /// `ERR unavailable` (every wait of the batch in progress has a deadline
+    /// of its own, so the thread ends soon after).
+    func stop(timeout: Duration) {
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout.components.seconds) + 0.5)
         condition.lock()
         stopping = true
         condition.broadcast()
-        while !finished && thread != nil { condition.wait() }
+        while !finished && thread != nil {
+            guard condition.wait(until: deadline) else { break }
+        }
+        let left = finished ? [] : queue
+        if !finished { queue = [] }
         condition.unlock()
+        guard !left.isEmpty else { return }
+        logger.warning("the writer did not finish within the shutdown grace; answering the rest", metadata: ["appends": "\(left.count)"])
+        let answer = AppendAnswer.refused(ProtocolError(.unavailable, "the server is shutting down; nothing was recorded, retry later"))
+        left.forEach { $0.complete(answer) }
     }
 
     // MARK: The writer thread
@@ -165,7 +180,7 @@ final class LedgerWriter: @unchecked Sendable {
             condition.unlock()
             waiters.forEach { $0() }
 
-            reconnectIfDue()
+            if !stopping { reconnectIfDue() }
             guard log != nil else {
                 let answer = AppendAnswer.refused(
                     ProtocolError(.unavailable, "the database is unavailable (\(lastConnectError)); nothing was recorded, retry later"))
@@ -177,7 +192,10 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func connect() throws {
-        let connection = try PGConnection(configuration.conninfo)
+        let connection = try PGConnection(configuration.conninfo, timeouts: configuration.timeouts, preferringNot: suspectServer)
+        if let suspectServer, connection.server != suspectServer {
+            logger.info("moved away from a server whose commit timed out", metadata: ["from": "\(suspectServer)", "to": "\(connection.server)"])
+        }
         let log = try EventLog(connection: connection)
         let today = configuration.ledger.businessDay(of: Timestamp(Date()))
         let loaded = try Projections(connection: connection).workingState(today: today)
@@ -192,6 +210,7 @@ final class LedgerWriter: @unchecked Sendable {
         self.log = log
         backoff = 0.1
         publish()
+        logger.debug("writer connected", metadata: ["server": "\(connection.server)", "position": "\(log.head.position)"])
     }
 
     private func reconnectIfDue() {
@@ -299,9 +318,15 @@ final class LedgerWriter: @unchecked Sendable {
             state.allowances = allowancesBefore
             state.lastPosition = positionBefore
             for (caseID, before) in casesBefore { state.cases[caseID] = before }
-            let message = "the batch was not committed (\(error)); retry with the same event_id, which is idempotent"
-            logger.error("append batch failed", metadata: ["error": "\(error)", "events": "\(rows.count)"])
+            let unknown = (error as? StoreError).map { $0.code == .commitUnknown || $0.code == .timeout } ?? false
+            let message = unknown
+                ? "the outcome of the commit is unknown (\(error)); retry with the same event_id: it is idempotent, and answers the original receipt if the event was recorded"
+                : "the batch was not committed (\(error)); retry with the same event_id, which is idempotent"
+            logger.error(
+                unknown ? "append batch outcome unknown; reconnecting and reloading from the tables" : "append batch failed",
+                metadata: ["error": "\(error)", "events": "\(rows.count)", "server": "\(log.connection.server)"])
             answers = Array(repeating: .refused(ProtocolError(.unavailable, message)), count: batch.count)
+            if unknown { suspectServer = log.connection.server }
             if !log.connection.isConnected {
                 self.log = nil
                 lastConnectError = "\(error)"

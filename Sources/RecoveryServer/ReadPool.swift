@@ -9,12 +9,14 @@ import NIOPosix
 /// failed is dropped and a new one made on the next use.
 final class ReadPool: @unchecked Sendable {
     private let conninfo: String
+    private let timeouts: PGTimeouts
     private let threads: NIOThreadPool
     private let lock = NSLock()
     private var idle: [PGConnection] = []
 
-    init(conninfo: String, size: Int) {
+    init(conninfo: String, size: Int, timeouts: PGTimeouts) {
         self.conninfo = conninfo
+        self.timeouts = timeouts
         threads = NIOThreadPool(numberOfThreads: max(1, size))
         threads.start()
     }
@@ -39,7 +41,7 @@ final class ReadPool: @unchecked Sendable {
         let reused = idle.popLast()
         lock.unlock()
         if let reused { return reused }
-        return try PGConnection(conninfo)
+        return try PGConnection(conninfo, timeouts: timeouts)
     }
 
     private func checkIn(_ connection: PGConnection) {

@@ -14,9 +14,6 @@ public final class RecoveryService: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
-    /// How long shutdown waits for sessions to answer what is in flight.
-    public static let drainTimeout: Duration = .seconds(10)
-
     public init(configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.configuration = configuration
         self.logger = logger
@@ -27,7 +24,7 @@ public final class RecoveryService: Service, Sendable {
         let hub = SubscriptionHub()
         let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
         try writer.start()
-        let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections)
+        let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections, timeouts: configuration.timeouts)
         let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let limits = configuration.limits
@@ -52,7 +49,7 @@ public final class RecoveryService: Service, Sendable {
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
         } catch {
-            writer.stop()
+            writer.stop(timeout: .seconds(1))
             reads.shutdown()
             try? await group.shutdownGracefully()
             throw ListenError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
@@ -67,10 +64,12 @@ public final class RecoveryService: Service, Sendable {
 
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
-        if await !server.connections.drainAll(timeout: Self.drainTimeout) {
-            logger.warning("connections still open after the drain timeout; closing them", metadata: ["timeout": "\(Self.drainTimeout)"])
+        let grace = configuration.shutdownGrace
+        let started = ContinuousClock.now
+        if await !server.connections.drainAll(grace: grace) {
+            logger.warning("connections still waiting after the shutdown grace were answered unavailable", metadata: ["grace": "\(grace)"])
         }
-        writer.stop()
+        writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
         reads.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped", metadata: ["position": "\(writer.view.head.position)"])

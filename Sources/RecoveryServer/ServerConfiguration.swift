@@ -1,3 +1,4 @@
+import LedgerStore
 import LineProtocol
 import RecoveryDomain
 
@@ -13,11 +14,19 @@ public struct ServerConfiguration: Sendable {
     public var tokens: TokenFile
     /// Connections to PostgreSQL for queries (besides the writer's own).
     public var readConnections: Int
+    /// The deadline of every wait on PostgreSQL.
+    public var timeouts: PGTimeouts
+    /// How long SIGTERM waits for connections to be answered and the writer to
+    /// finish; what is left then is answered `ERR unavailable`.
+    public var shutdownGrace: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
-        limits: Limits = Limits(), tokens: TokenFile, readConnections: Int = 4
+        limits: Limits = Limits(), tokens: TokenFile, readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
+        shutdownGrace: Duration = .seconds(15)
     ) {
+        self.timeouts = timeouts
+        self.shutdownGrace = shutdownGrace
         self.host = host
         self.port = port
         self.conninfo = conninfo

@@ -30,7 +30,7 @@ final class ServerContext: SessionBackend {
 
     // MARK: Admission and tokens
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable () -> Void) -> ProtocolError? {
+    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
         connections.admit(connection, peer: peer, drain: drain)
     }
 

@@ -12,8 +12,9 @@ protocol SessionBackend: AnyObject, Sendable {
     var logger: Logger { get }
 
     /// Registers a connection from `peer`; the refusal when a limit is reached.
-    /// `drain` is called (from any thread) when the server shuts down.
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable () -> Void) -> ProtocolError?
+    /// `drain` is called (from any thread) when the server shuts down, and
+    /// again with `now` when its grace is over.
+    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError?
     func authenticated(_ connection: ObjectIdentifier)
     func release(_ connection: ObjectIdentifier)
 

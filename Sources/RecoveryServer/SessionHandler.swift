@@ -46,7 +46,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         peer = context.channel.remoteAddress?.ipAddress ?? context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let refusal = backend.admit(id, peer: peer) { loop.execute { bound.value.deliver(.shutdown) } }
+        let refusal = backend.admit(id, peer: peer) { now in loop.execute { bound.value.deliver(now ? .shutdownNow : .shutdown) } }
         registered = refusal == nil
         if let refusal {
             backend.logger.warning("connection refused", metadata: ["peer": "\(peer)", "reason": "\(refusal.message)"])

@@ -32,7 +32,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections from one peer address at once.") var maxConnectionsPerPeer = Limits().maxConnectionsPerPeer
     @Option(help: "Appends committed in one transaction at most.") var maxBatch = Limits().maxBatch
     @Option(help: "Appends waiting for the writer before connections stop sending more.") var maxQueue = Limits().maxQueue
+    @Option(help: "Seconds to connect to PostgreSQL (over every host of a multi-host list).") var connectTimeout = 10.0
+    @Option(help: "Seconds one statement or COPY may take.") var statementTimeout = 30.0
+    @Option(help: "Seconds a COMMIT may take; past it the outcome is unknown and the batch is answered ERR unavailable.") var commitTimeout = 5.0
+    @Option(help: "Seconds SIGTERM waits for answers in flight before answering the rest ERR unavailable and exiting.") var shutdownGrace = 15.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+    var timeouts: PGTimeouts {
+        PGTimeouts(connect: .seconds(connectTimeout), statement: .seconds(statementTimeout), commit: .seconds(commitTimeout))
+    }
 
     var limits: Limits {
         var limits = Limits()
@@ -53,6 +61,12 @@ struct Serve: AsyncParsableCommand {
     }
 
     func validate() throws {
+        for (name, value) in [
+            ("connect-timeout", connectTimeout), ("statement-timeout", statementTimeout), ("commit-timeout", commitTimeout),
+            ("shutdown-grace", shutdownGrace),
+        ] where !(value > 0 && value <= 3_600) {
+            throw ValidationError("--\(name) must be more than 0 and at most 3600 seconds")
+        }
         if let bad = limits.named.first(where: { $0.value <= 0 }) {
             throw ValidationError("--\(bad.name.replacingOccurrences(of: "_", with: "-")) must be positive")
         }
@@ -65,12 +79,13 @@ struct Serve: AsyncParsableCommand {
         let cluster = try database.startEmbedded(logger: logger)
         do {
             let conninfo = try database.conninfo(cluster: cluster)
-            let connection = try PGConnection(conninfo)
+            let connection = try PGConnection(conninfo, timeouts: timeouts)
             try Migrator.migrate(connection) { logger.info("\($0)") }
             try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
             let tokens = try loadTokens(embedded: cluster != nil, logger: logger)
             let configuration = ServerConfiguration(
-                host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens)
+                host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
+                timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }

@@ -172,6 +172,26 @@ struct SessionRequestTests {
     }
 }
 
+extension SessionRequestTests {
+    @Test func afterTheShutdownGraceWhatIsUnansweredIsUnavailableAndALateAnswerIsDropped() {
+        var driver = MachineDriver()
+        driver.hello(as: .frontline)
+        driver.line("APPEND {}")
+        driver.line("APPEND {}")
+        driver.feed(.appendAnswered(driver.appendIDs[0], .ok(["position": .integer(1)])))
+        driver.feed(.shutdown)
+        driver.feed(.shutdownNow)
+        #expect(
+            driver.texts == [
+                #"OK {"position":1}"#,
+                "ERR unavailable the server is shutting down; the outcome of this request is unknown: retry it (appends are idempotent)",
+            ])
+        #expect(driver.did(.close(flushFirst: true)))
+        driver.feed(.appendAnswered(driver.appendIDs[1], .ok(["position": .integer(2)])))
+        #expect(driver.texts.count == 2, "an answer after the close is not written")
+    }
+}
+
 @Suite("Session state machine: back-pressure")
 struct SessionBackPressureTests {
     @Test func whileNotWritableReadingPausesAndNothingNewStarts() {

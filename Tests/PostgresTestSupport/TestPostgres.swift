@@ -41,6 +41,18 @@ public enum TestPostgres {
         return conninfo
     }
 
+    /// A cluster of its own for a test that changes server-wide settings
+    /// (which would disturb the other tests on the shared one): started in a
+    /// fresh folder, stopped and removed by ``DedicatedCluster/remove()``.
+    public static func dedicated(settings: [String: String] = [:]) throws -> DedicatedCluster {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-test-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let cluster = try LocalCluster(directory: folder, settings: settings)
+        try cluster.initializeIfNeeded(durable: false)
+        try String(getpid()).write(to: folder.appending(path: "owner.pid"), atomically: true, encoding: .utf8)
+        try cluster.start()
+        return DedicatedCluster(cluster: cluster)
+    }
+
     /// Stops the cluster and deletes its folder.
     static func tearDown() {
         guard let cluster else { return }
@@ -60,5 +72,37 @@ public enum TestPostgres {
             if let stale = try? LocalCluster(directory: folder) { try? stale.stop(mode: "immediate") }
             try? FileManager.default.removeItem(at: folder)
         }
+    }
+}
+
+/// A test's own cluster (see ``TestPostgres/dedicated(settings:)``).
+public final class DedicatedCluster {
+    public let cluster: LocalCluster
+
+    init(cluster: LocalCluster) { self.cluster = cluster }
+
+    deinit { remove() }
+
+    /// A new database on this cluster, with the schema migrated.
+    public func database(_ name: String = "ledger") throws -> String {
+        let conninfo = try cluster.createDatabase(name)
+        try Migrator.migrate(PGConnection(conninfo))
+        return conninfo
+    }
+
+    /// Runs SQL as the superuser on the `postgres` database (server settings).
+    public func admin(_ sql: String) throws { try PGConnection(cluster.conninfo()).execute(sql) }
+
+    /// Makes every COMMIT wait for a synchronous standby that never comes
+    /// (`on`), or stops waiting and releases the commits that wait (`off`).
+    public func waitForAGhostStandby(_ on: Bool) throws {
+        try admin("ALTER SYSTEM SET synchronous_standby_names = '\(on ? "ghost" : "")'")
+        try admin("SELECT pg_reload_conf()")
+        usleep(300_000)  // the reload reaches every backend
+    }
+
+    public func remove() {
+        try? cluster.stop(mode: "immediate")
+        try? FileManager.default.removeItem(at: cluster.directory)
     }
 }

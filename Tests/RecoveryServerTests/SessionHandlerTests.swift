@@ -28,7 +28,7 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
         registry = ConnectionRegistry(limits: limits)
     }
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable () -> Void) -> ProtocolError? {
+    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
         registry.admit(connection, peer: peer, drain: drain)
     }
     func authenticated(_ connection: ObjectIdentifier) { registry.authenticated(connection) }
@@ -262,16 +262,16 @@ struct SessionHandlerTests {
         limits.maxConnectionsPerPeer = 1
         let registry = ConnectionRegistry(limits: limits)
         let first = ObjectIdentifier(NSObject()), second = ObjectIdentifier(NSObject())
-        #expect(registry.admit(first, peer: "10.0.0.1", drain: {}) == nil)
-        #expect(registry.admit(second, peer: "10.0.0.1", drain: {})?.message.hasPrefix("too many connections from 10.0.0.1") == true)
-        #expect(registry.admit(second, peer: "10.0.0.2", drain: {}) == nil)
+        #expect(registry.admit(first, peer: "10.0.0.1", drain: { _ in }) == nil)
+        #expect(registry.admit(second, peer: "10.0.0.1", drain: { _ in })?.message.hasPrefix("too many connections from 10.0.0.1") == true)
+        #expect(registry.admit(second, peer: "10.0.0.2", drain: { _ in }) == nil)
         limits.maxConnectionsPerPeer = 10
         limits.maxUnauthenticated = 1
         let waiting = ConnectionRegistry(limits: limits)
-        #expect(waiting.admit(first, peer: "p", drain: {}) == nil)
-        #expect(waiting.admit(second, peer: "p", drain: {})?.message.hasPrefix("too many connections waiting for HELLO") == true)
+        #expect(waiting.admit(first, peer: "p", drain: { _ in }) == nil)
+        #expect(waiting.admit(second, peer: "p", drain: { _ in })?.message.hasPrefix("too many connections waiting for HELLO") == true)
         waiting.authenticated(first)
-        #expect(waiting.admit(second, peer: "p", drain: {}) == nil)
+        #expect(waiting.admit(second, peer: "p", drain: { _ in }) == nil)
         waiting.release(first)
         waiting.release(second)
         #expect(waiting.count == 0 && waiting.unauthenticated == 0)
