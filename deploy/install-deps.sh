@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what recoveryd needs to build and test and that a fresh Debian
-# machine may lack: libpq's headers (the build links libpq) and the PostgreSQL
-# server programs (initdb, pg_ctl: tests start throwaway clusters of their own).
+# machine may lack: libpq's headers (the build links libpq), the PostgreSQL
+# server programs (initdb, pg_ctl: tests start throwaway clusters of their own)
+# and pg_auto_failover (the failover test runs a monitor and two nodes).
 set -euo pipefail
 
 missing=()
@@ -10,9 +11,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     missing+=(postgresql)
 fi
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if ! command -v pg_autoctl >/dev/null 2>&1; then
+    missing+=(pg-auto-failover-cli)
+    # The extension for the PostgreSQL major version that is (or will be) installed.
+    major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+    missing+=("postgresql-${major:-15}-auto-failover")
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: libpq-dev and postgresql are present"
+    echo "install-deps: libpq-dev, postgresql and pg_auto_failover are present"
     exit 0
 fi
 

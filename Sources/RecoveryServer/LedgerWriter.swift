@@ -52,6 +52,7 @@ final class LedgerWriter: @unchecked Sendable {
     private var state = LedgerState()
     private var stateDay: BusinessDay?
     private var backoff: TimeInterval = 0.1
+    static let maxBackoff: TimeInterval = 1
     private var nextAttempt = Date.distantPast
     private var lastConnectError = ""
     /// The server (`host:port`) where a COMMIT's outcome was last unknown: a
@@ -221,8 +222,11 @@ final class LedgerWriter: @unchecked Sendable {
         } catch {
             lastConnectError = "\(error)"
             nextAttempt = Date().addingTimeInterval(backoff)
-            backoff = min(backoff * 2, 5)
             logger.warning("PostgreSQL unavailable, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+            // At most a second between attempts: a new primary is found within
+            // a second of taking writes (each attempt is bounded by the
+            // connect timeout, and costs PostgreSQL one connection).
+            backoff = min(backoff * 2, Self.maxBackoff)
         }
     }
 
