@@ -71,6 +71,9 @@ public enum EventCodec {
             guard let instant = Timestamp(rfc3339: text) else {
                 throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
             }
+            guard instant.microseconds >= 0 else {
+                throw .invalid("occurred_at must not be before 1970-01-01T00:00:00Z")
+            }
             occurredAt = (text, instant)
         }
         let ref = try reader.optionalText("ref", length: 1...Limits.ref)
@@ -84,9 +87,9 @@ public enum EventCodec {
                     category: try reader.text("category", length: 1...Limits.category),
                     severity: Int(try reader.integer("severity", in: 1...5)),
                     baseline: try reader.optionalInteger("baseline", in: 0...10).map(Int.init),
-                    summary: try reader.optionalText("summary", length: 0...Limits.text)))
+                    summary: try reader.optionalText("summary", length: 0...Limits.text, freeText: true)))
         case .apology:
-            body = .apology(Apology(note: try reader.optionalText("note", length: 0...Limits.text)))
+            body = .apology(Apology(note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
         case .compensation:
             let amount = try reader.integer("amount", in: 1...Money.maximumAmount)
             let code = try reader.string("currency")
@@ -98,26 +101,26 @@ public enum EventCodec {
                 Compensation(
                     amount: amount, currency: code, kind: try reader.enumeration("kind", CompensationKind.self),
                     approvedBy: try reader.optionalIdentifier("approved_by"),
-                    note: try reader.optionalText("note", length: 0...Limits.text)))
+                    note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
         case .compensationReversal:
             let raw = try reader.string("reverses")
             guard let reverses = EventID(raw) else { throw .invalid("reverses must be the event_id (a UUID) of a compensation") }
             body = .compensationReversal(
-                CompensationReversal(reverses: reverses, reason: try reader.text("reason", length: 1...Limits.text)))
+                CompensationReversal(reverses: reverses, reason: try reader.text("reason", length: 1...Limits.text, freeText: true)))
         case .escalation:
             body = .escalation(
                 Escalation(
                     toAgentID: try reader.identifier("to_agent_id"),
-                    reason: try reader.text("reason", length: 1...Limits.text)))
+                    reason: try reader.text("reason", length: 1...Limits.text, freeText: true)))
         case .followUp:
             body = .followUp(
                 FollowUp(
                     satisfaction: Int(try reader.integer("satisfaction", in: 0...10)),
                     resolved: try reader.optionalBool("resolved"),
                     wouldRecommend: try reader.optionalInteger("would_recommend", in: 0...10).map(Int.init),
-                    note: try reader.optionalText("note", length: 0...Limits.text)))
+                    note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
         case .defection:
-            body = .defection(Defection(reason: try reader.optionalText("reason", length: 0...Limits.text)))
+            body = .defection(Defection(reason: try reader.optionalText("reason", length: 0...Limits.text, freeText: true)))
         case .allowance:
             body = .allowance(
                 AllowanceChange(
@@ -210,9 +213,19 @@ struct FieldReader {
 
     private func missing(_ key: String) -> Rejection { .invalid("\(key) is required") }
 
-    mutating func optionalString(_ key: String) throws(Rejection) -> String? {
+    /// A string field. No string holds U+0000 or another control character;
+    /// only free text (`summary`, `note`, `reason`) may hold tab, LF and CR —
+    /// so every accepted value stores, loads and replays (DESIGN.md §2, Values).
+    mutating func optionalString(_ key: String, freeText: Bool = false) throws(Rejection) -> String? {
         guard let value = try take(key) else { return nil }
         guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
+        if let control = text.utf8.first(where: { $0 < 0x20 && !(freeText && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D)) }) {
+            let which = String(format: "U+%04X", control)
+            throw .invalid(
+                freeText
+                    ? "\(key) must not contain control characters other than tab, LF and CR (found \(which))"
+                    : "\(key) must not contain control characters (found \(which))")
+        }
         return text
     }
 
@@ -221,8 +234,8 @@ struct FieldReader {
         return text
     }
 
-    mutating func optionalText(_ key: String, length: ClosedRange<Int>) throws(Rejection) -> String? {
-        guard let text = try optionalString(key) else { return nil }
+    mutating func optionalText(_ key: String, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String? {
+        guard let text = try optionalString(key, freeText: freeText) else { return nil }
         let count = text.unicodeScalars.count
         guard length.contains(count) else {
             throw .invalid("\(key) must be \(length.lowerBound)–\(length.upperBound) characters, not \(count)")
@@ -230,8 +243,8 @@ struct FieldReader {
         return text
     }
 
-    mutating func text(_ key: String, length: ClosedRange<Int>) throws(Rejection) -> String {
-        guard let text = try optionalText(key, length: length) else { throw missing(key) }
+    mutating func text(_ key: String, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String {
+        guard let text = try optionalText(key, length: length, freeText: freeText) else { throw missing(key) }
         return text
     }
 

@@ -3,6 +3,10 @@
 /// folds a recorded event into it. The live writer, a replay and a rebuild all
 /// use the same ``evolve``, so they cannot disagree.
 public enum Ledger {
+    /// How far `occurred_at` may lie after `recorded_at` (clocks disagree;
+    /// time zones are easy to get wrong): 24 h, in microseconds.
+    public static let occurredAtLead: Int64 = 86_400 * 1_000_000
+
     /// Decides whether `event` may be recorded at `recordedAt`. Who may send
     /// it is not the domain's question: the protocol's `Permissions` settle
     /// that before an event reaches the writer. On success the result is the event as it will be recorded,
@@ -22,6 +26,9 @@ public enum Ledger {
         configuration: LedgerConfiguration
     ) throws(Rejection) {
         let day = configuration.businessDay(of: recordedAt)
+        if let occurred = event.occurredAt, occurred.instant.microseconds > recordedAt.microseconds + Self.occurredAtLead {
+            throw .invalid("occurred_at \(occurred.text) is more than 24 h after the time it is recorded (\(recordedAt))")
+        }
         if case .allowance = event.body { return }
         guard let caseID = event.caseID else { throw .invalid("case_id is required") }
         guard let current = state.cases[caseID] else {

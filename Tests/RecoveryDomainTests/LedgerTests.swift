@@ -369,3 +369,30 @@ struct ReportTests {
         #expect(needs.budgetDays == [BudgetKey(agentID: "S-1", day: BusinessDay("2026-11-22")!)])
     }
 }
+
+@Suite("Values that always store, load and replay")
+struct ValueTests {
+    @Test func anOccurredAtMoreThanADayAfterTheRecordingIsRefused() {
+        var ledger = LedgerUnderTest()
+        let far = ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"K-1","customer_id":"C-1","channel":"phone","category":"x","severity":1,"occurred_at":"9999-12-31T23:59:59-23:59"}"#,
+            at: "2026-11-22T09:00:00Z")
+        #expect(far.rejection?.code == .invalid)
+        #expect(far.rejection?.message.hasPrefix("occurred_at 9999-12-31T23:59:59-23:59 is more than 24 h after") == true)
+        // Exactly 24 h ahead is accepted; a microsecond more is not.
+        #expect(ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"K-2","customer_id":"C-1","channel":"phone","category":"x","severity":1,"occurred_at":"2026-11-23T09:00:00Z"}"#,
+            at: "2026-11-22T09:00:00Z").isSuccess)
+        #expect(ledger.submit(
+            #"{"type":"apology","agent_id":"A-7","case_id":"K-2","occurred_at":"2026-11-23T09:00:00.000001Z"}"#,
+            at: "2026-11-22T09:00:00Z").rejection?.code == .invalid)
+        // The epoch itself is accepted.
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"K-2","occurred_at":"1970-01-01T00:00:00Z"}"#).isSuccess)
+    }
+
+    @Test func freeTextKeepsTabLineFeedAndCarriageReturn() {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1")
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"K-1","note":"line one\n\tline two\r\n"}"#).isSuccess)
+    }
+}
