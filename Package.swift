@@ -102,14 +102,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol"]),
-        .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain"]),
+        .target(name: "TestRandomness", path: "Tests/TestRandomness"),
+        .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol", "TestRandomness"]),
+        .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain", "TestRandomness"]),
         .testTarget(name: "RecoveryClientTests", dependencies: ["RecoveryClient"]),
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [
                 "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "LineProtocol", "LedgerStore", "RecoveryDomain",
-                "PostgresTestSupport",
+                "PostgresTestSupport", "TestRandomness",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

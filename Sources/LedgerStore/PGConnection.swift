@@ -182,16 +182,7 @@ public final class PGConnection {
     public func copyIn(_ sql: String, data: [UInt8]) throws(StoreError) -> Int {
         let handle = try live()
         let deadline = ContinuousClock.now + timeouts.statement
-        guard PQsendQuery(handle, sql) == 1 else { throw lost() }
-        try flush(until: deadline, what: "COPY")
-        let start = try nextResult(until: deadline, what: "COPY")
-        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
-            let result = try check(start)
-            try drain(until: deadline, what: "COPY")
-            _ = result
-            throw StoreError(.server, "COPY IN did not start")
-        }
-        PQclear(start)
+        try startCopy(sql, expecting: PGRES_COPY_IN, until: deadline)
         var offset = 0
         while offset < data.count {
             let chunk = min(data.count - offset, 1 << 16)
@@ -222,15 +213,7 @@ public final class PGConnection {
     public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let handle = try live()
         var deadline = ContinuousClock.now + timeouts.statement
-        guard PQsendQuery(handle, sql) == 1 else { throw lost() }
-        try flush(until: deadline, what: "COPY")
-        let start = try nextResult(until: deadline, what: "COPY")
-        guard let start, PQresultStatus(start) == PGRES_COPY_OUT else {
-            _ = try check(start)
-            try drain(until: deadline, what: "COPY")
-            throw StoreError(.server, "COPY OUT did not start")
-        }
-        PQclear(start)
+        try startCopy(sql, expecting: PGRES_COPY_OUT, until: deadline)
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 1)
@@ -247,6 +230,19 @@ public final class PGConnection {
         }
         _ = try check(try nextResult(until: deadline, what: "COPY"))
         try drain(until: deadline, what: "COPY")
+    }
+
+    /// Sends a `COPY` and waits for the server to enter the copy sub-protocol.
+    private func startCopy(_ sql: String, expecting status: ExecStatusType, until deadline: ContinuousClock.Instant) throws(StoreError) {
+        guard PQsendQuery(try live(), sql) == 1 else { throw lost() }
+        try flush(until: deadline, what: "COPY")
+        let start = try nextResult(until: deadline, what: "COPY")
+        guard let start, PQresultStatus(start) == status else {
+            _ = try check(start)  // the server's refusal, if it sent one
+            try drain(until: deadline, what: "COPY")
+            throw StoreError(.server, "COPY did not start")
+        }
+        PQclear(start)
     }
 
     // MARK: Waiting

@@ -27,7 +27,7 @@ public enum EventCodec {
     /// Decodes an event from its JSON object.
     public static func decode(fields: [String: JSONValue], currency: String) -> Result<Event, Rejection> {
         Result { () throws(Rejection) -> Event in
-            var reader = FieldReader(fields)
+            var reader = FieldReader(fields, newInput: true)
             let event = try readEvent(&reader, currency: currency)
             try reader.finish()
             return event
@@ -46,7 +46,7 @@ public enum EventCodec {
         }
         guard case .object(let object) = value else { return .failure(.invalid("payload is not an object")) }
         return Result { () throws(Rejection) -> RecordedEvent in
-            var reader = FieldReader(object)
+            var reader = FieldReader(object, newInput: false)
             let position = try reader.integer("position", in: 1...Int64.max)
             let recordedText = try reader.string("recorded_at")
             guard let recordedAt = Timestamp(rfc3339: recordedText) else { throw .invalid("recorded_at is not RFC 3339") }
@@ -71,7 +71,7 @@ public enum EventCodec {
             guard let instant = Timestamp(rfc3339: text) else {
                 throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
             }
-            guard instant.microseconds >= 0 else {
+            guard instant.microseconds >= 0 || !reader.newInput else {
                 throw .invalid("occurred_at must not be before 1970-01-01T00:00:00Z")
             }
             occurredAt = (text, instant)
@@ -196,8 +196,15 @@ public enum EventCodec {
 /// whatever is left at the end is an unknown field.
 struct FieldReader {
     private var fields: [String: JSONValue]
+    /// A client's new event (every rule applies), or a recorded payload: rules
+    /// added since it was recorded are not applied to it, so what was recorded
+    /// stays readable.
+    let newInput: Bool
 
-    init(_ fields: [String: JSONValue]) { self.fields = fields }
+    init(_ fields: [String: JSONValue], newInput: Bool) {
+        self.fields = fields
+        self.newInput = newInput
+    }
 
     mutating func finish() throws(Rejection) {
         if let unknown = fields.keys.sorted().first {
@@ -219,7 +226,7 @@ struct FieldReader {
     mutating func optionalString(_ key: String, freeText: Bool = false) throws(Rejection) -> String? {
         guard let value = try take(key) else { return nil }
         guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
-        if let control = text.utf8.first(where: { $0 < 0x20 && !(freeText && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D)) }) {
+        if newInput, let control = text.utf8.first(where: { $0 < 0x20 && !(freeText && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D)) }) {
             let which = String(format: "U+%04X", control)
             throw .invalid(
                 freeText

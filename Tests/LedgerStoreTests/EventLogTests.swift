@@ -20,9 +20,15 @@ struct EventLogTests {
         #expect(read.map(\.payload) == expected)
         #expect(read.map(\.position) == [1, 2, 3, 4, 5])
         #expect(outcomes.map { if case .appended(let head) = $0 { head.hash } else { [] } } == read.map(\.hash))
+        // A NUL is refused in new events now, but one recorded earlier stays readable.
         let decoded = try EventCodec.decodeRecorded(payload: read[2].payload).get()
         guard case .complaint(let complaint) = decoded.event.body else { Issue.record("not a complaint"); return }
         #expect(complaint.summary == tricky)
+        guard case .failure(let refusal) = EventCodec.decode(json: EventCodec.canonicalContent(of: events[2]), currency: "USD") else {
+            Issue.record("a new event with a NUL in its summary was accepted")
+            return
+        }
+        #expect(refusal.code == .invalid)
     }
 
     @Test(arguments: EventLog.BatchMethod.allCases)

@@ -1,5 +1,6 @@
 import LineProtocol
 import RecoveryDomain
+import TestRandomness
 import Testing
 
 /// Drives a ``SessionStateMachine`` directly: inputs in, actions out.
@@ -373,7 +374,7 @@ struct SessionSubscribeTests {
     /// every subscriber receives exactly from…N, in order.
     @Test(arguments: 1...40)
     func randomInterleavingsNeverGapOrDuplicate(seed: UInt64) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(state: seed)
         var limits = Limits()
         limits.subscriberBuffer = Int.random(in: 3...40, using: &rng)
         let total: Int64 = 3_000
@@ -433,18 +434,5 @@ struct SessionSubscribeTests {
         } else {
             #expect(driver.texts.last?.hasPrefix("ERR slow_consumer \(received.last ?? from - 1) ") == true)
         }
-    }
-}
-
-/// SplitMix64: a small seeded generator, so a failing seed can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import RecoveryDomain
+import TestRandomness
 import Testing
 
 /// DESIGN.md §2, "Values": every event the domain accepts stores, loads and
@@ -37,7 +38,7 @@ struct ValuesEndToEndTests {
 
     @Test(arguments: [UInt64(1), 2])
     func randomAwkwardValuesStoreLoadAndAnswerEveryQueryAfterARestart(seed: UInt64) throws {
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(state: seed)
         let awkward = ["a", "é", "🙂", "𝄞", "\"", "\\", "{", "}", ",", "\\N", "\\.", "%", "'", " ", "\u{2028}", "\u{85}", "\u{7F}", "\u{FEFF}", "/"]
         let freeTextOnly = ["\t", "\n", "\r", "\r\n"]
         func text(_ length: ClosedRange<Int>, free: Bool) -> String {
@@ -99,18 +100,5 @@ struct ValuesEndToEndTests {
         #expect(okObject(try auditor.request("VERIFY"))?["verified"] as? Int == n)
         let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
         #expect(rebuild.status == 0 && rebuild.output.contains("match the log"), "\(rebuild.output)")
-    }
-}
-
-/// SplitMix64, so a failing seed can be run again.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
