@@ -131,7 +131,7 @@ public struct Projections {
                 let openedAt = rows.string(row, 7).flatMap({ Timestamp(rfc3339: $0) }),
                 let openedDay = rows.string(row, 8).flatMap(BusinessDay.init),
                 let status = rows.string(row, 9).flatMap(CaseState.Status.init)
-            else { throw StoreError(.corrupt, "unreadable cases row") }
+            else { throw Self.unreadable("cases", key: "case_id \(rows.string(row, 0) ?? "NULL")") }
             let steps = Self.steps(rows.string(row, 10) ?? "{}")
             cases[caseID] = CaseState(
                 caseID: caseID, customerID: rows.string(row, 1) ?? "", channel: channel, category: rows.string(row, 3) ?? "",
@@ -150,7 +150,7 @@ public struct Projections {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
                 let day = entries.string(row, 4).flatMap(BusinessDay.init), let reversed = entries.bool(row, 5)
-            else { throw StoreError(.corrupt, "unreadable case_compensations row") }
+            else { throw Self.unreadable("case_compensations", key: "event_id \(entries.string(row, 0) ?? "NULL")") }
             cases[caseID]?.compensations[id] = CaseState.CompensationEntry(
                 amount: amount, chargedTo: chargedTo, day: day, reversed: reversed)
         }
@@ -178,11 +178,20 @@ public struct Projections {
             guard let agent = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init),
                 let allowance = rows.int64(row, 2), let spent = rows.int64(row, 3), let count = rows.int64(row, 4),
                 let reversals = rows.int64(row, 5)
-            else { throw StoreError(.corrupt, "unreadable budget_days row") }
+            else { throw Self.unreadable("budget_days", key: "agent_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }
             budgets[BudgetKey(agentID: agent, day: day)] = BudgetDay(
                 allowance: allowance, spent: spent, compensations: Int(count), reversals: Int(reversals))
         }
         return budgets
+    }
+
+    /// A projection row that cannot be read, named by table and key, with
+    /// what to do: the tables are derived from the log and can be rebuilt.
+    static func unreadable(_ table: String, key: String) -> StoreError {
+        StoreError(
+            .corrupt,
+            "the \(table) row of \(key) cannot be read; the projection tables are derived from the log: stop recoveryd, check with `recoveryd rebuild --check`, and rebuild them with `recoveryd rebuild --write`"
+        )
     }
 
     /// Every allowance setting, per person, oldest first.
@@ -192,7 +201,7 @@ public struct Projections {
         for row in 0..<rows.rowCount {
             guard let agent = rows.string(row, 0), let since = rows.string(row, 1).flatMap(BusinessDay.init),
                 let limit = rows.int64(row, 2), let role = rows.string(row, 3).flatMap(StaffRole.init)
-            else { throw StoreError(.corrupt, "unreadable allowances row") }
+            else { throw Self.unreadable("allowances", key: "agent_id \(rows.string(row, 0) ?? "NULL"), since_day \(rows.string(row, 1) ?? "NULL")") }
             settings[agent, default: []].append(AllowanceSetting(since: since, dailyLimit: limit, role: role))
         }
         return settings

@@ -83,6 +83,27 @@ public enum Rebuild {
             state: replayed, events: count, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
     }
 
+    /// Replaces every projection row with those of `replayed` and moves the
+    /// checkpoint to the log's head, in one transaction on the writer's
+    /// connection (so no daemon writes meanwhile: `log` holds the writer's lock).
+    /// `replayed` must be the fold of the whole log.
+    public static func write(_ replayed: LedgerState, through log: EventLog) throws {
+        guard replayed.lastPosition == log.head.position else {
+            throw Failure(description: "the replay ends at \(replayed.lastPosition) but the log at \(log.head.position); replay again")
+        }
+        let connection = log.connection
+        try connection.transaction {
+            try connection.execute("DELETE FROM case_compensations; DELETE FROM cases; DELETE FROM budget_days; DELETE FROM allowances")
+            try Projections(connection: connection).write(
+                cases: Array(replayed.cases.values),
+                compensations: replayed.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
+                budgets: replayed.budgets.map { ($0.key, $0.value) }, allowances: replayed.allowances.map { ($0.key, $0.value) })
+            try connection.query(
+                "UPDATE ledger_checkpoint SET position = $1, hash = $2, updated_at = now()",
+                [.int(log.head.position), .bytes(log.head.hash)])
+        }
+    }
+
     /// Every way `stored` (the tables) differs from `replayed` (the log), one line each.
     public static func differences(_ replayed: LedgerState, _ stored: LedgerState) -> [String] {
         var out: [String] = []

@@ -6,24 +6,43 @@ import RecoveryDomain
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
-        abstract: "Replay the whole log through the deciders and compare with the projection tables.")
+        abstract: "Replay the whole log through the deciders; compare with the projection tables, or rewrite them.",
+        discussion: """
+            --check compares and reports every difference (exit status 1 if any). --write replaces the \
+            projection tables (cases, case_compensations, budget_days, allowances and the checkpoint) \
+            with the replay's, in one transaction, holding the writer's lock: stop recoveryd first. \
+            The log itself is never changed.
+            """)
 
-    @Flag(help: "Report differences (the only mode: the tables are never rewritten).") var check = false
+    @Flag(help: "Report the differences between the log and the projection tables.") var check = false
+    @Flag(help: "Rewrite the projection tables from the log (recoveryd must be stopped).") var write = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var ledger: LedgerOptions
 
+    func validate() throws {
+        guard check != write else { throw ValidationError("say --check (compare) or --write (rewrite the projection tables)") }
+    }
+
     func run() async throws {
-        guard check else { throw ValidationError("say --check: rebuild compares and reports, it does not rewrite") }
         let logger = makeLogger("info")
         let configuration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stop() } }
         let conninfo = try database.conninfo(cluster: cluster)
+        // The writer's lock first: a rewrite must not race a running daemon.
+        let log = try write ? EventLog(connection: PGConnection(conninfo)) : nil
         let replayed: Rebuild.Replayed
         do {
             replayed = try Rebuild.replay(conninfo: conninfo, configuration: configuration) { logger.info("replayed \($0) events") }
         } catch let failure as Rebuild.Failure {
             throw ValidationError(failure.description)
+        }
+        if let log {
+            try Rebuild.write(replayed.state, through: log)
+            print(
+                "rebuild --write: the projection tables now hold the log's state (\(replayed.events) events, \(replayed.state.cases.count) cases, \(replayed.state.budgets.count) budget rows; \(replayed.rate) events/s)"
+            )
+            return
         }
         let stored = try Projections(connection: PGConnection(conninfo)).completeState()
         let differences = Rebuild.differences(replayed.state, stored)

@@ -46,3 +46,28 @@ struct RebuildTests {
         }
     }
 }
+
+@Suite("A daemon that is never bricked")
+struct NeverBrickedTests {
+    @Test func anUnreadableRowIsNamedWithWhatToRunAndRebuildWriteRepairsIt() throws {
+        let db = try TestPostgres.database()
+        let (state, recorded) = try ProjectionsTests.folded()
+        try Fixtures.writer(db).append(recorded.map { EventRow($0) }) { try ProjectionsTests.write(state, $0) }
+        try PGConnection(db).execute("UPDATE cases SET opened_at = '10000-01-01 00:00:00+00' WHERE case_id = 'K-1'; UPDATE budget_days SET spent = 1")
+        // K-1 is closed, so the start-up path (open cases only) would not read
+        // it; every reader of the table shares the same row decoder.
+        #expect {
+            try Projections(connection: PGConnection(db)).completeState()
+        } throws: { error in
+            "\(error)".contains("the cases row of case_id K-1 cannot be read") && "\(error)".contains("recoveryd rebuild --write")
+        }
+        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        let log = try EventLog(connection: PGConnection(db))
+        try Rebuild.write(replayed.state, through: log)
+        let repaired = try Projections(connection: PGConnection(db)).completeState()
+        #expect(repaired == state)
+        #expect(Rebuild.differences(replayed.state, repaired).isEmpty)
+        // Not while another writer holds the ledger.
+        #expect(throws: StoreError.self) { try EventLog(connection: PGConnection(db)) }
+    }
+}

@@ -36,6 +36,29 @@ struct ValuesEndToEndTests {
         #expect(okObject(try again.request("CASE OTHER"))?["status"] as? String == "open")
     }
 
+    @Test func aDaemonThatCannotReadARowSaysWhatToRunAndRebuildWriteBringsItBack() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        #expect(okObject(try front.request("APPEND " + Events.complaint(1, caseID: "B-1"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.compensation(2, caseID: "B-1", amount: 500))) != nil)
+        let before = try #require(okObject(try front.request("CASE B-1")))
+        daemon.stop()
+        try PGConnection(daemon.conninfo).execute("UPDATE cases SET opened_at = '10000-01-01 00:00:00+00' WHERE case_id = 'B-1'")
+        #expect {
+            try daemon.start()
+        } throws: { error in
+            "\(error)".contains("the cases row of case_id B-1 cannot be read") && "\(error)".contains("recoveryd rebuild --write")
+        }
+        let rebuilt = try Daemon.run(["rebuild", "--write", "--database", daemon.conninfo])
+        #expect(rebuilt.status == 0 && rebuilt.output.contains("rebuild --write: the projection tables now hold the log's state"), "\(rebuilt.output)")
+        try daemon.start()
+        let after = try #require(okObject(try daemon.client("frontline").request("CASE B-1")))
+        #expect(after["opened_at"] as? String == before["opened_at"] as? String)
+        #expect(after["compensation_net"] as? Int == 500)
+        let check = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
+        #expect(check.status == 0, "\(check.output)")
+    }
+
     @Test(arguments: [UInt64(1), 2])
     func randomAwkwardValuesStoreLoadAndAnswerEveryQueryAfterARestart(seed: UInt64) throws {
         var rng = SplitMix64(state: seed)
