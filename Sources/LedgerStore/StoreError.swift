@@ -40,6 +40,13 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         sqlState.map { "\(code) (SQLSTATE \($0)): \(message)" } ?? "\(code): \(message)"
     }
 
+    /// True when PostgreSQL refused a value: SQLSTATE class 22 (data
+    /// exception) or 23 (integrity constraint violation). The transaction was
+    /// rolled back; the connection is fine.
+    public var isDataError: Bool {
+        code == .server && (sqlState?.hasPrefix("22") == true || sqlState?.hasPrefix("23") == true)
+    }
+
     /// True for a unique-constraint violation.
     public var isUniqueViolation: Bool { sqlState == "23505" }
 }

@@ -322,6 +322,24 @@ final class LedgerWriter: @unchecked Sendable {
             state.allowances = allowancesBefore
             state.lastPosition = positionBefore
             for (caseID, before) in casesBefore { state.cases[caseID] = before }
+            if let dataError = error as? StoreError, dataError.isDataError, log.connection.isConnected {
+                // PostgreSQL refused a value of one of the appends; its message
+                // quotes the row, so it goes to the log only, never to a client.
+                if batch.count > 1 {
+                    logger.warning(
+                        "PostgreSQL refused a batch for a data error; appending its events one by one",
+                        metadata: ["error": "\(dataError)", "appends": "\(batch.count)"])
+                    for pending in batch { process([pending]) }
+                    return
+                }
+                logger.warning("PostgreSQL refused an append's values", metadata: ["error": "\(dataError)"])
+                batch[0].complete(
+                    .refused(
+                        ProtocolError(
+                            .invalid,
+                            "PostgreSQL refused this event's values (SQLSTATE \(dataError.sqlState ?? "?")); nothing was recorded")))
+                return
+            }
             let unknown = (error as? StoreError).map { $0.code == .commitUnknown || $0.code == .timeout } ?? false
             let message = unknown
                 ? "the outcome of the commit is unknown (\(error)); retry with the same event_id: it is idempotent, and answers the original receipt if the event was recorded"

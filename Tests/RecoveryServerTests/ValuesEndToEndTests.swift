@@ -59,6 +59,31 @@ struct ValuesEndToEndTests {
         #expect(check.status == 0, "\(check.output)")
     }
 
+    @Test func aValuePostgresRefusesCostsOnlyItsOwnAppendAndLeaksNoOtherClientsData() throws {
+        let daemon = try Daemon()
+        // A rule the domain does not know, so PostgreSQL itself refuses the row.
+        try PGConnection(daemon.conninfo).execute("ALTER TABLE cases ADD CONSTRAINT no_boom CHECK (category <> 'boom')")
+        let front = try daemon.client("frontline")
+        var lines = ""
+        for n in 1...60 {
+            let category = n == 31 ? "boom" : "secret-\(n)"
+            lines += "APPEND " + Events.complaint(n, caseID: "I-\(n)").replacingOccurrences(of: #""late""#, with: "\"\(category)\"") + "\n"
+        }
+        try front.send(lines)
+        var answers: [String] = []
+        for _ in 1...60 { answers.append(try #require(try front.readLine())) }
+        for (index, answer) in answers.enumerated() where index != 30 {
+            #expect(okObject(answer) != nil, "append \(index + 1): \(answer)")
+        }
+        #expect(errorCode(answers[30]) == "invalid", "\(answers[30])")
+        #expect(answers[30].contains("PostgreSQL refused this event's values (SQLSTATE 23514)"))
+        #expect(!answers[30].contains("secret"), "another client's data in the refusal: \(answers[30])")
+        #expect(daemon.log.contains("appending its events one by one"), "the refusal came in a batch of its own: isolation was not exercised")
+        #expect(try daemon.client("auditor").stream("REPLAY 1").events.count == 59)
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+    }
+
     @Test(arguments: [UInt64(1), 2])
     func randomAwkwardValuesStoreLoadAndAnswerEveryQueryAfterARestart(seed: UInt64) throws {
         var rng = SplitMix64(state: seed)
