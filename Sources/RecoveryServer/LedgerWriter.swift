@@ -116,13 +116,6 @@ final class LedgerWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Appends waiting for the writer.
-    var queueDepth: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return queue.count
-    }
-
     /// Answers what is queued, then stops the thread and closes the connection.
     /// Waits at most `timeout`: appends still queued then are answered
     /// `ERR unavailable` (every wait of the batch in progress has a deadline
