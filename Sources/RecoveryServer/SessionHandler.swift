@@ -25,6 +25,10 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPaused = false
     private var readHeld = false
     private var timers: [SessionStateMachine.Timer: Scheduled<Void>] = [:]
+    /// The writer refused an append for lack of room: every later append is
+    /// held back too (so a connection's appends keep their order) until the
+    /// writer says it has room.
+    private var writerRefused = false
     private var joined = false
     private var registered = false
     private var peer = "unknown"
@@ -109,6 +113,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while next < inbox.count {
             let input = inbox[next]
             next += 1
+            if case .writerHasRoom = input { writerRefused = false }
             for action in machine.handle(input) { run(action) }
         }
         inbox.removeAll(keepingCapacity: true)
@@ -126,10 +131,12 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .checkHello(let id, let token):
             deliver(.helloChecked(id, granted: backend.hello(token: token)))
         case .submitAppend(let id, let json, let role):
+            guard !writerRefused else { return deliver(.appendDeferred(id)) }
             let taken = backend.submitAppend(json: json, role: role) { answer in
                 loop.execute { bound.value.deliver(.appendAnswered(id, Self.response(answer))) }
             }
             if !taken {
+                writerRefused = true
                 deliver(.appendDeferred(id))
                 backend.whenWriterHasRoom { loop.execute { bound.value.deliver(.writerHasRoom) } }
             }

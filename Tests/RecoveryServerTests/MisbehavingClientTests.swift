@@ -155,6 +155,37 @@ struct MisbehavingClientTests {
         }
     }
 
+    /// The writer's queue is bounded: at `max_queue`, connections hold their
+    /// appends back and stop reading; nothing is lost or reordered.
+    @Test func aFullWriterQueueHoldsAppendsBackWithNothingLost() throws {
+        let daemon = try Daemon(arguments: ["--max-queue", "2", "--max-batch", "1"])
+        let port = daemon.port
+        let results = Answers()
+        let threads = (0..<3).map { client in
+            Thread {
+                guard let front = try? LineClient(port: port, timeoutSeconds: 60),
+                    (try? front.request("HELLO \(Daemon.tokens["frontline"]!)")) != nil
+                else { return }
+                var lines = ""
+                for n in 1...100 { lines += "APPEND " + Events.complaint(n, caseID: "Q\(client)-\(n)", salt: 60 + client) + "\n" }
+                try? front.send(lines)
+                var last = 0
+                for _ in 1...100 {
+                    let position = (try? front.readLine()).flatMap { $0.flatMap(okObject)?["position"] as? Int } ?? -1
+                    results.add(position > last ? "ok \(position)" : "bad \(position)")
+                    last = position
+                }
+            }
+        }
+        threads.forEach { $0.start() }
+        let deadline = Date().addingTimeInterval(120)
+        while results.all.count < 300 && Date() < deadline { usleep(100_000) }
+        let all = results.all
+        #expect(all.count == 300)
+        #expect(all.allSatisfy { $0.hasPrefix("ok ") }, "\(all.filter { !$0.hasPrefix("ok ") }.prefix(3))")
+        #expect(Set(all).count == 300, "every append got its own position")
+    }
+
     /// Before: a connection that never said HELLO stayed for the idle timeout
     /// (300 s), any byte reset it, and nothing capped such connections.
     @Test func connectionsThatNeverAuthenticateAreTimedOutCappedAndLogged() throws {

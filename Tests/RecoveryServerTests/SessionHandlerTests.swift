@@ -15,6 +15,8 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
     let registry: ConnectionRegistry
     var appendAnswers: [@Sendable (AppendAnswer) -> Void] = []
     var writerFull = false
+    /// Appends refused for lack of room before the writer takes one again.
+    var refusals = 0
     var roomCallbacks: [@Sendable () -> Void] = []
     var log: [StoredEvent] = []
     var pagesRead = 0
@@ -40,12 +42,16 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
 
     func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         if writerFull { return false }
+        if refusals > 0 {
+            refusals -= 1
+            return false
+        }
         appendAnswers.append(answer)
         return true
     }
 
     func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void) {
-        writerFull ? roomCallbacks.append(room) : room()
+        roomCallbacks.append(room)
     }
 
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
@@ -240,6 +246,24 @@ struct SessionHandlerTests {
         session.channel.embeddedEventLoop.run()
         #expect(session.backend.appendAnswers.count == 1, "the append was offered again")
         #expect(session.reads.reads == before + 1)
+    }
+
+    @Test func afterTheWriterRefusesAnAppendNoLaterOneOvertakesIt() throws {
+        let session = try EmbeddedSession()
+        try session.send("HELLO good\n")
+        _ = try session.lines()
+        // The writer is full for the first append and (having drained) would
+        // take the second: the second must wait, or the two swap positions.
+        session.backend.refusals = 1
+        try session.send("APPEND {\"n\":1}\nAPPEND {\"n\":2}\n")
+        #expect(session.backend.appendAnswers.isEmpty)
+        session.backend.roomCallbacks.forEach { $0() }
+        session.channel.embeddedEventLoop.run()
+        #expect(session.backend.appendAnswers.count == 2)
+        session.backend.appendAnswers[0](.recorded(position: 1, hash: [1], duplicate: false))
+        session.backend.appendAnswers[1](.recorded(position: 2, hash: [2], duplicate: false))
+        session.channel.embeddedEventLoop.run()
+        #expect(try session.lines().map { okObject($0)?["position"] as? Int } == [1, 2])
     }
 
     @Test func aSubscriberGetsCatchUpThenLiveEventsFromItsLoop() throws {
