@@ -16,6 +16,10 @@ public struct PGTimeouts: Sendable, Equatable {
         self.commit = commit
     }
 
+    /// For maintenance that may rewrite whole tables (schema migrations,
+    /// `rebuild --write`): still bounded, by an hour per statement.
+    public static let maintenance = PGTimeouts(connect: .seconds(10), statement: .seconds(3_600), commit: .seconds(3_600))
+
     /// libpq settings added in front of every conninfo (which may override
     /// them): TCP keepalives that notice a dead peer within about 25 s, and
     /// `tcp_user_timeout` that fails a send nobody acknowledges for 20 s.

@@ -10,7 +10,7 @@ struct Migrate: AsyncParsableCommand {
         let logger = makeLogger("info")
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stop() } }
-        let applied = try Migrator.migrate(PGConnection(database.conninfo(cluster: cluster))) { logger.info("\($0)") }
+        let applied = try Migrator.migrate(PGConnection(database.conninfo(cluster: cluster), timeouts: .maintenance)) { logger.info("\($0)") }
         print(applied.isEmpty ? "schema up to date" : "applied \(applied.count) migration(s)")
     }
 }

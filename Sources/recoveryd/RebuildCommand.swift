@@ -30,7 +30,7 @@ struct RebuildCommand: AsyncParsableCommand {
         defer { if let cluster { try? cluster.stop() } }
         let conninfo = try database.conninfo(cluster: cluster)
         // The writer's lock first: a rewrite must not race a running daemon.
-        let log = try write ? EventLog(connection: PGConnection(conninfo)) : nil
+        let log = try write ? EventLog(connection: PGConnection(conninfo, timeouts: .maintenance)) : nil
         let replayed: Rebuild.Replayed
         do {
             replayed = try Rebuild.replay(conninfo: conninfo, configuration: configuration) { logger.info("replayed \($0) events") }
@@ -44,7 +44,7 @@ struct RebuildCommand: AsyncParsableCommand {
             )
             return
         }
-        let stored = try Projections(connection: PGConnection(conninfo)).completeState()
+        let stored = try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState()
         let differences = Rebuild.differences(replayed.state, stored)
         if differences.isEmpty {
             print(

@@ -79,7 +79,7 @@ struct Serve: AsyncParsableCommand {
         let cluster = try database.startEmbedded(logger: logger)
         do {
             let conninfo = try database.conninfo(cluster: cluster)
-            let connection = try PGConnection(conninfo, timeouts: timeouts)
+            let connection = try PGConnection(conninfo, timeouts: .maintenance)
             try Migrator.migrate(connection) { logger.info("\($0)") }
             try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
             let tokens = try loadTokens(embedded: cluster != nil, logger: logger)
