@@ -1,13 +1,36 @@
 import RecoveryDomain
 
+/// A set of roles as bits: checked on every request, so it allocates nothing.
+public struct Roles: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let frontline = Roles(rawValue: 1)
+    public static let auditor = Roles(rawValue: 2)
+    public static let finance = Roles(rawValue: 4)
+    public static let admin = Roles(rawValue: 8)
+    public static let everyone: Roles = [.frontline, .auditor, .finance, .admin]
+
+    public init(_ role: ClientRole) {
+        switch role {
+        case .frontline: self = .frontline
+        case .auditor: self = .auditor
+        case .finance: self = .finance
+        case .admin: self = .admin
+        }
+    }
+
+    public func contains(_ role: ClientRole) -> Bool { contains(Roles(role)) }
+}
+
 /// Who may do what (DESIGN.md §5), in one place. Both switches are exhaustive:
 /// a new verb or event type that no role is assigned to does not compile.
 public enum Permissions {
     /// The roles that may send `request`. HELLO, PING, QUIT and UNSUBSCRIBE are
     /// open to every connection, before HELLO too.
-    public static func roles(for request: Request) -> Set<ClientRole> {
+    public static func roles(for request: Request) -> Roles {
         switch request {
-        case .hello, .ping, .quit, .unsubscribe: Set(ClientRole.allCases)
+        case .hello, .ping, .quit, .unsubscribe: .everyone
         case .append: [.frontline, .admin]
         case .caseQuery: [.frontline, .auditor, .finance, .admin]
         case .budget: [.frontline, .finance, .admin]
@@ -18,7 +41,7 @@ public enum Permissions {
     }
 
     /// The roles that may record an event of `type` (on top of `APPEND` itself).
-    public static func roles(for type: EventType) -> Set<ClientRole> {
+    public static func roles(for type: EventType) -> Roles {
         switch type {
         case .allowance: [.admin]
         case .complaint, .apology, .compensation, .compensationReversal, .escalation, .followUp, .defection:
