@@ -159,10 +159,6 @@ public struct SessionStateMachine: Sendable {
         self.limits = limits
     }
 
-    /// The role the connection holds, if it said a good `HELLO`.
-    public var currentRole: ClientRole? { role }
-    /// Requests read and not yet answered.
-    public var pending: Int { slots.count }
     public var isClosed: Bool { phase == .closed }
     public var isSubscribed: Bool {
         if case .subscription = stream { return true }

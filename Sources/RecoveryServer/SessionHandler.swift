@@ -161,11 +161,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .pauseReading:
             readPaused = true
         case .resumeReading:
-            readPaused = false
-            if readHeld {
-                readHeld = false
-                context.read()
-            }
+            resumeReading(context)
         case .schedule(let timer, let seconds):
             timers[timer]?.cancel()
             timers[timer] = loop.scheduleTask(in: .seconds(Int64(seconds))) { bound.value.deliver(.timerFired(timer)) }
@@ -189,11 +185,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // dropping for a moment before the full close: input left unread
             // at close makes the kernel reset the connection, and a reset can
             // destroy answers the client has not read yet.
-            readPaused = false
-            if readHeld {
-                readHeld = false
-                context.read()
-            }
+            resumeReading(context)
             let deadline = loop.scheduleTask(in: .seconds(Int64(backend.limits.writeTimeout))) { channel.close(promise: nil) }
             context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
                 deadline.cancel()
@@ -202,6 +194,14 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     _ = channel.eventLoop.scheduleTask(in: Self.linger) { channel.close(promise: nil) }
                 }
             }
+        }
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        readPaused = false
+        if readHeld {
+            readHeld = false
+            context.read()
         }
     }
 

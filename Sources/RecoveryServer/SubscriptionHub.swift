@@ -16,8 +16,6 @@ final class SubscriptionHub: Sendable {
         _ = subscribers.withLockedValue { $0.removeValue(forKey: subscriber) }
     }
 
-    var count: Int { subscribers.withLockedValue { $0.count } }
-
     func publish(_ events: [StoredEvent]) {
         guard !events.isEmpty else { return }
         let current = subscribers.withLockedValue { Array($0.values) }
