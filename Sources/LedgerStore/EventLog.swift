@@ -32,8 +32,8 @@ public final class EventLog {
         case appended(ChainHead)
         /// Recorded before with the same content: the original position and hash.
         case duplicate(ChainHead)
-        /// Recorded before with other content, at this position.
-        case conflict(position: Int64)
+        /// Refused by the decider: another event's content under this id, or a rule.
+        case refused(Rejection)
     }
 
     public let connection: PGConnection
@@ -137,40 +137,44 @@ public final class EventLog {
         return receipts
     }
 
-    /// Appends domain events recorded at `recordedAt` with idempotency by
-    /// `event_id` (DESIGN.md §4): an id already recorded with the same content
-    /// answers its original position and hash and writes nothing; with other
-    /// content it is a conflict. The rest are appended in order, in one batch.
-    public func append(events: [Event], recordedAt: Timestamp) throws -> [Outcome] {
+    /// The decider's state as of ``head``, for ``append(events:recordedAt:configuration:)``:
+    /// loaded from the projection tables on first use, dropped after a failure.
+    private var state: LedgerState?
+
+    /// Appends domain events recorded at `recordedAt` the way the daemon's
+    /// writer does, without its pipelining: the batch decider
+    /// (``Ledger/decide(batch:existing:state:pending:at:configuration:)``)
+    /// answers retries from the log first (DESIGN.md §4) and judges the rest by
+    /// the rules; what it records goes in one transaction with the projection
+    /// rows it changed.
+    public func append(events: [Event], recordedAt: Timestamp, configuration: LedgerConfiguration = LedgerConfiguration())
+        throws -> [Outcome]
+    {
+        var current = try state ?? Projections(connection: connection).workingState(today: configuration.businessDay(of: recordedAt))
+        guard current.lastPosition == head.position else {
+            throw StoreError(.corrupt, "the projection tables reflect position \(current.lastPosition) but the log ends at \(head.position)")
+        }
+        let submissions = events.map { Submission(event: $0, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: $0))) }
         let known = try existing(Set(events.map(\.eventID)))
-        enum Pending {
-            case decided(Outcome)
-            case new(row: Int)
-            case repeatOf(row: Int)
+        let projections = Projections(connection: connection)
+        current.cases.merge(try projections.cases(Set(events.compactMap(\.caseID)).filter { current.cases[$0] == nil })) { held, _ in held }
+        let decision = Ledger.decide(batch: submissions, existing: known, state: current, at: recordedAt, configuration: configuration)
+        let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
+        let receipts: [ChainHead]
+        do {
+            receipts = try append(rows) { try Projections(connection: $0).write(decision.delta) }
+        } catch {
+            state = nil
+            throw error
         }
-        var pending: [Pending] = []
-        var rows: [EventRow] = []
-        var rowByID: [EventID: Int] = [:]
-        for event in events {
-            let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
-            if let prior = known[event.eventID] {
-                let original = ChainHead(position: prior.position, hash: prior.hash)
-                pending.append(.decided(prior.contentDigest == digest ? .duplicate(original) : .conflict(position: prior.position)))
-            } else if let row = rowByID[event.eventID] {
-                pending.append(rows[row].contentDigest == digest ? .repeatOf(row: row) : .decided(.conflict(position: rows[row].position)))
-            } else {
-                let recorded = RecordedEvent(position: head.position + Int64(rows.count) + 1, recordedAt: recordedAt, event: event)
-                rowByID[event.eventID] = rows.count
-                pending.append(.new(row: rows.count))
-                rows.append(EventRow(recorded))
-            }
-        }
-        let receipts = try append(rows)
-        return pending.map {
+        current.apply(decision.delta)
+        state = current
+        return decision.outcomes.map {
             switch $0 {
-            case .decided(let outcome): outcome
-            case .new(let row): .appended(receipts[row])
-            case .repeatOf(let row): .duplicate(receipts[row])
+            case .recorded(let row): .appended(receipts[row])
+            case .repeated(let row): .duplicate(receipts[row])
+            case .duplicate(let prior): .duplicate(ChainHead(position: prior.position, hash: prior.hash))
+            case .refused(let rejection): .refused(rejection)
             }
         }
     }

@@ -37,10 +37,3 @@ public struct EventRow: Sendable, Equatable {
             contentDigest: contentDigest ?? HashChain.digest(EventCodec.canonicalContent(of: recorded.event)))
     }
 }
-
-/// What the log already holds under an `event_id`.
-public struct ExistingEvent: Sendable, Equatable {
-    public var position: Int64
-    public var hash: [UInt8]
-    public var contentDigest: [UInt8]
-}

@@ -11,6 +11,14 @@ public struct Projections {
 
     // MARK: Writing
 
+    /// Writes the rows a batch changed.
+    public func write(_ delta: LedgerDelta) throws {
+        try write(
+            cases: delta.cases.values, compensations: delta.compensationEntries,
+            budgets: delta.budgets.map { (key: $0.key, value: $0.value) },
+            allowances: delta.allowances.map { (key: $0.key, value: $0.value) })
+    }
+
     /// Upserts the rows of these cases, these compensation entries (the writer
     /// passes only the ones its batch added or reversed), budget days and
     /// people's allowance settings.

@@ -21,8 +21,8 @@ public enum Ledger {
         }
     }
 
-    private static func check(
-        _ event: Event, at recordedAt: Timestamp, state: LedgerState,
+    static func check(
+        _ event: Event, at recordedAt: Timestamp, state: some LedgerRows,
         configuration: LedgerConfiguration
     ) throws(Rejection) {
         let day = configuration.businessDay(of: recordedAt)
@@ -31,7 +31,7 @@ public enum Ledger {
         }
         if case .allowance = event.body { return }
         guard let caseID = event.caseID else { throw .invalid("case_id is required") }
-        guard let current = state.cases[caseID] else {
+        guard let current = state.caseState(caseID) else {
             if case .complaint = event.body { return }
             throw Rejection(.notFound, "no case \(caseID); a case is opened by a complaint")
         }
@@ -68,7 +68,7 @@ public enum Ledger {
     }
 
     private static func checkCharge(
-        _ compensation: Compensation, by agentID: String, on day: BusinessDay, state: LedgerState,
+        _ compensation: Compensation, by agentID: String, on day: BusinessDay, state: some LedgerRows,
         configuration: LedgerConfiguration
     ) throws(Rejection) {
         let payer = compensation.approvedBy ?? agentID
@@ -94,90 +94,6 @@ public enum Ledger {
         var next = state
         next.apply(recorded, configuration: configuration)
         return next
-    }
-}
-
-extension LedgerState {
-    /// In-place ``Ledger/evolve(_:with:configuration:)``.
-    public mutating func apply(_ recorded: RecordedEvent, configuration: LedgerConfiguration) {
-        precondition(recorded.position == lastPosition + 1, "events are folded in position order, without gaps")
-        lastPosition = recorded.position
-        let event = recorded.event
-        let day = configuration.businessDay(of: recorded.recordedAt)
-        let at = recorded.occurredAt
-
-        if case .allowance(let change) = event.body {
-            let role = change.role ?? role(of: event.agentID, on: day, configuration: configuration)
-            var settings = allowances[event.agentID, default: []]
-            settings.removeAll { $0.since == day }
-            settings.append(AllowanceSetting(since: day, dailyLimit: change.dailyLimit, role: role))
-            settings.sort { $0.since < $1.since }
-            allowances[event.agentID] = settings
-            budgets[BudgetKey(agentID: event.agentID, day: day)]?.allowance = change.dailyLimit
-            return
-        }
-        guard let caseID = event.caseID else { return }
-
-        if case .complaint(let complaint) = event.body {
-            cases[caseID] = CaseState(
-                caseID: caseID, customerID: complaint.customerID, channel: complaint.channel,
-                category: complaint.category, severity: complaint.severity, baseline: complaint.baseline,
-                owner: event.agentID, openedAt: at, openedDay: configuration.businessDay(of: at), status: .open,
-                steps: .listened, firstApologyAt: nil, resolvedAt: nil, satisfaction: nil, wouldRecommend: nil,
-                compensationNet: 0, compensations: [:], lastPosition: recorded.position)
-            return
-        }
-        guard var current = cases[caseID] else { return }
-        current.lastPosition = recorded.position
-        switch event.body {
-        case .complaint, .allowance:
-            break
-        case .apology:
-            current.steps.insert(.acknowledged)
-            if current.firstApologyAt == nil { current.firstApologyAt = at }
-        case .compensation(let compensation):
-            let payer = compensation.approvedBy ?? event.agentID
-            charge(payer, on: day, amount: compensation.amount, configuration: configuration)
-            current.compensations[event.eventID] = CaseState.CompensationEntry(
-                amount: compensation.amount, chargedTo: payer, day: day, reversed: false)
-            current.compensationNet += compensation.amount
-            current.steps.insert(.met)
-        case .compensationReversal(let reversal):
-            guard var entry = current.compensations[reversal.reverses], !entry.reversed else { break }
-            entry.reversed = true
-            current.compensations[reversal.reverses] = entry
-            current.compensationNet -= entry.amount
-            credit(entry.chargedTo, on: entry.day, amount: entry.amount, configuration: configuration)
-        case .escalation(let escalation):
-            current.owner = escalation.toAgentID
-        case .followUp(let followUp):
-            current.satisfaction = followUp.satisfaction
-            current.wouldRecommend = followUp.wouldRecommend
-            current.steps.insert(.followedUp)
-            if followUp.isResolved, current.status == .open {
-                current.status = .closed
-                current.resolvedAt = at
-                current.steps.insert(.met)
-            }
-        case .defection:
-            current.status = .defected
-        }
-        cases[caseID] = current
-    }
-
-    private mutating func charge(_ agentID: String, on day: BusinessDay, amount: Int64, configuration: LedgerConfiguration) {
-        var row = budget(for: agentID, on: day, configuration: configuration)
-        row.spent += amount
-        row.compensations += 1
-        budgets[BudgetKey(agentID: agentID, day: day)] = row
-    }
-
-    private mutating func credit(_ agentID: String, on day: BusinessDay, amount: Int64, configuration: LedgerConfiguration) {
-        var row = budget(for: agentID, on: day, configuration: configuration)
-        row.spent -= amount
-        row.reversals += 1
-        precondition(row.spent >= 0, "a reversal never credits more than was charged")
-        budgets[BudgetKey(agentID: agentID, day: day)] = row
     }
 }
 

@@ -22,28 +22,18 @@ public struct LedgerState: Sendable, Equatable {
         self.allowances = allowances
     }
 
-    /// The setting in force for `agentID` on `day`, if any `allowance` event applies.
-    public func setting(for agentID: String, on day: BusinessDay) -> AllowanceSetting? {
-        allowances[agentID]?.last { $0.since <= day }
+    /// In-place ``Ledger/evolve(_:with:configuration:)``.
+    public mutating func apply(_ recorded: RecordedEvent, configuration: LedgerConfiguration) {
+        fold(recorded, configuration: configuration)
     }
 
-    public func role(of agentID: String, on day: BusinessDay, configuration: LedgerConfiguration) -> StaffRole {
-        setting(for: agentID, on: day)?.role ?? (configuration.supervisors.contains(agentID) ? .supervisor : .agent)
-    }
-
-    /// The daily allowance of `agentID` on `day`: the row's, if the day has one,
-    /// else the setting in force, else the configured default for the role.
-    public func allowance(for agentID: String, on day: BusinessDay, configuration: LedgerConfiguration) -> Int64 {
-        if let row = budgets[BudgetKey(agentID: agentID, day: day)] { return row.allowance }
-        if let setting = setting(for: agentID, on: day) { return setting.dailyLimit }
-        return configuration.supervisors.contains(agentID)
-            ? configuration.defaultSupervisorAllowance : configuration.defaultAllowance
-    }
-
-    /// The budget row of `agentID` on `day`, or the empty one it would start as.
-    public func budget(for agentID: String, on day: BusinessDay, configuration: LedgerConfiguration) -> BudgetDay {
-        budgets[BudgetKey(agentID: agentID, day: day)]
-            ?? BudgetDay(allowance: allowance(for: agentID, on: day, configuration: configuration))
+    /// Folds a committed batch's changes in: O(rows the batch touched).
+    public mutating func apply(_ delta: LedgerDelta) {
+        precondition(delta.basePosition == lastPosition, "a delta is applied to the state it was decided on")
+        lastPosition = delta.lastPosition
+        cases.merge(delta.cases) { _, new in new }
+        budgets.merge(delta.budgets) { _, new in new }
+        allowances.merge(delta.allowances) { _, new in new }
     }
 
     /// Drops what deciding no longer needs in memory — cases that are not open

@@ -233,12 +233,7 @@ final class LedgerWriter: @unchecked Sendable {
             stateDay = today
         }
         var answers: [AppendAnswer?] = Array(repeating: nil, count: batch.count)
-        let budgetsBefore = state.budgets
-        let allowancesBefore = state.allowances
-        let positionBefore = state.lastPosition
-        var casesBefore: [String: CaseState?] = [:]
         var rows: [EventRow] = []
-        var rowOfAnswer: [Int: Int] = [:]
         do {
             let clock = ContinuousClock()
             let started = clock.now
@@ -246,58 +241,31 @@ final class LedgerWriter: @unchecked Sendable {
             let checked = clock.now
             try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
             let loaded = clock.now
-            var firstInBatch: [EventID: Int] = [:]
-            for (index, pending) in batch.enumerated() {
-                let id = pending.event.eventID
-                if let prior = existing[id] {
-                    answers[index] = prior.contentDigest == pending.digest
-                        ? .recorded(position: prior.position, hash: prior.hash, duplicate: true)
-                        : .refused(Self.conflict(id, at: prior.position))
-                    continue
-                }
-                if let earlier = firstInBatch[id] {
-                    if batch[earlier].digest == pending.digest, let row = rowOfAnswer[earlier] {
-                        rowOfAnswer[index] = row
-                    } else {
-                        answers[index] = batch[earlier].digest == pending.digest
-                            ? answers[earlier] : .refused(Self.conflict(id, at: nil))
-                    }
-                    continue
-                }
-                firstInBatch[id] = index
-                switch Ledger.decide(pending.event, at: now, state: state, configuration: ledger) {
-                case .failure(let rejection):
-                    answers[index] = .refused(ProtocolError(rejection))
-                case .success(let recorded):
-                    if let caseID = recorded.event.caseID, casesBefore[caseID] == nil {
-                        casesBefore[caseID] = .some(state.cases[caseID])
-                    }
-                    state.apply(recorded, configuration: ledger)
-                    rowOfAnswer[index] = rows.count
-                    rows.append(EventRow(recorded, contentDigest: pending.digest))
-                }
-            }
-            let touchedCases = casesBefore.keys.compactMap { state.cases[$0] }
-            // Only compensation entries that are new or were reversed in this batch.
-            let changedCompensations = touchedCases.flatMap { current in
-                current.compensations.filter { id, entry in casesBefore[current.caseID]??.compensations[id] != entry }
-                    .map { (caseID: current.caseID, eventID: $0.key, entry: $0.value) }
-            }
-            let touchedBudgets = state.budgets.filter { budgetsBefore[$0.key] != $0.value }
-            let touchedPeople = state.allowances.filter { allowancesBefore[$0.key] != $0.value }
+            let decision = Ledger.decide(
+                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest) }, existing: existing, state: state,
+                at: now, configuration: ledger)
+            rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
             let decided = clock.now
             var projected = Duration.zero
             let receipts = try log.append(rows) { connection in
                 let start = clock.now
                 defer { projected = clock.now - start }
-                try Projections(connection: connection).write(
-                    cases: touchedCases, compensations: changedCompensations,
-                    budgets: touchedBudgets.map { ($0.key, $0.value) }, allowances: touchedPeople.map { ($0.key, $0.value) })
+                try Projections(connection: connection).write(decision.delta)
             }
+            // Committed: only now does the state move.
+            state.apply(decision.delta)
             precondition(log.head.position == state.lastPosition, "the log and the state moved together")
-            for (index, row) in rowOfAnswer {
-                let duplicate = firstInBatch[batch[index].event.eventID] != index
-                answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: duplicate)
+            for (index, outcome) in decision.outcomes.enumerated() {
+                switch outcome {
+                case .recorded(let row):
+                    answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false)
+                case .repeated(let row):
+                    answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true)
+                case .duplicate(let prior):
+                    answers[index] = .recorded(position: prior.position, hash: prior.hash, duplicate: true)
+                case .refused(let rejection):
+                    answers[index] = .refused(ProtocolError(rejection))
+                }
             }
             let committed = clock.now
             publish()
@@ -309,12 +277,7 @@ final class LedgerWriter: @unchecked Sendable {
                     "load": "\(loaded - checked)", "decide": "\(decided - loaded)", "write_commit": "\(committed - decided)", "projections": "\(projected)",
                 ])
         } catch {
-            // Nothing of this batch is acknowledged; the state goes back to
-            // what the table holds.
-            state.budgets = budgetsBefore
-            state.allowances = allowancesBefore
-            state.lastPosition = positionBefore
-            for (caseID, before) in casesBefore { state.cases[caseID] = before }
+            // Nothing of this batch is acknowledged, and the state never moved.
             if let dataError = error as? StoreError, dataError.isDataError, log.connection.isConnected {
                 // PostgreSQL refused a value of one of the appends; its message
                 // quotes the row, so it goes to the log only, never to a client.
@@ -379,11 +342,6 @@ final class LedgerWriter: @unchecked Sendable {
         if !missingKeys.isEmpty {
             state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
         }
-    }
-
-    private static func conflict(_ id: EventID, at position: Int64?) -> ProtocolError {
-        let where_ = position.map { " at position \($0)" } ?? " earlier in the same batch"
-        return ProtocolError(.conflict, "event_id \(id) was recorded\(where_) with other content")
     }
 
     private func publish() {

@@ -42,7 +42,7 @@ struct DeadlineTests {
         try dedicated.waitForAGhostStandby(true)
         let canceller = Thread {
             usleep(1_000_000)
-            try? PGConnection(db).query("SELECT pg_cancel_backend($1)", [.int(pid)])
+            _ = try? PGConnection(db).query("SELECT pg_cancel_backend($1)", [.int(pid)])
         }
         canceller.start()
         #expect {
