@@ -64,6 +64,7 @@ public final class EventLog {
         }
         head = .empty
         head = try EventReader(connection: connection).head()
+        tip = head
     }
 
     /// Gives the writer's lock back (also released when the connection closes).
@@ -75,6 +76,7 @@ public final class EventLog {
     /// unknown, the table is the truth.
     public func resynchronize() throws(StoreError) {
         head = try EventReader(connection: connection).head()
+        tip = head
     }
 
     /// What the log holds already under these ids.
@@ -134,7 +136,89 @@ public final class EventLog {
             throw error
         }
         head = previous
+        tip = head
         return receipts
+    }
+
+    // MARK: Pipelined batches
+
+    /// A batch sent by ``send(_:projections:)`` whose COMMIT was not read yet.
+    public struct SentBatch: Sendable {
+        /// Each row's position and hash, valid once ``EventLog/receive(_:)`` returns.
+        public let receipts: [ChainHead]
+        let head: ChainHead
+    }
+
+    /// Where the chain ends counting the batches sent and not yet received:
+    /// ``head`` when none is in flight.
+    public private(set) var tip: ChainHead = .empty
+
+    /// Sends `rows` (continuing ``tip``) and the statements that write their
+    /// projection rows as one transaction in pipeline mode, without waiting:
+    /// the checkpoint moved from the tip it was decided on, the rows by
+    /// `unnest` of one array per column, the projections; PostgreSQL commits
+    /// them as one implicit transaction at the group's sync. A
+    /// second batch may be sent before the first is received; since its
+    /// checkpoint step expects the first one's head, it fails if the first did.
+    public func send(_ rows: [EventRow], projections: [PGStatement]) throws(StoreError) -> SentBatch {
+        var events = PGColumns(
+            table: "events",
+            columns: [
+                .init("position", "bigint"), .init("event_id", "uuid"), .init("type", "text"), .init("case_id", "text"),
+                .init("agent_id", "text"), .init("recorded_at", "timestamptz"), .init("payload", "text"),
+                .init("content_digest", "bytea"), .init("hash", "bytea"),
+            ], rows: rows.count)
+        events.arrays[6] = PGTextArray(reservingBytes: rows.reduce(0) { $0 + $1.payload.count + 16 })
+        var receipts: [ChainHead] = []
+        receipts.reserveCapacity(rows.count)
+        var previous = tip
+        for row in rows {
+            guard row.position == previous.position + 1 else {
+                throw StoreError(.outOfOrder, "position \(row.position) does not follow the chain's tip \(previous.position)")
+            }
+            previous = ChainHead(position: row.position, hash: HashChain.next(after: previous.hash, payload: row.payload))
+            receipts.append(previous)
+            events.arrays[0].append(row.position)
+            events.arrays[1].append(row.eventID.text)
+            events.arrays[2].append(row.type)
+            events.arrays[3].append(row.caseID)
+            events.arrays[4].append(row.agentID)
+            events.arrays[5].append(row.recordedAt.description)
+            events.arrays[6].append(row.payload)
+            events.arrays[7].appendBytea(row.contentDigest)
+            events.arrays[8].appendBytea(previous.hash)
+            events.endRow()
+        }
+        guard !events.containsNUL else { throw StoreError(.server, sqlState: "22021", "an event's column holds a NUL character") }
+        var statements = [
+            PGStatement(
+                "SELECT ledger_advance($1, $2, $3, $4)", prepared: "recoveryd_advance",
+                [.int(tip.position), .bytes(tip.hash), .int(previous.position), .bytes(previous.hash)]),
+        ]
+        if !rows.isEmpty { statements.append(events.statement) }
+        statements += projections
+        do {
+            try connection.sendPipeline(statements)
+        } catch {
+            tip = head
+            throw error
+        }
+        tip = previous
+        return SentBatch(receipts: receipts, head: previous)
+    }
+
+    /// Waits for the oldest batch sent to commit (see
+    /// ``PGConnection/receivePipeline()`` for the errors); ``head`` then moves
+    /// to its end. After an error every later batch in flight fails too, and
+    /// ``tip`` goes back to ``head``.
+    public func receive(_ batch: SentBatch) throws(StoreError) {
+        do {
+            try connection.receivePipeline()
+        } catch {
+            tip = head
+            throw error
+        }
+        head = batch.head
     }
 
     /// The decider's state as of ``head``, for ``append(events:recordedAt:configuration:)``:

@@ -97,9 +97,21 @@ public final class PGConnection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [PGParameter?] = []) throws(StoreError) -> PGResult {
         let handle = try live()
-        // One contiguous buffer for all values; text values are NUL-terminated
-        // (libpq ignores lengths for text), bytea values are sent binary.
-        var storage: [CChar] = []
+        let sent = Self.withValues(parameters) { values, lengths, formats in
+            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
+        }
+        return try finish(sent: sent, deadline: ContinuousClock.now + timeouts.statement, what: "a statement")
+    }
+
+    /// Hands libpq's three parameter arrays to `body`. All values share one
+    /// buffer; text values are NUL-terminated (libpq ignores lengths for text),
+    /// bytea values go binary.
+    private static func withValues<T>(
+        _ parameters: [PGParameter?],
+        _ body: ([UnsafePointer<CChar>?], [Int32], [Int32]) -> T
+    ) -> T {
+        var storage: [UInt8] = []
+        storage.reserveCapacity(parameters.reduce(0) { $0 + ($1?.byteCount ?? 0) + 1 })
         var offsets: [Int?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
@@ -113,22 +125,123 @@ public final class PGConnection {
             offsets.append(storage.count)
             switch parameter {
             case .text(let text):
-                storage.append(contentsOf: text.utf8.map { CChar(bitPattern: $0) })
+                storage.append(contentsOf: text.utf8)
+                storage.append(0)
+                lengths.append(0)
+                formats.append(0)
+            case .textBytes(let bytes):
+                storage.append(contentsOf: bytes)
                 storage.append(0)
                 lengths.append(0)
                 formats.append(0)
             case .bytes(let bytes):
-                storage.append(contentsOf: bytes.map { CChar(bitPattern: $0) })
+                storage.append(contentsOf: bytes)
                 lengths.append(Int32(bytes.count))
                 formats.append(1)
             }
         }
         storage.append(0)
-        let sent = storage.withUnsafeBufferPointer { buffer in
-            let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { buffer.baseAddress! + $0 } }
-            return PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
+        return storage.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                body(offsets.map { $0.map { UnsafePointer(chars.baseAddress! + $0) } }, lengths, formats)
+            }
         }
-        return try finish(sent: sent, deadline: ContinuousClock.now + timeouts.statement, what: "a statement")
+    }
+
+    // MARK: Pipeline mode
+
+    /// Groups sent with ``sendPipeline(_:)`` whose results were not read yet.
+    public private(set) var pipelinedGroups = 0
+
+    /// Sends `statements` in libpq's pipeline mode, followed by a
+    /// synchronisation point, without waiting for any result. PostgreSQL runs
+    /// a group with no `BEGIN` as one implicit transaction, committed at the
+    /// sync (or rolled back there after an error, which skips the rest of the
+    /// group): a transaction in one round trip. The next group may be sent
+    /// before this one's results are read; groups run in order.
+    /// Prepared statements (``PGStatement/prepared``) are prepared on first use.
+    public func sendPipeline(_ statements: [PGStatement]) throws(StoreError) {
+        let handle = try live()
+        let deadline = ContinuousClock.now + timeouts.statement
+        for statement in statements {
+            if let name = statement.prepared, !sessionObjects.contains(name) {
+                guard pipelinedGroups == 0 else { break }
+                do throws(StoreError) {
+                    _ = try finish(
+                        sent: PQsendPrepare(handle, name, statement.sql, Int32(statement.parameters.count), nil),
+                        deadline: deadline, what: "PREPARE")
+                } catch where error.sqlState == "42P05" {
+                    // Prepared earlier in this session (prepared statements outlive a rollback).
+                }
+                sessionObjects.insert(name)
+            }
+        }
+        if PQpipelineStatus(handle) == PQ_PIPELINE_OFF {
+            guard PQenterPipelineMode(handle) == 1 else { throw lost() }
+        }
+        if pipelinedGroups == 0 { notices.warnings.removeAll() }
+        for statement in statements {
+            let sent = Self.withValues(statement.parameters) { values, lengths, formats in
+                if let name = statement.prepared, sessionObjects.contains(name) {
+                    return PQsendQueryPrepared(handle, name, Int32(statement.parameters.count), values, lengths, formats, 0)
+                }
+                return PQsendQueryParams(handle, statement.sql, Int32(statement.parameters.count), nil, values, lengths, formats, 0)
+            }
+            guard sent == 1 else { throw lost() }
+        }
+        guard PQpipelineSync(handle) == 1 else { throw lost() }
+        pipelinedGroups += 1
+        try flush(until: deadline, what: "a pipelined transaction")
+    }
+
+    /// Reads the results of the oldest group sent with ``sendPipeline(_:)``
+    /// (an implicit transaction, committed at its sync), within
+    /// `timeouts.commit` from now. Returns when the group committed. Throws the
+    /// server's error if a statement was refused (nothing of the group
+    /// committed), and ``StoreError/Code-swift.struct/commitUnknown`` if the
+    /// answer did not come (the connection is then abandoned) or came with a
+    /// warning: the COMMIT was sent, so only the tables can tell.
+    public func receivePipeline() throws(StoreError) {
+        precondition(pipelinedGroups > 0, "a group was sent")
+        let deadline = ContinuousClock.now + timeouts.commit
+        var refused: StoreError?
+        do throws(StoreError) {
+            while true {
+                // nil ends one statement's results; the group ends at its sync.
+                guard let result = try nextResult(until: deadline, what: "COMMIT") else { continue }
+                let status = PQresultStatus(result)
+                if status == PGRES_PIPELINE_SYNC {
+                    PQclear(result)
+                    break
+                }
+                if status == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                    continue
+                }
+                do throws(StoreError) {
+                    _ = try check(result)
+                } catch {
+                    if refused == nil { refused = error }
+                }
+            }
+        } catch {
+            pipelinedGroups -= 1
+            if let refused {
+                abandon()
+                throw refused
+            }
+            abandon()
+            throw StoreError(.commitUnknown, sqlState: error.sqlState, "the outcome of COMMIT is unknown: \(error.message)")
+        }
+        pipelinedGroups -= 1
+        if pipelinedGroups == 0, let handle {
+            _ = PQexitPipelineMode(handle)
+        }
+        if let refused { throw refused }
+        if let warning = notices.warnings.first {
+            abandon()
+            throw StoreError(.commitUnknown, "COMMIT returned with a warning, so its outcome is unknown: \(warning)")
+        }
     }
 
     /// Runs one or more statements without parameters (migrations, `BEGIN`).
@@ -406,8 +519,30 @@ final class NoticeLog {
 /// raw bytes for a `bytea`.
 public enum PGParameter: Sendable {
     case text(String)
+    /// Text already as UTF-8 bytes (no NUL): saves building a `String`.
+    case textBytes([UInt8])
     case bytes([UInt8])
 
+    var byteCount: Int {
+        switch self {
+        case .text(let text): text.utf8.count
+        case .textBytes(let bytes), .bytes(let bytes): bytes.count
+        }
+    }
+}
+
+/// One statement of a pipelined group: its text, parameters, and a name to
+/// prepare it under once per session (worth it for statements sent every batch).
+public struct PGStatement: Sendable {
+    public var sql: String
+    public var prepared: String?
+    public var parameters: [PGParameter?]
+
+    public init(_ sql: String, prepared: String? = nil, _ parameters: [PGParameter?] = []) {
+        self.sql = sql
+        self.prepared = prepared
+        self.parameters = parameters
+    }
 }
 
 extension PGParameter: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {

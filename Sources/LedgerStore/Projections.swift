@@ -11,6 +11,100 @@ public struct Projections {
 
     // MARK: Writing
 
+    /// The statements that write the rows a batch changed, one upsert per
+    /// table with each column as one array parameter: for a pipelined
+    /// transaction (``EventLog/send(_:projections:)``). Throws a data error
+    /// (SQLSTATE 22021) if a value holds a NUL.
+    public static func statements(for delta: LedgerDelta) throws(StoreError) -> [PGStatement] {
+        typealias Column = PGColumns.Column
+        var statements: [PGStatement] = []
+        var cases = PGColumns(
+            table: "cases",
+            columns: [
+                Column("case_id", "text"), Column("customer_id", "text"), Column("channel", "text"), Column("category", "text"),
+                Column("severity", "smallint"), Column("baseline", "smallint"), Column("owner_id", "text"),
+                Column("opened_at", "timestamptz"), Column("opened_day", "date"), Column("status", "text"),
+                Column("outcome", "text"), Column("steps", "text", { "string_to_array(\($0), ',')" }),
+                Column("first_apology_at", "timestamptz"), Column("resolved_at", "timestamptz"),
+                Column("satisfaction", "smallint"), Column("would_recommend", "smallint"),
+                Column("compensation_net", "bigint"), Column("last_position", "bigint"),
+            ],
+            key: ["case_id"], rows: delta.cases.count)
+        for c in delta.cases.values {
+            cases.arrays[0].append(c.caseID)
+            cases.arrays[1].append(c.customerID)
+            cases.arrays[2].append(c.channel.rawValue)
+            cases.arrays[3].append(c.category)
+            cases.arrays[4].append(c.severity)
+            cases.arrays[5].append(c.baseline)
+            cases.arrays[6].append(c.owner)
+            cases.arrays[7].append(c.openedAt.description)
+            cases.arrays[8].append(c.openedDay.description)
+            cases.arrays[9].append(c.status.rawValue)
+            cases.arrays[10].append(c.outcome.rawValue)
+            cases.arrays[11].append(c.steps.names.joined(separator: ","))
+            cases.arrays[12].append(c.firstApologyAt?.description)
+            cases.arrays[13].append(c.resolvedAt?.description)
+            cases.arrays[14].append(c.satisfaction)
+            cases.arrays[15].append(c.wouldRecommend)
+            cases.arrays[16].append(c.compensationNet)
+            cases.arrays[17].append(c.lastPosition)
+            cases.endRow()
+        }
+        var compensations = PGColumns(
+            table: "case_compensations",
+            columns: [
+                Column("event_id", "uuid"), Column("case_id", "text"), Column("amount", "bigint"), Column("charged_to", "text"),
+                Column("day", "date"), Column("reversed", "boolean"),
+            ],
+            key: ["event_id"], rows: delta.compensations.count)
+        for c in delta.compensationEntries {
+            compensations.arrays[0].append(c.eventID.text)
+            compensations.arrays[1].append(c.caseID)
+            compensations.arrays[2].append(c.entry.amount)
+            compensations.arrays[3].append(c.entry.chargedTo)
+            compensations.arrays[4].append(c.entry.day.description)
+            compensations.arrays[5].append(c.entry.reversed ? "t" : "f")
+            compensations.endRow()
+        }
+        var budgets = PGColumns(
+            table: "budget_days",
+            columns: [
+                Column("agent_id", "text"), Column("day", "date"), Column("allowance", "bigint"), Column("spent", "bigint"),
+                Column("compensations", "integer"), Column("reversals", "integer"),
+            ],
+            key: ["agent_id", "day"], rows: delta.budgets.count)
+        for (key, row) in delta.budgets {
+            budgets.arrays[0].append(key.agentID)
+            budgets.arrays[1].append(key.day.description)
+            budgets.arrays[2].append(row.allowance)
+            budgets.arrays[3].append(row.spent)
+            budgets.arrays[4].append(row.compensations)
+            budgets.arrays[5].append(row.reversals)
+            budgets.endRow()
+        }
+        var allowances = PGColumns(
+            table: "allowances",
+            columns: [Column("agent_id", "text"), Column("since_day", "date"), Column("daily_limit", "bigint"), Column("role", "text")],
+            key: ["agent_id", "since_day"], rows: delta.allowances.count)
+        for (agentID, settings) in delta.allowances {
+            for setting in settings {
+                allowances.arrays[0].append(agentID)
+                allowances.arrays[1].append(setting.since.description)
+                allowances.arrays[2].append(setting.dailyLimit)
+                allowances.arrays[3].append(setting.role.rawValue)
+                allowances.endRow()
+            }
+        }
+        for table in [cases, compensations, budgets, allowances] where table.rows > 0 {
+            guard !table.containsNUL else {
+                throw StoreError(.server, sqlState: "22021", "a value for \(table.table) holds a NUL character")
+            }
+            statements.append(table.statement)
+        }
+        return statements
+    }
+
     /// Writes the rows a batch changed.
     public func write(_ delta: LedgerDelta) throws {
         try write(

@@ -10,35 +10,45 @@ enum AppendAnswer: Sendable {
     case refused(ProtocolError)
 }
 
-/// What queries may read from the writer's memory: the chain's head, the
-/// budget rows it holds (all of today's, and any older ones it loaded) and the
-/// allowance settings. Updated after every commit.
-struct WriterView: Sendable {
-    var head: ChainHead = .empty
-    var today: BusinessDay = BusinessDay(daysSinceEpoch: 0)
-    var budgets: [BudgetKey: BudgetDay] = [:]
-    var allowances: [String: [AllowanceSetting]] = [:]
-    var databaseUp = false
-}
-
 /// The ledger's single writer (DESIGN.md §4): one thread that owns the decider
-/// state and the libpq connection holding the writer's lock. It takes every
-/// queued append at once (up to `maxBatch`), decides each in order against the
-/// state (later ones see earlier ones), writes the events and the projection
-/// rows they changed in one transaction, commits, and only then answers. A
-/// failed commit restores the state as it was before the batch and answers
-/// every append of it `ERR unavailable`; while PostgreSQL is unreachable the
-/// writer reconnects with backoff and answers appends `ERR unavailable` at once.
+/// state and the libpq connection holding the writer's lock.
+///
+/// It takes every queued append at once (up to `max_batch`) and decides the
+/// batch with ``Ledger/decide(batch:existing:state:pending:at:configuration:)``
+/// over the committed state and the batches still committing. The events, the
+/// moved checkpoint and the projection rows of the delta go to PostgreSQL as
+/// one pipelined transaction (``EventLog/send(_:projections:)``), and while it
+/// commits the next batch is decided and sent behind it. Answers go out only
+/// after COMMIT; only then does the state move (`state.apply(delta)`). If a
+/// batch fails, the batch behind it fails with it (its checkpoint step expects
+/// the failed one's head) and is answered `ERR unavailable` too; the state was
+/// never touched, so nothing needs restoring. While PostgreSQL is unreachable
+/// the writer reconnects with backoff and answers appends `ERR unavailable`.
+///
+/// Look-ups before deciding — is this `event_id` recorded, is this case in the
+/// tables — are skipped when the membership filters say the id is new.
 final class LedgerWriter: @unchecked Sendable {
-    private struct Pending {
+    struct Pending {
         var event: Event
         var digest: [UInt8]
         var complete: @Sendable (AppendAnswer) -> Void
     }
 
-    private let configuration: ServerConfiguration
-    private let logger: Logger
-    private let hub: SubscriptionHub
+    /// A batch sent and not yet committed.
+    struct InFlight {
+        var batch: [Pending]
+        var decision: BatchDecision
+        var rows: [EventRow]
+        var sent: EventLog.SentBatch
+        var started: ContinuousClock.Instant
+    }
+
+    /// Batches in flight at once: one committing, the next decided and sent behind it.
+    static let maxInFlight = 2
+
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let hub: SubscriptionHub
     private let condition = NSCondition()
     private var queue: [Pending] = []
     /// Connections waiting for room in a full queue (`max_queue`).
@@ -48,19 +58,28 @@ final class LedgerWriter: @unchecked Sendable {
     private var thread: Thread?
 
     // Owned by the writer thread.
-    private var log: EventLog?
-    private var state = LedgerState()
-    private var stateDay: BusinessDay?
+    var log: EventLog?
+    /// The committed state: what the tables hold.
+    var state = LedgerState()
+    var stateDay: BusinessDay?
+    var inFlight: [InFlight] = []
+    /// Ids the log may hold; usable once ``filtersReady``.
+    var known = KnownIdentifiers(sizedFor: 0)
+    var filtersReady = false
     private var backoff: TimeInterval = 0.1
     static let maxBackoff: TimeInterval = 1
-    private var nextAttempt = Date.distantPast
-    private var lastConnectError = ""
+    var nextAttempt = Date.distantPast
+    var lastConnectError = ""
     /// The server (`host:port`) where a COMMIT's outcome was last unknown: a
     /// primary that may be about to be demoted, tried last on reconnect.
-    private var suspectServer: String?
+    var suspectServer: String?
 
-    private let viewLock = NSLock()
-    private var published = WriterView()
+    /// Filters loaded in the background after a connect, for the writer to take.
+    private let loadedLock = NSLock()
+    private var loaded: (generation: Int, known: KnownIdentifiers)?
+    private var generation = 0
+
+    let view = WriterView()
 
     init(configuration: ServerConfiguration, hub: SubscriptionHub, logger: Logger) {
         self.configuration = configuration
@@ -76,12 +95,6 @@ final class LedgerWriter: @unchecked Sendable {
         thread.name = "recoveryd-writer"
         self.thread = thread
         thread.start()
-    }
-
-    var view: WriterView {
-        viewLock.lock()
-        defer { viewLock.unlock() }
-        return published
     }
 
     /// Queues an append; `complete` is called once, from the writer thread.
@@ -142,7 +155,7 @@ final class LedgerWriter: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping {
+            while queue.isEmpty && !stopping && inFlight.isEmpty {
                 if log == nil {
                     _ = condition.wait(until: min(nextAttempt, Date().addingTimeInterval(1)))
                     if queue.isEmpty && !stopping {
@@ -154,7 +167,7 @@ final class LedgerWriter: @unchecked Sendable {
                     condition.wait()
                 }
             }
-            if queue.isEmpty && stopping {
+            if queue.isEmpty && stopping && inFlight.isEmpty {
                 finished = true
                 log = nil
                 let waiters = roomWaiters
@@ -163,6 +176,11 @@ final class LedgerWriter: @unchecked Sendable {
                 condition.unlock()
                 waiters.forEach { $0() }
                 return
+            }
+            guard !queue.isEmpty && inFlight.count < Self.maxInFlight else {
+                condition.unlock()
+                receiveOldest()
+                continue
             }
             let take = min(queue.count, configuration.limits.maxBatch)
             let batch = Array(queue.prefix(take))
@@ -181,7 +199,8 @@ final class LedgerWriter: @unchecked Sendable {
                 batch.forEach { $0.complete(answer) }
                 continue
             }
-            process(batch)
+            takeLoadedFilters()
+            send(batch)
         }
     }
 
@@ -203,11 +222,55 @@ final class LedgerWriter: @unchecked Sendable {
         stateDay = today
         self.log = log
         backoff = 0.1
-        publish()
+        startLoadingFilters(through: log.head.position)
+        view.reset(head: log.head, today: today, budgets: state.budgets, allowances: state.allowances)
         logger.debug("writer connected", metadata: ["server": "\(connection.server)", "position": "\(log.head.position)"])
     }
 
-    private func reconnectIfDue() {
+    /// Reads the ids the log holds on a connection of its own, so the writer
+    /// can serve meanwhile (with look-ups, as if every id might be known).
+    /// Ids the writer sends from now on go into its own filters.
+    private func startLoadingFilters(through position: Int64) {
+        loadedLock.lock()
+        generation += 1
+        let current = generation
+        loaded = nil
+        loadedLock.unlock()
+        known = KnownIdentifiers(sizedFor: position)
+        filtersReady = false
+        let conninfo = configuration.conninfo
+        let timeouts = configuration.timeouts
+        let logger = self.logger
+        let loader = Thread { [weak self] in
+            let clock = ContinuousClock()
+            let started = clock.now
+            do {
+                let connection = try PGConnection(conninfo, timeouts: timeouts)
+                let known = try KnownIdentifiers.load(connection: connection, through: position)
+                guard let self else { return }
+                self.loadedLock.lock()
+                if self.generation == current { self.loaded = (current, known) }
+                self.loadedLock.unlock()
+                logger.debug("id filters loaded", metadata: ["events": "\(position)", "took": "\(clock.now - started)"])
+            } catch {
+                logger.warning("could not load the id filters; every append is looked up", metadata: ["error": "\(error)"])
+            }
+        }
+        loader.name = "recoveryd-filters"
+        loader.start()
+    }
+
+    private func takeLoadedFilters() {
+        guard !filtersReady else { return }
+        loadedLock.lock()
+        let ready = loaded.flatMap { $0.generation == generation ? $0.known : nil }
+        loadedLock.unlock()
+        guard let ready else { return }
+        known.formUnion(ready)
+        filtersReady = true
+    }
+
+    func reconnectIfDue() {
         guard log == nil, Date() >= nextAttempt else { return }
         do {
             try connect()
@@ -221,135 +284,5 @@ final class LedgerWriter: @unchecked Sendable {
             // connect timeout, and costs PostgreSQL one connection).
             backoff = min(backoff * 2, Self.maxBackoff)
         }
-    }
-
-    private func process(_ batch: [Pending]) {
-        guard let log else { return }
-        let now = Timestamp(Date())
-        let ledger = configuration.ledger
-        let today = ledger.businessDay(of: now)
-        if stateDay != today {
-            state.evictSettled(before: today)
-            stateDay = today
-        }
-        var answers: [AppendAnswer?] = Array(repeating: nil, count: batch.count)
-        var rows: [EventRow] = []
-        do {
-            let clock = ContinuousClock()
-            let started = clock.now
-            let existing = try log.existing(Set(batch.map(\.event.eventID)))
-            let checked = clock.now
-            try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
-            let loaded = clock.now
-            let decision = Ledger.decide(
-                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest) }, existing: existing, state: state,
-                at: now, configuration: ledger)
-            rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
-            let decided = clock.now
-            var projected = Duration.zero
-            let receipts = try log.append(rows) { connection in
-                let start = clock.now
-                defer { projected = clock.now - start }
-                try Projections(connection: connection).write(decision.delta)
-            }
-            // Committed: only now does the state move.
-            state.apply(decision.delta)
-            precondition(log.head.position == state.lastPosition, "the log and the state moved together")
-            for (index, outcome) in decision.outcomes.enumerated() {
-                switch outcome {
-                case .recorded(let row):
-                    answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false)
-                case .repeated(let row):
-                    answers[index] = .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true)
-                case .duplicate(let prior):
-                    answers[index] = .recorded(position: prior.position, hash: prior.hash, duplicate: true)
-                case .refused(let rejection):
-                    answers[index] = .refused(ProtocolError(rejection))
-                }
-            }
-            let committed = clock.now
-            publish()
-            hub.publish(zip(rows, receipts).map { StoredEvent(position: $1.position, payload: $0.payload, hash: $1.hash) })
-            logger.debug(
-                "batch committed",
-                metadata: [
-                    "appends": "\(batch.count)", "recorded": "\(rows.count)", "idempotency": "\(checked - started)",
-                    "load": "\(loaded - checked)", "decide": "\(decided - loaded)", "write_commit": "\(committed - decided)", "projections": "\(projected)",
-                ])
-        } catch {
-            // Nothing of this batch is acknowledged, and the state never moved.
-            if let dataError = error as? StoreError, dataError.isDataError, log.connection.isConnected {
-                // PostgreSQL refused a value of one of the appends; its message
-                // quotes the row, so it goes to the log only, never to a client.
-                if batch.count > 1 {
-                    logger.warning(
-                        "PostgreSQL refused a batch for a data error; appending its events one by one",
-                        metadata: ["error": "\(dataError)", "appends": "\(batch.count)"])
-                    for pending in batch { process([pending]) }
-                    return
-                }
-                logger.warning("PostgreSQL refused an append's values", metadata: ["error": "\(dataError)"])
-                batch[0].complete(
-                    .refused(
-                        ProtocolError(
-                            .invalid,
-                            "PostgreSQL refused this event's values (SQLSTATE \(dataError.sqlState ?? "?")); nothing was recorded")))
-                return
-            }
-            let unknown = (error as? StoreError).map { $0.code == .commitUnknown || $0.code == .timeout } ?? false
-            let message = unknown
-                ? "the outcome of the commit is unknown (\(error)); retry with the same event_id: it is idempotent, and answers the original receipt if the event was recorded"
-                : "the batch was not committed (\(error)); retry with the same event_id, which is idempotent"
-            logger.error(
-                unknown ? "append batch outcome unknown; reconnecting and reloading from the tables" : "append batch failed",
-                metadata: ["error": "\(error)", "events": "\(rows.count)", "server": "\(log.connection.server)"])
-            answers = Array(repeating: .refused(ProtocolError(.unavailable, message)), count: batch.count)
-            if unknown { suspectServer = log.connection.server }
-            if !log.connection.isConnected {
-                self.log = nil
-                lastConnectError = "\(error)"
-                nextAttempt = Date()
-                publish()
-            } else if (try? log.resynchronize()) == nil || log.head.position != state.lastPosition {
-                // The commit's outcome is unknown: start again from the tables.
-                self.log = nil
-                nextAttempt = Date()
-            }
-        }
-        for (index, pending) in batch.enumerated() {
-            pending.complete(answers[index] ?? .refused(ProtocolError(.internalError, "no answer was decided")))
-        }
-    }
-
-    /// Loads what deciding the batch needs and memory lacks: cases named, and
-    /// budget rows of past days (reversals). Today's rows are all in memory.
-    private func loadMissing(for events: [Event], recordedAt: Timestamp, connection: PGConnection) throws {
-        let projections = Projections(connection: connection)
-        let missingCases = Set(events.compactMap(\.caseID)).filter { state.cases[$0] == nil }
-        if !missingCases.isEmpty {
-            state.cases.merge(try projections.cases(missingCases)) { current, _ in current }
-        }
-        var keys = Set<BudgetKey>()
-        for event in events {
-            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID,
-                let entry = state.cases[caseID]?.compensations[reversal.reverses]
-            {
-                keys.insert(BudgetKey(agentID: entry.chargedTo, day: entry.day))
-            }
-            keys.formUnion(Ledger.requirements(of: event, recordedAt: recordedAt, configuration: configuration.ledger).budgetDays)
-        }
-        let missingKeys = keys.filter { state.budgets[$0] == nil && $0.day != stateDay }
-        if !missingKeys.isEmpty {
-            state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
-        }
-    }
-
-    private func publish() {
-        let view = WriterView(
-            head: log?.head ?? published.head, today: stateDay ?? published.today, budgets: state.budgets,
-            allowances: state.allowances, databaseUp: log != nil)
-        viewLock.lock()
-        published = view
-        viewLock.unlock()
     }
 }

@@ -57,7 +57,7 @@ public final class RecoveryService: Service, Sendable {
         let address = channel.localAddress!
         logger.info(
             "recoveryd listening",
-            metadata: ["address": "\(address)", "position": "\(writer.view.head.position)", "version": "\(recoverydVersion)"])
+            metadata: ["address": "\(address)", "position": "\(writer.view.position)", "version": "\(recoverydVersion)"])
         onListening(address)
 
         try? await gracefulShutdown()
@@ -72,7 +72,7 @@ public final class RecoveryService: Service, Sendable {
         writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
         reads.shutdown()
         try await group.shutdownGracefully()
-        logger.info("stopped", metadata: ["position": "\(writer.view.head.position)"])
+        logger.info("stopped", metadata: ["position": "\(writer.view.position)"])
     }
 }
 

@@ -60,12 +60,9 @@ extension ServerContext {
     /// The budget row of `agentID` on `day`: from the writer's memory for
     /// today and later (and any day it holds), else from the table.
     func budget(agentID: String, day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<BudgetDay> {
-        let view = writer.view
         let ledger = self.ledger
-        if let row = view.budgets[BudgetKey(agentID: agentID, day: day)] { return eventLoop.makeSucceededFuture(row) }
-        if day >= view.today {
-            let state = LedgerState(allowances: view.allowances)
-            return eventLoop.makeSucceededFuture(state.budget(for: agentID, on: day, configuration: ledger))
+        if let row = writer.view.budget(BudgetKey(agentID: agentID, day: day), configuration: ledger) {
+            return eventLoop.makeSucceededFuture(row)
         }
         return read(on: eventLoop) { connection in
             let projections = Projections(connection: connection)
@@ -76,11 +73,7 @@ extension ServerContext {
 
     /// Every budget row of `day`.
     func budgets(on day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<[(agentID: String, budget: BudgetDay)]> {
-        let view = writer.view
-        if day >= view.today {
-            let rows = view.budgets.filter { $0.key.day == day }.sorted { $0.key.agentID < $1.key.agentID }
-            return eventLoop.makeSucceededFuture(rows.map { (agentID: $0.key.agentID, budget: $0.value) })
-        }
+        if let rows = writer.view.budgets(on: day) { return eventLoop.makeSucceededFuture(rows) }
         return read(on: eventLoop) { connection in
             try Projections(connection: connection).budgets(on: day).sorted { $0.key.agentID < $1.key.agentID }
                 .map { (agentID: $0.key.agentID, budget: $0.value) }

@@ -40,7 +40,7 @@ final class ServerContext: SessionBackend {
 
     func hello(token: String) -> (role: ClientRole, answer: Response)? {
         guard let role = configuration.tokens.role(for: token) else { return nil }
-        return (role, .ok(Answers.hello(role: role, position: writer.view.head.position, limits: limits, ledger: ledger)))
+        return (role, .ok(Answers.hello(role: role, position: writer.view.position, limits: limits, ledger: ledger)))
     }
 
     // MARK: Appends

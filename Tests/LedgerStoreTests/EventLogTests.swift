@@ -256,3 +256,60 @@ struct EventLogTests {
         #expect(try reader.verify() == .verified(count: Int64(total), last: Int64(total), hash: log.head.hash))
     }
 }
+
+@Suite("Pipelined batches on a real PostgreSQL")
+struct PipelinedBatchTests {
+    static func rows(_ numbers: ClosedRange<Int>, after position: Int64, salt: Int = 0) -> [EventRow] {
+        numbers.enumerated().map { offset, n in
+            EventRow(RecordedEvent(position: position + Int64(offset) + 1, recordedAt: Fixtures.at, event: Fixtures.complaint(n, salt: salt)))
+        }
+    }
+
+    @Test func twoBatchesInFlightCommitInOrderWithTheChainOfOneAppend() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let first = try log.send(Self.rows(1...300, after: 0), projections: [])
+        #expect(log.tip.position == 300 && log.head.position == 0)
+        let second = try log.send(Self.rows(301...301, after: 300), projections: [])
+        try log.receive(first)
+        #expect(log.head == first.receipts.last)
+        try log.receive(second)
+        #expect(log.head == log.tip)
+        #expect(log.head.position == 301)
+        // The same hashes as a sequential append computes, and the checkpoint followed.
+        #expect(try EventReader(connection: PGConnection(db)).verify() == .verified(count: 301, last: 301, hash: log.head.hash))
+        let checkpoint = try PGConnection(db).query("SELECT position, hash FROM ledger_checkpoint")
+        #expect(checkpoint.int64(0, 0) == 301)
+        #expect(try checkpoint.bytea(0, 1) == log.head.hash)
+    }
+
+    @Test func whenABatchFailsTheOneSentAfterItFailsTooAndNothingIsLeftHalfWritten() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        _ = try log.append(Self.rows(1...1, after: 0))
+        // The first batch reuses event 1's id: the UNIQUE constraint refuses it.
+        let clash = try log.send(Self.rows(1...2, after: 1), projections: [])
+        let after = try log.send(Self.rows(3...4, after: 3), projections: [])
+        let refused = #expect(throws: StoreError.self) { try log.receive(clash) }
+        #expect(refused?.sqlState == "23505")
+        let followed = #expect(throws: StoreError.self) { try log.receive(after) }
+        #expect(followed?.sqlState == "40001")  // its checkpoint step expected the first batch's head
+        #expect(log.head.position == 1 && log.tip.position == 1)
+        #expect(try Fixtures.count(db) == 1)
+        // The connection is usable again, and the chain continues from what committed.
+        let retry = try log.send(Self.rows(3...4, after: 1), projections: [])
+        try log.receive(retry)
+        #expect(try EventReader(connection: PGConnection(db)).verify() == .verified(count: 3, last: 3, hash: log.head.hash))
+    }
+
+    @Test func aNULInAnyValueIsADataErrorBeforeAnythingIsSent() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        var rows = Self.rows(1...1, after: 0)
+        rows[0].agentID = "agent\u{0}x"
+        let error = #expect(throws: StoreError.self) { try log.send(rows, projections: []) }
+        #expect(error?.isDataError == true)
+        #expect(log.tip.position == 0)
+        #expect(log.connection.pipelinedGroups == 0)
+    }
+}

@@ -1,0 +1,62 @@
+import RecoveryDomain
+
+/// Membership filters of the `event_id`s in the log and the `case_id`s in the
+/// projection tables, read with `COPY … TO STDOUT` (DESIGN.md §4: new ids skip
+/// the writer's look-ups).
+public struct KnownIdentifiers: Sendable {
+    public var events: MembershipFilter
+    public var cases: MembershipFilter
+
+    /// Empty filters sized for a log of `position` events and its growth.
+    public init(sizedFor position: Int64) {
+        let capacity = Int(clamping: max(1_000_000, 2 * position))
+        events = MembershipFilter(capacity: capacity)
+        cases = MembershipFilter(capacity: capacity)
+    }
+
+    /// Reads every `event_id` up to `position` and every `case_id` into
+    /// filters sized for `position`.
+    public static func load(connection: PGConnection, through position: Int64) throws -> KnownIdentifiers {
+        var known = KnownIdentifiers(sizedFor: position)
+        try connection.copyOut("COPY (SELECT event_id FROM events WHERE position <= \(position)) TO STDOUT") { row in
+            known.events.insert(row.dropLast())  // each row ends with a newline
+        }
+        try connection.copyOut("COPY (SELECT case_id FROM cases) TO STDOUT") { row in
+            known.cases.insert(CopyText.unescaped(row.dropLast()))
+        }
+        return known
+    }
+
+    public mutating func formUnion(_ other: KnownIdentifiers) {
+        events.formUnion(other.events)
+        cases.formUnion(other.cases)
+    }
+}
+
+extension CopyText {
+    /// A COPY text-format field back to its bytes (the escapes ``appendEscaped(_:to:)`` writes, and `\\`).
+    static func unescaped(_ field: some Collection<UInt8>) -> [UInt8] {
+        guard field.contains(UInt8(ascii: "\\")) else { return Array(field) }
+        var bytes: [UInt8] = []
+        var escaped = false
+        for byte in field {
+            if escaped {
+                switch byte {
+                case UInt8(ascii: "n"): bytes.append(0x0A)
+                case UInt8(ascii: "r"): bytes.append(0x0D)
+                case UInt8(ascii: "t"): bytes.append(0x09)
+                case UInt8(ascii: "b"): bytes.append(0x08)
+                case UInt8(ascii: "f"): bytes.append(0x0C)
+                case UInt8(ascii: "v"): bytes.append(0x0B)
+                default: bytes.append(byte)
+                }
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return bytes
+    }
+}

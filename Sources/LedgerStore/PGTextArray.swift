@@ -1,0 +1,112 @@
+import RecoveryDomain
+
+/// A PostgreSQL array literal in text format (`{"a","b",NULL}`), built as
+/// bytes: how a batch's column of values goes as one parameter, for
+/// `unnest($1::text[], …)`. Elements are quoted, with `"` and `\` escaped.
+struct PGTextArray {
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var empty = true
+    /// True once an element held a NUL, which no text parameter can carry.
+    private(set) var containsNUL = false
+
+    init(reservingBytes capacity: Int = 64) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    private mutating func separate() {
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+    }
+
+    mutating func append(_ value: (some Sequence<UInt8>)?) {
+        separate()
+        guard let value else {
+            bytes.append(contentsOf: "NULL".utf8)
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(byte)
+            case 0:
+                containsNUL = true
+            default:
+                bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func append(_ value: String?) { append(value?.utf8) }
+
+    mutating func append(_ value: some BinaryInteger) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func append(_ value: (some BinaryInteger)?) {
+        guard let value else { return append(nil as String?) }
+        append(value)
+    }
+
+    /// A `bytea` element, in hex (`"\\x…"` once quoted).
+    mutating func appendBytea(_ value: [UInt8]) {
+        separate()
+        bytes.append(contentsOf: #""\\x"#.utf8)
+        bytes.append(contentsOf: Hex.encode(value).utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    var parameter: PGParameter { .textBytes(bytes + [UInt8(ascii: "}")]) }
+}
+
+/// Columns of rows as array parameters, and the `INSERT … SELECT … FROM
+/// unnest(…)` statement that writes them (an upsert when `key` is given).
+struct PGColumns {
+    struct Column {
+        var name: String
+        var type: String
+        /// The value written, from the unnested element's name, when it is not the element itself.
+        var expression: ((String) -> String)?
+
+        init(_ name: String, _ type: String, _ expression: ((String) -> String)? = nil) {
+            self.name = name
+            self.type = type
+            self.expression = expression
+        }
+    }
+
+    let table: String
+    let columns: [Column]
+    let key: [String]
+    var arrays: [PGTextArray]
+    private(set) var rows = 0
+
+    init(table: String, columns: [Column], key: [String] = [], rows: Int) {
+        self.table = table
+        self.columns = columns
+        self.key = key
+        arrays = Array(repeating: PGTextArray(reservingBytes: rows * 12), count: columns.count)
+    }
+
+    mutating func endRow() { rows += 1 }
+
+    var containsNUL: Bool { arrays.contains { $0.containsNUL } }
+
+    var statement: PGStatement {
+        let names = columns.map(\.name).joined(separator: ", ")
+        let types = columns.enumerated().map { "$\($0.offset + 1)::\($0.element.type)[]" }.joined(separator: ", ")
+        let aliases = columns.indices.map { "v\($0)" }
+        let values = zip(columns, aliases).map { column, alias in
+            column.expression?(alias) ?? alias
+        }.joined(separator: ", ")
+        var sql = "INSERT INTO \(table) (\(names)) SELECT \(values) FROM unnest(\(types)) AS t(\(aliases.joined(separator: ", ")))"
+        if !key.isEmpty {
+            let updates = columns.filter { !key.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" }
+            sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
+        }
+        return PGStatement(sql, prepared: "recoveryd_write_\(table)", arrays.map { $0.parameter })
+    }
+}

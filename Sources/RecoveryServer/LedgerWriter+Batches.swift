@@ -1,0 +1,221 @@
+import Foundation
+import LedgerStore
+import LineProtocol
+import Logging
+import RecoveryDomain
+
+/// The writer thread's batch pipeline: decide and send, receive and answer,
+/// and what a failure does to the batches behind it.
+extension LedgerWriter {
+    /// Decides `batch` over the committed state and the batches in flight, and
+    /// sends it behind them. Look-ups the filters cannot rule out wait for the
+    /// batches in flight first (their results come before any query's).
+    func send(_ batch: [Pending]) {
+        guard let log else { return }
+        let now = Timestamp(Date())
+        let ledger = configuration.ledger
+        let today = ledger.businessDay(of: now)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var existing: [EventID: ExistingEvent] = [:]
+        do {
+            if needsLookups(batch, recordedAt: now) {
+                drainInFlight()
+                guard self.log != nil else { return answerUnavailable(batch) }
+                existing = try log.existing(Set(batch.map(\.event.eventID)))
+                try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
+            } else if !inFlight.isEmpty {
+                existing = inFlightRecords(for: batch)
+            }
+            if stateDay != today && inFlight.isEmpty {
+                state.evictSettled(before: today)
+                stateDay = today
+                view.evict(before: today)
+            }
+            let decision = Ledger.decide(
+                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest) }, existing: existing, state: state,
+                pending: inFlight.map(\.decision.delta), at: now, configuration: ledger)
+            let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
+            let sent = try log.send(rows, projections: try Projections.statements(for: decision.delta))
+            for record in decision.records {
+                known.events.insert(record.event.eventID.text.utf8)
+                if case .complaint = record.event.body, let caseID = record.event.caseID { known.cases.insert(caseID.utf8) }
+            }
+            inFlight.append(InFlight(batch: batch, decision: decision, rows: rows, sent: sent, started: started))
+        } catch {
+            // The batches sent before this one stand on their own: receive them.
+            drainInFlight()
+            if let log = self.log { fail(error, batches: [batch], committedTo: log) } else { answerUnavailable(batch) }
+        }
+    }
+
+    /// Waits for the oldest batch in flight to commit and answers it.
+    func receiveOldest() {
+        guard let log, !inFlight.isEmpty else { return }
+        let flight = inFlight.removeFirst()
+        do {
+            try log.receive(flight.sent)
+        } catch {
+            let failed = [flight] + inFlight
+            inFlight = []
+            fail(error, batches: failed.map(\.batch), committedTo: log)
+            return
+        }
+        // Committed: only now does the state move.
+        state.apply(flight.decision.delta)
+        precondition(log.head.position == state.lastPosition, "the log and the state moved together")
+        view.commit(flight.decision.delta, head: log.head)
+        let receipts = flight.sent.receipts
+        for (pending, outcome) in zip(flight.batch, flight.decision.outcomes) {
+            switch outcome {
+            case .recorded(let row):
+                pending.complete(.recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false))
+            case .repeated(let row):
+                pending.complete(.recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true))
+            case .duplicate(let prior):
+                pending.complete(.recorded(position: prior.position, hash: prior.hash, duplicate: true))
+            case .refused(let rejection):
+                pending.complete(.refused(ProtocolError(rejection)))
+            }
+        }
+        hub.publish(zip(flight.rows, receipts).map { StoredEvent(position: $1.position, payload: $0.payload, hash: $1.hash) })
+        logger.debug(
+            "batch committed",
+            metadata: [
+                "appends": "\(flight.batch.count)", "recorded": "\(flight.rows.count)",
+                "took": "\(ContinuousClock.now - flight.started)", "in_flight": "\(inFlight.count)",
+            ])
+    }
+
+    /// Receives every batch in flight.
+    func drainInFlight() {
+        while !inFlight.isEmpty && log != nil { receiveOldest() }
+    }
+
+    /// Whether deciding `batch` needs PostgreSQL first: an id the filters
+    /// cannot rule out (and no batch in flight holds), a case not in memory
+    /// that may exist, or a past day's budget row (a reversal).
+    private func needsLookups(_ batch: [Pending], recordedAt: Timestamp) -> Bool {
+        let pending = inFlight.map(\.decision.delta)
+        let view = LedgerView(base: state, pending: pending)
+        var inFlightIDs: Set<EventID>?
+        for item in batch {
+            let event = item.event
+            if !filtersReady || known.events.mightContain(event.eventID.text.utf8) {
+                if inFlightIDs == nil { inFlightIDs = Set(inFlight.flatMap { $0.decision.records.map(\.event.eventID) }) }
+                if !inFlightIDs!.contains(event.eventID) { return true }
+            }
+            guard let caseID = event.caseID else { continue }
+            guard let current = view.caseState(caseID) else {
+                if !filtersReady || known.cases.mightContain(caseID.utf8) { return true }
+                continue
+            }
+            if case .compensationReversal(let reversal) = event.body, let entry = current.compensations[reversal.reverses],
+                entry.day != stateDay, view.budgetRow(BudgetKey(agentID: entry.chargedTo, day: entry.day)) == nil
+            {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// What the batches in flight record under the ids of `batch`.
+    private func inFlightRecords(for batch: [Pending]) -> [EventID: ExistingEvent] {
+        var found: [EventID: ExistingEvent] = [:]
+        let ids = Set(batch.map(\.event.eventID))
+        for flight in inFlight {
+            for (index, record) in flight.decision.records.enumerated() where ids.contains(record.event.eventID) {
+                let receipt = flight.sent.receipts[index]
+                found[record.event.eventID] = ExistingEvent(
+                    position: receipt.position, hash: receipt.hash, contentDigest: flight.decision.digests[index])
+            }
+        }
+        return found
+    }
+
+    /// Loads what deciding the batch needs and memory lacks: cases named, and
+    /// budget rows of past days (reversals). Today's rows are all in memory.
+    /// Runs with no batch in flight, so the tables match the state.
+    private func loadMissing(for events: [Event], recordedAt: Timestamp, connection: PGConnection) throws {
+        let projections = Projections(connection: connection)
+        let missingCases = Set(events.compactMap(\.caseID)).filter {
+            state.cases[$0] == nil && (!filtersReady || known.cases.mightContain($0.utf8))
+        }
+        if !missingCases.isEmpty {
+            state.cases.merge(try projections.cases(missingCases)) { current, _ in current }
+        }
+        var keys = Set<BudgetKey>()
+        for event in events {
+            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID,
+                let entry = state.cases[caseID]?.compensations[reversal.reverses]
+            {
+                keys.insert(BudgetKey(agentID: entry.chargedTo, day: entry.day))
+            }
+            keys.formUnion(Ledger.requirements(of: event, recordedAt: recordedAt, configuration: configuration.ledger).budgetDays)
+        }
+        let missingKeys = keys.filter { state.budgets[$0] == nil && $0.day != stateDay }
+        if !missingKeys.isEmpty {
+            state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
+        }
+    }
+
+    /// After a batch failed: answers it and every batch sent behind it, and
+    /// makes the state and the connection good again. A data error (SQLSTATE
+    /// class 22 or 23) is PostgreSQL refusing a value, so the failed batches'
+    /// appends are tried one by one: only the offending one is refused, and
+    /// its message carries no other client's data.
+    func fail(_ error: Error, batches: [[Pending]], committedTo log: EventLog) {
+        let storeError = error as? StoreError
+        // Batches sent behind the failed one fail at their checkpoint step
+        // (it expects the failed one's head): read their results off.
+        while log.connection.pipelinedGroups > 0 && log.connection.isConnected { try? log.connection.receivePipeline() }
+        if let storeError, storeError.isDataError, log.connection.isConnected {
+            let appends = batches.flatMap { $0 }
+            if appends.count > 1 {
+                logger.warning(
+                    "PostgreSQL refused a batch for a data error; appending its events one by one",
+                    metadata: ["error": "\(storeError)", "appends": "\(appends.count)"])
+                for pending in appends {
+                    send([pending])
+                    drainInFlight()
+                }
+                return
+            }
+            logger.warning("PostgreSQL refused an append's values", metadata: ["error": "\(storeError)"])
+            appends.first?.complete(
+                .refused(
+                    ProtocolError(
+                        .invalid, "PostgreSQL refused this event's values (SQLSTATE \(storeError.sqlState ?? "?")); nothing was recorded")))
+            return
+        }
+        let unknown = storeError.map { $0.code == .commitUnknown || $0.code == .timeout } ?? false
+        let message = unknown
+            ? "the outcome of the commit is unknown (\(error)); retry with the same event_id: it is idempotent, and answers the original receipt if the event was recorded"
+            : "the batch was not committed (\(error)); retry with the same event_id, which is idempotent"
+        logger.error(
+            unknown ? "append batch outcome unknown; reconnecting and reloading from the tables" : "append batch failed",
+            metadata: [
+                "error": "\(error)", "appends": "\(batches.reduce(0) { $0 + $1.count })", "server": "\(log.connection.server)",
+            ])
+        if unknown { suspectServer = log.connection.server }
+        if !log.connection.isConnected {
+            self.log = nil
+            lastConnectError = "\(error)"
+            nextAttempt = Date()
+            view.databaseDown()
+        } else if (try? log.resynchronize()) == nil || log.head.position != state.lastPosition {
+            // The commit's outcome is unknown: start again from the tables.
+            self.log = nil
+            nextAttempt = Date()
+            view.databaseDown()
+        }
+        let answer = AppendAnswer.refused(ProtocolError(.unavailable, message))
+        for batch in batches { batch.forEach { $0.complete(answer) } }
+    }
+
+    func answerUnavailable(_ batch: [Pending]) {
+        let answer = AppendAnswer.refused(
+            ProtocolError(.unavailable, "the database is unavailable (\(lastConnectError)); nothing was recorded, retry later"))
+        batch.forEach { $0.complete(answer) }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import LedgerStore
+import RecoveryDomain
+
+/// What queries may read from the writer's memory: the chain's head, the
+/// budget rows it holds (all of today's, and any older ones it loaded), the
+/// allowance settings, and whether the database is up. The writer updates it
+/// after every commit with the rows the batch changed — never a copy of the
+/// whole — and readers take single rows or one day's rows under its lock.
+final class WriterView: @unchecked Sendable {
+    private let lock = NSLock()
+    private var head: ChainHead = .empty
+    private var today = BusinessDay(daysSinceEpoch: 0)
+    private var budgets: [BudgetKey: BudgetDay] = [:]
+    private var allowances: [String: [AllowanceSetting]] = [:]
+    private var up = false
+
+    /// Everything again, after a connect.
+    func reset(head: ChainHead, today: BusinessDay, budgets: [BudgetKey: BudgetDay], allowances: [String: [AllowanceSetting]]) {
+        lock.lock()
+        defer { lock.unlock() }
+        self.head = head
+        self.today = today
+        self.budgets = budgets
+        self.allowances = allowances
+        up = true
+    }
+
+    /// A committed batch's changes.
+    func commit(_ delta: LedgerDelta, head: ChainHead) {
+        lock.lock()
+        defer { lock.unlock() }
+        self.head = head
+        for (key, row) in delta.budgets { budgets[key] = row }
+        for (agentID, settings) in delta.allowances { allowances[agentID] = settings }
+    }
+
+    /// After the writer dropped settled rows from its memory.
+    func evict(before day: BusinessDay) {
+        lock.lock()
+        defer { lock.unlock() }
+        today = day
+        budgets = budgets.filter { $0.key.day >= day }
+    }
+
+    func databaseDown() {
+        lock.lock()
+        defer { lock.unlock() }
+        up = false
+    }
+
+    var position: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return head.position
+    }
+
+    /// The row held for `key`; if there is none and the day is today or later
+    /// (all of which the writer holds), the empty row the day starts as.
+    /// Nil for an earlier day the writer does not hold: the table has it.
+    func budget(_ key: BudgetKey, configuration: LedgerConfiguration) -> BudgetDay? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let row = budgets[key] { return row }
+        guard key.day >= today else { return nil }
+        return LedgerState(allowances: allowances[key.agentID].map { [key.agentID: $0] } ?? [:])
+            .budget(for: key.agentID, on: key.day, configuration: configuration)
+    }
+
+    /// Every row of `day`, if it is today or later; nil for an earlier day.
+    func budgets(on day: BusinessDay) -> [(agentID: String, budget: BudgetDay)]? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard day >= today else { return nil }
+        return budgets.compactMap { $0.key.day == day ? (agentID: $0.key.agentID, budget: $0.value) : nil }
+            .sorted { $0.agentID < $1.agentID }
+    }
+}
