@@ -172,10 +172,12 @@ public final class EventLog {
         var receipts: [ChainHead] = []
         receipts.reserveCapacity(rows.count)
         var previous = tip
+        var recordedAt: (time: Timestamp, text: String)?
         for row in rows {
             guard row.position == previous.position + 1 else {
                 throw StoreError(.outOfOrder, "position \(row.position) does not follow the chain's tip \(previous.position)")
             }
+            if recordedAt?.time != row.recordedAt { recordedAt = (row.recordedAt, row.recordedAt.description) }
             previous = ChainHead(position: row.position, hash: HashChain.next(after: previous.hash, payload: row.payload))
             receipts.append(previous)
             events.arrays[0].append(row.position)
@@ -183,7 +185,7 @@ public final class EventLog {
             events.arrays[2].append(row.type)
             events.arrays[3].append(row.caseID)
             events.arrays[4].append(row.agentID)
-            events.arrays[5].append(row.recordedAt.description)
+            events.arrays[5].append(recordedAt?.text)
             events.arrays[6].append(row.payload)
             events.arrays[7].appendBytea(row.contentDigest)
             events.arrays[8].appendBytea(previous.hash)

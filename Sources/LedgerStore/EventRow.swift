@@ -29,11 +29,13 @@ public struct EventRow: Sendable, Equatable {
 
     /// The row of a recorded domain event, with its canonical payload.
     /// `contentDigest`, when the caller has it already, saves computing it again.
-    public init(_ recorded: RecordedEvent, contentDigest: [UInt8]? = nil) {
+    /// `recordedAtText`, when given, is `recorded.recordedAt` written out
+    /// (the events of a batch share it).
+    public init(_ recorded: RecordedEvent, contentDigest: [UInt8]? = nil, recordedAtText: String? = nil) {
         self.init(
             position: recorded.position, eventID: recorded.event.eventID, type: recorded.event.type.rawValue,
             caseID: recorded.event.caseID, agentID: recorded.event.agentID, recordedAt: recorded.recordedAt,
-            payload: EventCodec.payload(of: recorded),
+            payload: EventCodec.payload(of: recorded, recordedAtText: recordedAtText ?? recorded.recordedAt.description),
             contentDigest: contentDigest ?? HashChain.digest(EventCodec.canonicalContent(of: recorded.event)))
     }
 }

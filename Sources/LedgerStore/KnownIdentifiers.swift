@@ -19,10 +19,10 @@ public struct KnownIdentifiers: Sendable {
     public static func load(connection: PGConnection, through position: Int64) throws -> KnownIdentifiers {
         var known = KnownIdentifiers(sizedFor: position)
         try connection.copyOut("COPY (SELECT event_id FROM events WHERE position <= \(position)) TO STDOUT") { row in
-            known.events.insert(row.dropLast())  // each row ends with a newline
+            known.events.insert(UnsafeRawBufferPointer(rebasing: row.dropLast()))  // each row ends with a newline
         }
         try connection.copyOut("COPY (SELECT case_id FROM cases) TO STDOUT") { row in
-            known.cases.insert(CopyText.unescaped(row.dropLast()))
+            CopyText.unescaped(row.dropLast()).withUnsafeBytes { known.cases.insert($0) }
         }
         return known
     }

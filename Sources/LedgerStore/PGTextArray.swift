@@ -55,7 +55,7 @@ struct PGTextArray {
     mutating func appendBytea(_ value: [UInt8]) {
         separate()
         bytes.append(contentsOf: #""\\x"#.utf8)
-        bytes.append(contentsOf: Hex.encode(value).utf8)
+        Hex.append(value, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 

@@ -6,6 +6,9 @@ public enum Response: Sendable, Equatable {
     case error(ProtocolError)
     /// A stored payload, sent byte for byte.
     case event([UInt8])
+    /// An append's receipt: `OK {"duplicate":…,"hash":"…","position":…}`,
+    /// written without building an object.
+    case receipt(position: Int64, hash: [UInt8], duplicate: Bool)
 
     public static func error(_ code: ErrorCode, _ message: String) -> Response { .error(ProtocolError(code, message)) }
 
@@ -30,6 +33,12 @@ public enum Response: Sendable, Equatable {
         case .event(let payload):
             out.append(contentsOf: "EVENT ".utf8)
             out.append(contentsOf: payload)
+        case .receipt(let position, let hash, let duplicate):
+            out.append(contentsOf: (duplicate ? #"OK {"duplicate":true,"hash":""# : #"OK {"duplicate":false,"hash":""#).utf8)
+            Hex.append(hash, to: &out)
+            out.append(contentsOf: #"","position":"#.utf8)
+            CanonicalJSON.writeInteger(position, into: &out)
+            out.append(UInt8(ascii: "}"))
         }
         out.append(0x0A)
     }

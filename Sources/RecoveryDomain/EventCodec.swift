@@ -179,16 +179,27 @@ public enum EventCodec {
     /// Canonical bytes of the client's fields alone: equal bytes mean the same
     /// content, whatever order or spacing the client used.
     public static func canonicalContent(of event: Event) -> [UInt8] {
-        CanonicalJSON.encode(.object(fields(of: event)))
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        CanonicalEvent.members(of: event).write(into: &out)
+        return out
     }
 
     /// The recorded payload: the client's fields plus `position` and
     /// `recorded_at`, as canonical JSON. These are the bytes the chain hashes.
     public static func payload(of recorded: RecordedEvent) -> [UInt8] {
-        var fields = fields(of: recorded.event)
-        fields["position"] = .integer(recorded.position)
-        fields["recorded_at"] = .string(recorded.recordedAt.description)
-        return CanonicalJSON.encode(.object(fields))
+        payload(of: recorded, recordedAtText: recorded.recordedAt.description)
+    }
+
+    /// ``payload(of:)`` with `recorded_at` already written out (a batch shares it).
+    public static func payload(of recorded: RecordedEvent, recordedAtText: String) -> [UInt8] {
+        var members = CanonicalEvent.members(of: recorded.event)
+        members.add(.position, .integer(recorded.position))
+        members.add(.recordedAt, .string(recordedAtText))
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        members.write(into: &out)
+        return out
     }
 }
 

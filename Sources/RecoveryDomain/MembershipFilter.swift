@@ -21,7 +21,17 @@ public struct MembershipFilter: Sendable {
     /// The memory it holds, in bytes.
     public var byteCount: Int { words.count * 8 }
 
-    public mutating func insert(_ identifier: some Collection<UInt8>) {
+    public mutating func insert(_ identifier: String) {
+        var text = identifier
+        text.withUTF8 { insert(UnsafeRawBufferPointer($0)) }
+    }
+
+    public func mightContain(_ identifier: String) -> Bool {
+        var text = identifier
+        return text.withUTF8 { mightContain(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func insert(_ identifier: UnsafeRawBufferPointer) {
         var (h1, h2) = Self.hashes(identifier)
         for _ in 0..<Self.probes {
             let bit = h1 & mask
@@ -30,7 +40,7 @@ public struct MembershipFilter: Sendable {
         }
     }
 
-    public func mightContain(_ identifier: some Collection<UInt8>) -> Bool {
+    public func mightContain(_ identifier: UnsafeRawBufferPointer) -> Bool {
         var (h1, h2) = Self.hashes(identifier)
         for _ in 0..<Self.probes {
             let bit = h1 & mask
@@ -48,7 +58,7 @@ public struct MembershipFilter: Sendable {
 
     /// Two independent 64-bit hashes (FNV-1a, then two different finalisers),
     /// for double hashing: probe i is h1 + i·h2.
-    private static func hashes(_ bytes: some Collection<UInt8>) -> (UInt64, UInt64) {
+    private static func hashes(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

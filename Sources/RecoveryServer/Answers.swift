@@ -14,10 +14,6 @@ enum Answers {
         return object
     }
 
-    static func appended(position: Int64, hash: [UInt8], duplicate: Bool) -> [String: JSONValue] {
-        ["position": .integer(position), "hash": .string(Hex.encode(hash)), "duplicate": .bool(duplicate)]
-    }
-
     static func caseState(_ c: CaseState, events: [StoredEvent], currency: String) throws -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "case_id": .string(c.caseID), "customer_id": .string(c.customerID), "channel": .string(c.channel.rawValue),

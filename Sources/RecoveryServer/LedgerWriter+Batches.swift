@@ -35,11 +35,14 @@ extension LedgerWriter {
             let decision = Ledger.decide(
                 batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest) }, existing: existing, state: state,
                 pending: inFlight.map(\.decision.delta), at: now, configuration: ledger)
-            let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
+            let recordedAtText = now.description
+            let rows = zip(decision.records, decision.digests).map {
+                EventRow($0, contentDigest: $1, recordedAtText: recordedAtText)
+            }
             let sent = try log.send(rows, projections: try Projections.statements(for: decision.delta))
             for record in decision.records {
-                known.events.insert(record.event.eventID.text.utf8)
-                if case .complaint = record.event.body, let caseID = record.event.caseID { known.cases.insert(caseID.utf8) }
+                known.events.insert(record.event.eventID.text)
+                if case .complaint = record.event.body, let caseID = record.event.caseID { known.cases.insert(caseID) }
             }
             inFlight.append(InFlight(batch: batch, decision: decision, rows: rows, sent: sent, started: started))
         } catch {
@@ -101,13 +104,13 @@ extension LedgerWriter {
         var inFlightIDs: Set<EventID>?
         for item in batch {
             let event = item.event
-            if !filtersReady || known.events.mightContain(event.eventID.text.utf8) {
+            if !filtersReady || known.events.mightContain(event.eventID.text) {
                 if inFlightIDs == nil { inFlightIDs = Set(inFlight.flatMap { $0.decision.records.map(\.event.eventID) }) }
                 if !inFlightIDs!.contains(event.eventID) { return true }
             }
             guard let caseID = event.caseID else { continue }
             guard let current = view.caseState(caseID) else {
-                if !filtersReady || known.cases.mightContain(caseID.utf8) { return true }
+                if !filtersReady || known.cases.mightContain(caseID) { return true }
                 continue
             }
             if case .compensationReversal(let reversal) = event.body, let entry = current.compensations[reversal.reverses],
@@ -139,7 +142,7 @@ extension LedgerWriter {
     private func loadMissing(for events: [Event], recordedAt: Timestamp, connection: PGConnection) throws {
         let projections = Projections(connection: connection)
         let missingCases = Set(events.compactMap(\.caseID)).filter {
-            state.cases[$0] == nil && (!filtersReady || known.cases.mightContain($0.utf8))
+            state.cases[$0] == nil && (!filtersReady || known.cases.mightContain($0))
         }
         if !missingCases.isEmpty {
             state.cases.merge(try projections.cases(missingCases)) { current, _ in current }

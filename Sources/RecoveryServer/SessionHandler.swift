@@ -31,6 +31,9 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var writerRefused = false
     private var joined = false
     private var registered = false
+    /// Answers are written at once and flushed together: a flush is queued
+    /// on the loop behind the answers the writer handed over with it.
+    private var flushQueued = false
     private var peer = "unknown"
 
     /// How long a closing connection still reads (and drops) after its FIN.
@@ -127,7 +130,14 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .write(let lines):
             var buffer = context.channel.allocator.buffer(capacity: 256)
             for line in lines { buffer.writeAnswer(line) }
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            if !flushQueued {
+                flushQueued = true
+                loop.execute {
+                    bound.value.flushQueued = false
+                    bound.value.context?.flush()
+                }
+            }
         case .checkHello(let id, let token):
             deliver(.helloChecked(id, granted: backend.hello(token: token)))
         case .submitAppend(let id, let json, let role):
@@ -208,7 +218,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private static func response(_ answer: AppendAnswer) -> Response {
         switch answer {
         case .recorded(let position, let hash, let duplicate):
-            .ok(Answers.appended(position: position, hash: hash, duplicate: duplicate))
+            .receipt(position: position, hash: hash, duplicate: duplicate)
         case .refused(let error):
             .error(error)
         }

@@ -67,3 +67,13 @@ struct RequestTests {
         for code in Rejection.Code.allCases { #expect(ErrorCode(code).rawValue == code.rawValue) }
     }
 }
+
+@Suite("Receipts written directly")
+struct ReceiptTests {
+    @Test(arguments: [(1, false), (Int64.max, true), (42, true)] as [(Int64, Bool)])
+    func aReceiptIsTheCanonicalObjectLine(position: Int64, duplicate: Bool) {
+        let hash = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(position % 251)) }
+        let object: [String: JSONValue] = ["position": .integer(position), "hash": .string(Hex.encode(hash)), "duplicate": .bool(duplicate)]
+        #expect(Response.receipt(position: position, hash: hash, duplicate: duplicate).encoded() == Response.ok(object).encoded())
+    }
+}

@@ -197,3 +197,43 @@ struct TimeAndMoneyTests {
         #expect(Ratio(1, 0).decimal(digits: 2) == nil)
     }
 }
+
+@Suite("Canonical bytes written directly")
+struct CanonicalEventTests {
+    @Test(arguments: [1, 2] as [UInt64])
+    func theDirectWriterGivesTheBytesOfTheDictionaryForm(seed: UInt64) throws {
+        let (ledger, _) = FoldPropertyTests.history(seed: seed, steps: 1_500)
+        var types = Set<EventType>()
+        for recorded in ledger.recorded {
+            types.insert(recorded.event.type)
+            #expect(EventCodec.canonicalContent(of: recorded.event) == CanonicalJSON.encode(.object(EventCodec.fields(of: recorded.event))))
+            var fields = EventCodec.fields(of: recorded.event)
+            fields["position"] = .integer(recorded.position)
+            fields["recorded_at"] = .string(recorded.recordedAt.description)
+            #expect(EventCodec.payload(of: recorded) == CanonicalJSON.encode(.object(fields)))
+        }
+        #expect(types.count >= 7)
+    }
+
+    @Test func optionalFieldsEscapesAndExtremeIntegersToo() throws {
+        let texts = [
+            #"{"type":"complaint","event_id":"00000000-0000-4000-8000-000000000001","agent_id":"A-1","case_id":"K-1","customer_id":"C","channel":"chat","category":"q\"uote\\","severity":1,"baseline":0,"summary":"tab\tline\nreturn\r","ref":"r-1","occurred_at":"2026-11-22T09:00:00+01:00"}"#,
+            #"{"type":"compensation","event_id":"00000000-0000-4000-8000-000000000002","agent_id":"A-1","case_id":"K-1","amount":1000000000000,"currency":"USD","kind":"gift","approved_by":"S-1","note":"é 🙂"}"#,
+            #"{"type":"follow_up","event_id":"00000000-0000-4000-8000-000000000003","agent_id":"A-1","case_id":"K-1","satisfaction":10,"resolved":false,"would_recommend":0,"note":""}"#,
+            #"{"type":"allowance","event_id":"00000000-0000-4000-8000-000000000004","agent_id":"A-1","daily_limit":0,"role":"supervisor"}"#,
+            #"{"type":"defection","event_id":"00000000-0000-4000-8000-000000000005","agent_id":"A-1","case_id":"K-1"}"#,
+        ]
+        for text in texts {
+            let event = try EventCodec.decode(json: Array(text.utf8), currency: "USD").get()
+            #expect(EventCodec.canonicalContent(of: event) == CanonicalJSON.encode(.object(EventCodec.fields(of: event))), "\(text)")
+            let recorded = RecordedEvent(position: Int64.max, recordedAt: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!, event: event)
+            var fields = EventCodec.fields(of: event)
+            fields["position"] = .integer(Int64.max)
+            fields["recorded_at"] = .string(recorded.recordedAt.description)
+            #expect(EventCodec.payload(of: recorded) == CanonicalJSON.encode(.object(fields)))
+        }
+        var out: [UInt8] = []
+        CanonicalJSON.writeInteger(Int64.min, into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == String(Int64.min))
+    }
+}

@@ -104,6 +104,7 @@ struct EmbeddedSession {
 
     /// Every line written so far.
     func lines() throws -> [String] {
+        channel.embeddedEventLoop.run()  // answers are flushed by a task queued behind them
         var text = ""
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) { text += buffer.readString(length: buffer.readableBytes) ?? "" }
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)

@@ -1,0 +1,134 @@
+/// Writes an event's canonical JSON (DESIGN.md §4) straight from its fields,
+/// without building a dictionary: the keys an event can have are known, so
+/// their canonical order is too. Gives the same bytes as
+/// `CanonicalJSON.encode(.object(EventCodec.fields(of:)))`, which the tests
+/// check for every type of event.
+enum CanonicalEvent {
+    /// Every key an event or its recorded payload can have, in canonical
+    /// order (sorted by UTF-8 bytes).
+    enum Key: Int, CaseIterable {
+        case agentID, amount, approvedBy, baseline, caseID, category, channel, currency, customerID, dailyLimit, eventID,
+            kind, note, occurredAt, position, reason, recordedAt, ref, resolved, reverses, role, satisfaction, severity,
+            summary, toAgentID, type, wouldRecommend
+
+        var name: StaticString {
+            switch self {
+            case .agentID: "agent_id"
+            case .amount: "amount"
+            case .approvedBy: "approved_by"
+            case .baseline: "baseline"
+            case .caseID: "case_id"
+            case .category: "category"
+            case .channel: "channel"
+            case .currency: "currency"
+            case .customerID: "customer_id"
+            case .dailyLimit: "daily_limit"
+            case .eventID: "event_id"
+            case .kind: "kind"
+            case .note: "note"
+            case .occurredAt: "occurred_at"
+            case .position: "position"
+            case .reason: "reason"
+            case .recordedAt: "recorded_at"
+            case .ref: "ref"
+            case .resolved: "resolved"
+            case .reverses: "reverses"
+            case .role: "role"
+            case .satisfaction: "satisfaction"
+            case .severity: "severity"
+            case .summary: "summary"
+            case .toAgentID: "to_agent_id"
+            case .type: "type"
+            case .wouldRecommend: "would_recommend"
+            }
+        }
+    }
+
+    enum Value {
+        case string(String)
+        case integer(Int64)
+        case bool(Bool)
+    }
+
+    /// The members present, in canonical order.
+    struct Members {
+        private var slots: [(Key, Value)] = []
+
+        init() { slots.reserveCapacity(14) }
+
+        mutating func add(_ key: Key, _ value: Value) {
+            // Keys come in nearly sorted: insert from the end.
+            var index = slots.count
+            while index > 0 && slots[index - 1].0.rawValue > key.rawValue { index -= 1 }
+            slots.insert((key, value), at: index)
+        }
+
+        mutating func add(_ key: Key, _ value: String?) {
+            if let value { add(key, .string(value)) }
+        }
+
+        mutating func add(_ key: Key, _ value: Int?) {
+            if let value { add(key, .integer(Int64(value))) }
+        }
+
+        func write(into out: inout [UInt8]) {
+            out.append(UInt8(ascii: "{"))
+            for (offset, (key, value)) in slots.enumerated() {
+                if offset > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(UInt8(ascii: "\""))
+                key.name.withUTF8Buffer { out.append(contentsOf: $0) }
+                out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+                switch value {
+                case .string(let text): CanonicalJSON.writeString(text, into: &out)
+                case .integer(let number): CanonicalJSON.writeInteger(number, into: &out)
+                case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
+                }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func members(of event: Event) -> Members {
+        var members = Members()
+        members.add(.agentID, .string(event.agentID))
+        members.add(.caseID, event.caseID)
+        members.add(.eventID, .string(event.eventID.text))
+        members.add(.occurredAt, event.occurredAt?.text)
+        members.add(.ref, event.ref)
+        switch event.body {
+        case .complaint(let c):
+            members.add(.baseline, c.baseline)
+            members.add(.category, .string(c.category))
+            members.add(.channel, .string(c.channel.rawValue))
+            members.add(.customerID, .string(c.customerID))
+            members.add(.severity, .integer(Int64(c.severity)))
+            members.add(.summary, c.summary)
+        case .apology(let a):
+            members.add(.note, a.note)
+        case .compensation(let c):
+            members.add(.amount, .integer(c.amount))
+            members.add(.approvedBy, c.approvedBy)
+            members.add(.currency, .string(c.currency))
+            members.add(.kind, .string(c.kind.rawValue))
+            members.add(.note, c.note)
+        case .compensationReversal(let r):
+            members.add(.reason, .string(r.reason))
+            members.add(.reverses, .string(r.reverses.text))
+        case .escalation(let e):
+            members.add(.reason, .string(e.reason))
+            members.add(.toAgentID, .string(e.toAgentID))
+        case .followUp(let f):
+            members.add(.note, f.note)
+            if let resolved = f.resolved { members.add(.resolved, .bool(resolved)) }
+            members.add(.satisfaction, .integer(Int64(f.satisfaction)))
+            members.add(.wouldRecommend, f.wouldRecommend)
+        case .defection(let d):
+            members.add(.reason, d.reason)
+        case .allowance(let a):
+            members.add(.dailyLimit, .integer(a.dailyLimit))
+            members.add(.role, a.role?.rawValue)
+        }
+        members.add(.type, .string(event.type.rawValue))
+        return members
+    }
+}
