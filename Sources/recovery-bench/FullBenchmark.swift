@@ -27,14 +27,21 @@ struct FullBenchmark: ParsableCommand {
         var environment = try BenchEnvironment(server: server, token: token, database: database)
         defer { environment.tearDown() }
         progress("appends: \(connections) connections × depth \(depth) for \(seconds) s")
+        let cpuBefore = environment.cpu()
         let full = try AppendLoad().run(
             host: environment.host, port: environment.port, token: environment.token, connections: connections,
             depth: depth, seconds: seconds, rate: nil)
+        let cpuAfter = environment.cpu()
         var appends = full.latencies.summary as [String: Any]
         appends["events_per_s"] = Int(full.eventsPerSecond)
         appends["accepted"] = full.accepted
         appends["refused"] = full.refused
         appends["refusals"] = full.errors
+        if let before = cpuBefore, let after = cpuAfter, full.accepted > 0 {
+            let events = Double(full.accepted)
+            appends["daemon_cpu_us_per_event"] = String(format: "%.1f", (after.daemon - before.daemon) / events * 1e6)
+            appends["postgres_cpu_us_per_event"] = String(format: "%.1f", ProcessCPU.used(from: before.postgres, to: after.postgres) / events * 1e6)
+        }
         report.append(("appends (max)", appends))
 
         if let conninfo = environment.conninfo {
@@ -43,8 +50,10 @@ struct FullBenchmark: ParsableCommand {
             report.append((
                 "ceiling", [
                     "copy_1000_rows_per_s": Int(ceiling.copyPerSecond), "one_row_per_tx_per_s": Int(ceiling.singlePerSecond),
+                    "one_row_per_tx_8_conns_per_s": Int(ceiling.single8PerSecond),
                     "recoveryd_vs_copy": ratio(full.eventsPerSecond, ceiling.copyPerSecond),
                     "recoveryd_vs_one_row": ratio(full.eventsPerSecond, ceiling.singlePerSecond),
+                    "recoveryd_vs_one_row_8_conns": ratio(full.eventsPerSecond, ceiling.single8PerSecond),
                 ]))
         }
 
@@ -117,6 +126,17 @@ struct BenchEnvironment {
     private var folder: URL?
 
     var canRestart: Bool { cluster != nil }
+
+    /// CPU seconds so far of the daemon, and of PostgreSQL's processes by pid
+    /// (nil when the benchmark did not start them).
+    func cpu() -> (daemon: Double, postgres: [pid_t: Double])? {
+        guard daemon != 0, let cluster,
+            let line = try? String(contentsOf: cluster.dataDirectory.appending(path: "postmaster.pid"), encoding: .utf8)
+                .split(separator: "\n").first,
+            let postmaster = pid_t(line), let own = ProcessCPU.seconds(of: daemon)
+        else { return nil }
+        return (own, ProcessCPU.tree(postmaster))
+    }
 
     init(server: String?, token: String?, database: String?) throws {
         if let server {
@@ -219,7 +239,9 @@ struct BenchEnvironment {
 /// into a twin table by COPY in 1,000-row transactions, and inserted one row
 /// per transaction.
 enum Ceiling {
-    static func measure(conninfo: String, maxRows: Int, singleRowSeconds: Double) throws -> (copyPerSecond: Double, singlePerSecond: Double) {
+    static func measure(conninfo: String, maxRows: Int, singleRowSeconds: Double) throws
+        -> (copyPerSecond: Double, singlePerSecond: Double, single8PerSecond: Double)
+    {
         let connection = try PGConnection(conninfo)
         try connection.execute("DROP TABLE IF EXISTS events_twin; CREATE TABLE events_twin (LIKE events INCLUDING ALL)")
         var rows: [[UInt8]] = []
@@ -232,16 +254,53 @@ enum Ceiling {
         }
         let copySeconds = Date().timeIntervalSince(start)
         try connection.execute("TRUNCATE events_twin")
-        let insert = "INSERT INTO events_twin SELECT * FROM events WHERE position = $1"
-        var inserted = 0
-        let singleStart = Date()
-        while Date().timeIntervalSince(singleStart) < singleRowSeconds && inserted < rows.count {
-            inserted += 1
-            try connection.query(insert, [.int(inserted)])
-        }
-        let singleSeconds = Date().timeIntervalSince(singleStart)
+        let single = try singleRows(conninfo: conninfo, connections: 1, rows: rows.count, seconds: singleRowSeconds)
+        try connection.execute("TRUNCATE events_twin")
+        let single8 = try singleRows(conninfo: conninfo, connections: 8, rows: rows.count, seconds: singleRowSeconds)
         try connection.execute("DROP TABLE events_twin")
-        return (Double(rows.count) / copySeconds, Double(inserted) / singleSeconds)
+        return (Double(rows.count) / copySeconds, single, single8)
+    }
+
+    /// One `INSERT` per transaction from `connections` concurrent connections
+    /// (each its own rows), for `seconds`: rows per second in all.
+    static func singleRows(conninfo: String, connections: Int, rows: Int, seconds: Double) throws -> Double {
+        let counts = ResultCounts(connections)
+        let start = Date()
+        let threads = (0..<connections).map { index in
+            Thread {
+                guard let connection = try? PGConnection(conninfo) else { return }
+                var position = index + 1
+                while Date().timeIntervalSince(start) < seconds && position <= rows {
+                    guard (try? connection.query("INSERT INTO events_twin SELECT * FROM events WHERE position = $1", [.int(position)])) != nil
+                    else { return }
+                    counts.add(1, at: index)
+                    position += connections
+                }
+            }
+        }
+        threads.forEach { $0.start() }
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        return Double(counts.total) / Date().timeIntervalSince(start)
+    }
+}
+
+/// Counters the ceiling's threads add to.
+final class ResultCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [Int]
+
+    init(_ slots: Int) { counts = Array(repeating: 0, count: slots) }
+
+    func add(_ count: Int, at slot: Int) {
+        lock.lock()
+        counts[slot] += count
+        lock.unlock()
+    }
+
+    var total: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return counts.reduce(0, +)
     }
 }
 

@@ -83,6 +83,58 @@ struct StoreBenchmark: ParsableCommand {
             }
         }
 
+        // The writer's whole transaction — events, checkpoint and projection
+        // rows — sequentially (COPY, staging tables, one statement after
+        // another) against pipelined (one round trip, the next batch sent
+        // while one commits).
+        for size in batch {
+            for pipelined in [false, true] {
+                let count = size == 1 ? singleEvents : events
+                var timings: [Double] = []
+                for attempt in 1...repeats {
+                    let conninfo = try freshDatabase()
+                    try Migrator.migrate(PGConnection(conninfo))
+                    let log = try EventLog(connection: PGConnection(conninfo))
+                    let method = pipelined ? "pipelined" : "sequential"
+                    progress("writer transaction, batch \(size), \(method), run \(attempt)/\(repeats): \(count) events")
+                    let events = Self.rows(count: count, after: 0).map { Submission(event: try! EventCodec.decodeRecorded(payload: $0.payload).get().event, contentDigest: $0.contentDigest) }
+                    var state = LedgerState()
+                    var inFlight: [(EventLog.SentBatch, LedgerDelta)] = []
+                    let at = Timestamp(Date())
+                    let start = ContinuousClock.now
+                    for chunk in stride(from: 0, to: events.count, by: size) {
+                        let decision = Ledger.decide(
+                            batch: Array(events[chunk..<min(chunk + size, events.count)]), existing: [:], state: state,
+                            pending: inFlight.map(\.1), at: at, configuration: LedgerConfiguration())
+                        let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
+                        if pipelined {
+                            inFlight.append((try log.send(rows, projections: try Projections.statements(for: decision.delta)), decision.delta))
+                            if inFlight.count == 2 {
+                                let (sent, delta) = inFlight.removeFirst()
+                                try log.receive(sent)
+                                state.apply(delta)
+                            }
+                        } else {
+                            try log.append(rows) { try Projections(connection: $0).write(decision.delta) }
+                            state.apply(decision.delta)
+                        }
+                    }
+                    for (sent, delta) in inFlight {
+                        try log.receive(sent)
+                        state.apply(delta)
+                    }
+                    timings.append((ContinuousClock.now - start).seconds)
+                    try log.releaseLock()
+                }
+                let seconds = timings.sorted()[timings.count / 2]
+                results.append([
+                    "what": "writer transaction", "batch": String(size), "method": pipelined ? "pipelined" : "sequential",
+                    "events": String(count), "seconds": String(format: "%.3f", seconds),
+                    "events_per_second": String(Int(Double(count) / seconds)),
+                ])
+            }
+        }
+
         // psql's \copy of the same rows into a twin table (no trigger, same
         // indexes), in one transaction, on the same cluster.
         let conninfo = try freshDatabase()
@@ -123,11 +175,11 @@ struct StoreBenchmark: ParsableCommand {
             let encoded = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
             print(String(decoding: encoded, as: UTF8.self))
         } else {
-            print("what                  batch   method      events   seconds   events/s")
+            print("what                  batch   method        events   seconds   events/s")
             for r in results {
                 print(
                     r["what"]!.padding(toLength: 22, withPad: " ", startingAt: 0)
-                        + r["batch"]!.leftPadded(5) + "   " + r["method"]!.padding(toLength: 9, withPad: " ", startingAt: 0)
+                        + r["batch"]!.leftPadded(5) + "   " + r["method"]!.padding(toLength: 11, withPad: " ", startingAt: 0)
                         + r["events"]!.leftPadded(9) + r["seconds"]!.leftPadded(10) + r["events_per_second"]!.leftPadded(11))
             }
         }
