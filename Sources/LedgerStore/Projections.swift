@@ -318,12 +318,13 @@ public struct Projections {
         return ChainHead(position: position, hash: hash)
     }
 
-    /// The working set the writer starts from: open cases, the budget rows of
-    /// `day`, all allowance settings, and the checkpoint position.
+    /// The working set the writer starts from: the budget rows of `day`, all
+    /// allowance settings, and the checkpoint position. No cases: the writer
+    /// reads a case when an append first names it (``cases(_:)``), so start-up
+    /// does not grow with the number of open cases, nor memory with cases no
+    /// one touches.
     public func workingState(today day: BusinessDay) throws -> LedgerState {
-        LedgerState(
-            lastPosition: try checkpoint().position, cases: try openCases(), budgets: try budgets(on: day),
-            allowances: try allowances())
+        LedgerState(lastPosition: try checkpoint().position, budgets: try budgets(on: day), allowances: try allowances())
     }
 
     /// Everything the tables hold, as one state (for `rebuild --check`).

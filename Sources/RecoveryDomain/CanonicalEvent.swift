@@ -6,10 +6,21 @@
 enum CanonicalEvent {
     /// Every key an event or its recorded payload can have, in canonical
     /// order (sorted by UTF-8 bytes).
-    enum Key: Int, CaseIterable {
+    enum Key: Int, CaseIterable, CustomStringConvertible {
         case agentID, amount, approvedBy, baseline, caseID, category, channel, currency, customerID, dailyLimit, eventID,
             kind, note, occurredAt, position, reason, recordedAt, ref, resolved, reverses, role, satisfaction, severity,
             summary, toAgentID, type, wouldRecommend
+
+        /// The key by its name in JSON.
+        init?(name: String) {
+            guard let key = Self.byName[name] else { return nil }
+            self = key
+        }
+
+        private static let byName: [String: Key] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.text, $0) })
+
+        var text: String { name.description }
+        var description: String { text }
 
         var name: StaticString {
             switch self {

@@ -12,20 +12,27 @@ public enum EventCodec {
     /// Decodes a request's JSON text into an event, checking every field.
     /// `currency` is the ledger's: a compensation in any other is refused.
     public static func decode(json bytes: [UInt8], currency: String) -> Result<Event, Rejection> {
-        let value: JSONValue
+        let fields: EventFields
         do {
-            value = try JSONParser.parse(bytes)
+            guard let object = try JSONParser.parseEventFields(bytes) else {
+                let value = try JSONParser.parse(bytes)
+                return .failure(Rejection(.badRequest, "an event must be a JSON object, not \(value.typeName)"))
+            }
+            fields = object
         } catch {
             return .failure(Rejection(.badRequest, "malformed JSON: \(error)"))
         }
-        guard case .object(let object) = value else {
-            return .failure(Rejection(.badRequest, "an event must be a JSON object, not \(value.typeName)"))
-        }
-        return decode(fields: object, currency: currency)
+        return decode(fields, currency: currency)
     }
 
     /// Decodes an event from its JSON object.
     public static func decode(fields: [String: JSONValue], currency: String) -> Result<Event, Rejection> {
+        var slots = EventFields()
+        for (key, value) in fields { _ = slots.set(value, for: key) }
+        return decode(slots, currency: currency)
+    }
+
+    private static func decode(_ fields: EventFields, currency: String) -> Result<Event, Rejection> {
         Result { () throws(Rejection) -> Event in
             var reader = FieldReader(fields, newInput: true)
             let event = try readEvent(&reader, currency: currency)
@@ -38,17 +45,17 @@ public enum EventCodec {
     /// `recorded_at`. Currency is not re-checked against configuration: what was
     /// recorded stays readable.
     public static func decodeRecorded(payload bytes: [UInt8]) -> Result<RecordedEvent, Rejection> {
-        let value: JSONValue
+        let object: EventFields
         do {
-            value = try JSONParser.parse(bytes)
+            guard let fields = try JSONParser.parseEventFields(bytes) else { return .failure(.invalid("payload is not an object")) }
+            object = fields
         } catch {
             return .failure(Rejection(.badRequest, "malformed payload: \(error)"))
         }
-        guard case .object(let object) = value else { return .failure(.invalid("payload is not an object")) }
         return Result { () throws(Rejection) -> RecordedEvent in
             var reader = FieldReader(object, newInput: false)
-            let position = try reader.integer("position", in: 1...Int64.max)
-            let recordedText = try reader.string("recorded_at")
+            let position = try reader.integer(.position, in: 1...Int64.max)
+            let recordedText = try reader.string(.recordedAt)
             guard let recordedAt = Timestamp(rfc3339: recordedText) else { throw .invalid("recorded_at is not RFC 3339") }
             let event = try readEvent(&reader, currency: nil)
             try reader.finish()
@@ -57,17 +64,17 @@ public enum EventCodec {
     }
 
     private static func readEvent(_ reader: inout FieldReader, currency: String?) throws(Rejection) -> Event {
-        let typeName = try reader.string("type")
+        let typeName = try reader.string(.type)
         guard let type = EventType(rawValue: typeName) else {
             throw .invalid(
                 "type \"\(typeName)\" is not one of \(EventType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let rawID = try reader.string("event_id")
+        let rawID = try reader.string(.eventID)
         guard let eventID = EventID(rawID) else { throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)") }
-        let agentID = try reader.identifier("agent_id")
-        let caseID = type == .allowance ? try reader.optionalIdentifier("case_id") : try reader.identifier("case_id")
+        let agentID = try reader.identifier(.agentID)
+        let caseID = type == .allowance ? try reader.optionalIdentifier(.caseID) : try reader.identifier(.caseID)
         var occurredAt: (String, Timestamp)?
-        if let text = try reader.optionalString("occurred_at") {
+        if let text = try reader.optionalString(.occurredAt) {
             guard let instant = Timestamp(rfc3339: text) else {
                 throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
             }
@@ -76,56 +83,56 @@ public enum EventCodec {
             }
             occurredAt = (text, instant)
         }
-        let ref = try reader.optionalText("ref", length: 1...Limits.ref)
+        let ref = try reader.optionalText(.ref, length: 1...Limits.ref)
         let body: EventBody
         switch type {
         case .complaint:
             body = .complaint(
                 Complaint(
-                    customerID: try reader.identifier("customer_id"),
-                    channel: try reader.enumeration("channel", Channel.self),
-                    category: try reader.text("category", length: 1...Limits.category),
-                    severity: Int(try reader.integer("severity", in: 1...5)),
-                    baseline: try reader.optionalInteger("baseline", in: 0...10).map(Int.init),
-                    summary: try reader.optionalText("summary", length: 0...Limits.text, freeText: true)))
+                    customerID: try reader.identifier(.customerID),
+                    channel: try reader.enumeration(.channel, Channel.self),
+                    category: try reader.text(.category, length: 1...Limits.category),
+                    severity: Int(try reader.integer(.severity, in: 1...5)),
+                    baseline: try reader.optionalInteger(.baseline, in: 0...10).map(Int.init),
+                    summary: try reader.optionalText(.summary, length: 0...Limits.text, freeText: true)))
         case .apology:
-            body = .apology(Apology(note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
+            body = .apology(Apology(note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
         case .compensation:
-            let amount = try reader.integer("amount", in: 1...Money.maximumAmount)
-            let code = try reader.string("currency")
+            let amount = try reader.integer(.amount, in: 1...Money.maximumAmount)
+            let code = try reader.string(.currency)
             guard Money.isCurrencyCode(code) else { throw .invalid("currency must be an ISO 4217 code such as USD") }
             if let currency, code != currency {
                 throw .invalid("currency \(code) is not this ledger's currency (\(currency))")
             }
             body = .compensation(
                 Compensation(
-                    amount: amount, currency: code, kind: try reader.enumeration("kind", CompensationKind.self),
-                    approvedBy: try reader.optionalIdentifier("approved_by"),
-                    note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
+                    amount: amount, currency: code, kind: try reader.enumeration(.kind, CompensationKind.self),
+                    approvedBy: try reader.optionalIdentifier(.approvedBy),
+                    note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
         case .compensationReversal:
-            let raw = try reader.string("reverses")
+            let raw = try reader.string(.reverses)
             guard let reverses = EventID(raw) else { throw .invalid("reverses must be the event_id (a UUID) of a compensation") }
             body = .compensationReversal(
-                CompensationReversal(reverses: reverses, reason: try reader.text("reason", length: 1...Limits.text, freeText: true)))
+                CompensationReversal(reverses: reverses, reason: try reader.text(.reason, length: 1...Limits.text, freeText: true)))
         case .escalation:
             body = .escalation(
                 Escalation(
-                    toAgentID: try reader.identifier("to_agent_id"),
-                    reason: try reader.text("reason", length: 1...Limits.text, freeText: true)))
+                    toAgentID: try reader.identifier(.toAgentID),
+                    reason: try reader.text(.reason, length: 1...Limits.text, freeText: true)))
         case .followUp:
             body = .followUp(
                 FollowUp(
-                    satisfaction: Int(try reader.integer("satisfaction", in: 0...10)),
-                    resolved: try reader.optionalBool("resolved"),
-                    wouldRecommend: try reader.optionalInteger("would_recommend", in: 0...10).map(Int.init),
-                    note: try reader.optionalText("note", length: 0...Limits.text, freeText: true)))
+                    satisfaction: Int(try reader.integer(.satisfaction, in: 0...10)),
+                    resolved: try reader.optionalBool(.resolved),
+                    wouldRecommend: try reader.optionalInteger(.wouldRecommend, in: 0...10).map(Int.init),
+                    note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
         case .defection:
-            body = .defection(Defection(reason: try reader.optionalText("reason", length: 0...Limits.text, freeText: true)))
+            body = .defection(Defection(reason: try reader.optionalText(.reason, length: 0...Limits.text, freeText: true)))
         case .allowance:
             body = .allowance(
                 AllowanceChange(
-                    dailyLimit: try reader.integer("daily_limit", in: 0...Money.maximumAmount),
-                    role: try reader.optionalEnumeration("role", StaffRole.self)))
+                    dailyLimit: try reader.integer(.dailyLimit, in: 0...Money.maximumAmount),
+                    role: try reader.optionalEnumeration(.role, StaffRole.self)))
         }
         return Event(eventID: eventID, agentID: agentID, caseID: caseID, occurredAt: occurredAt, ref: ref, body: body)
     }
@@ -203,38 +210,66 @@ public enum EventCodec {
     }
 }
 
+/// An event's fields as parsed: a slot per key an event can have
+/// (``CanonicalEvent/Key``), and any other keys apart.
+struct EventFields {
+    private(set) var slots: [JSONValue?] = Array(repeating: nil, count: CanonicalEvent.Key.allCases.count)
+    private(set) var others: [String: JSONValue] = [:]
+
+    /// Sets `key`; false if it was set already (a duplicate key).
+    mutating func set(_ value: JSONValue, for key: String) -> Bool {
+        if let known = CanonicalEvent.Key(name: key) {
+            guard slots[known.rawValue] == nil else { return false }
+            slots[known.rawValue] = value
+            return true
+        }
+        return others.updateValue(value, forKey: key) == nil
+    }
+
+    mutating func remove(_ key: CanonicalEvent.Key) -> JSONValue? {
+        defer { slots[key.rawValue] = nil }
+        return slots[key.rawValue]
+    }
+
+    /// The first key left (in canonical order), if any.
+    var firstLeft: String? {
+        let known = slots.indices.first { slots[$0] != nil }.map { CanonicalEvent.Key.allCases[$0].text }
+        return ([known].compactMap { $0 } + others.keys).min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+}
+
 /// Reads an event's fields one by one, removing each as it is read, so that
 /// whatever is left at the end is an unknown field.
 struct FieldReader {
-    private var fields: [String: JSONValue]
+    private var fields: EventFields
     /// A client's new event (every rule applies), or a recorded payload: rules
     /// added since it was recorded are not applied to it, so what was recorded
     /// stays readable.
     let newInput: Bool
 
-    init(_ fields: [String: JSONValue], newInput: Bool) {
+    init(_ fields: EventFields, newInput: Bool) {
         self.fields = fields
         self.newInput = newInput
     }
 
     mutating func finish() throws(Rejection) {
-        if let unknown = fields.keys.sorted().first {
+        if let unknown = fields.firstLeft {
             throw .invalid("unknown field \"\(unknown)\" for this event type")
         }
     }
 
-    private mutating func take(_ key: String) throws(Rejection) -> JSONValue? {
-        guard let value = fields.removeValue(forKey: key) else { return nil }
+    private mutating func take(_ key: CanonicalEvent.Key) throws(Rejection) -> JSONValue? {
+        guard let value = fields.remove(key) else { return nil }
         if case .null = value { throw .invalid("\(key) must not be null (leave it out instead)") }
         return value
     }
 
-    private func missing(_ key: String) -> Rejection { .invalid("\(key) is required") }
+    private func missing(_ key: CanonicalEvent.Key) -> Rejection { .invalid("\(key) is required") }
 
     /// A string field. No string holds U+0000 or another control character;
     /// only free text (`summary`, `note`, `reason`) may hold tab, LF and CR —
     /// so every accepted value stores, loads and replays (DESIGN.md §2, Values).
-    mutating func optionalString(_ key: String, freeText: Bool = false) throws(Rejection) -> String? {
+    mutating func optionalString(_ key: CanonicalEvent.Key, freeText: Bool = false) throws(Rejection) -> String? {
         guard let value = try take(key) else { return nil }
         guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
         if newInput, let control = text.utf8.first(where: { $0 < 0x20 && !(freeText && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D)) }) {
@@ -247,12 +282,12 @@ struct FieldReader {
         return text
     }
 
-    mutating func string(_ key: String) throws(Rejection) -> String {
+    mutating func string(_ key: CanonicalEvent.Key) throws(Rejection) -> String {
         guard let text = try optionalString(key) else { throw missing(key) }
         return text
     }
 
-    mutating func optionalText(_ key: String, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String? {
+    mutating func optionalText(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String? {
         guard let text = try optionalString(key, freeText: freeText) else { return nil }
         let count = text.unicodeScalars.count
         guard length.contains(count) else {
@@ -261,12 +296,12 @@ struct FieldReader {
         return text
     }
 
-    mutating func text(_ key: String, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String {
+    mutating func text(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String {
         guard let text = try optionalText(key, length: length, freeText: freeText) else { throw missing(key) }
         return text
     }
 
-    mutating func optionalIdentifier(_ key: String) throws(Rejection) -> String? {
+    mutating func optionalIdentifier(_ key: CanonicalEvent.Key) throws(Rejection) -> String? {
         guard let text = try optionalString(key) else { return nil }
         guard Identifier.isValid(text) else {
             throw .invalid("\(key) must be 1–\(Identifier.maximumLength) characters of A-Z a-z 0-9 . _ : @ -")
@@ -274,12 +309,12 @@ struct FieldReader {
         return text
     }
 
-    mutating func identifier(_ key: String) throws(Rejection) -> String {
+    mutating func identifier(_ key: CanonicalEvent.Key) throws(Rejection) -> String {
         guard let text = try optionalIdentifier(key) else { throw missing(key) }
         return text
     }
 
-    mutating func optionalInteger(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
+    mutating func optionalInteger(_ key: CanonicalEvent.Key, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
         guard let value = try take(key) else { return nil }
         guard case .integer(let number) = value else { throw .invalid("\(key) must be an integer, not \(value.typeName)") }
         guard range.contains(number) else {
@@ -289,18 +324,18 @@ struct FieldReader {
         return number
     }
 
-    mutating func integer(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64 {
+    mutating func integer(_ key: CanonicalEvent.Key, in range: ClosedRange<Int64>) throws(Rejection) -> Int64 {
         guard let number = try optionalInteger(key, in: range) else { throw missing(key) }
         return number
     }
 
-    mutating func optionalBool(_ key: String) throws(Rejection) -> Bool? {
+    mutating func optionalBool(_ key: CanonicalEvent.Key) throws(Rejection) -> Bool? {
         guard let value = try take(key) else { return nil }
         guard case .bool(let flag) = value else { throw .invalid("\(key) must be true or false, not \(value.typeName)") }
         return flag
     }
 
-    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(Rejection) -> E?
+    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(_ key: CanonicalEvent.Key, _: E.Type) throws(Rejection) -> E?
     where E.RawValue == String {
         guard let text = try optionalString(key) else { return nil }
         guard let value = E(rawValue: text) else {
@@ -309,7 +344,7 @@ struct FieldReader {
         return value
     }
 
-    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws(Rejection) -> E
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: CanonicalEvent.Key, _ type: E.Type) throws(Rejection) -> E
     where E.RawValue == String {
         guard let value = try optionalEnumeration(key, type) else { throw missing(key) }
         return value

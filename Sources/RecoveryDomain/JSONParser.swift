@@ -35,6 +35,57 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
+    /// Parses a text that must be one JSON object into an event's fields:
+    /// a slot per key an event can have, without building a dictionary (what
+    /// every `APPEND` and every replayed payload goes through). Other keys are
+    /// kept apart for the reader to refuse. Nil when the text is valid JSON
+    /// but not an object; the value is then parsed by ``parse(_:)``.
+    static func parseEventFields(_ bytes: [UInt8]) throws(Failure) -> EventFields? {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else {
+            _ = try parse(bytes)  // the right failure, or not an object
+            return nil
+        }
+        var fields = EventFields()
+        parser.index += 1
+        parser.skipWhitespace()
+        if parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "}") {
+            parser.index += 1
+        } else {
+            while true {
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") else {
+                    throw parser.failure("expected a string key")
+                }
+                let keyOffset = parser.index
+                let key = try parser.parseString()
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.failure("expected ':'") }
+                parser.index += 1
+                parser.skipWhitespace()
+                let value = try parser.parseValue(depth: 1)
+                guard fields.set(value, for: key) else {
+                    throw Failure(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                }
+                parser.skipWhitespace()
+                guard parser.index < bytes.count else { throw parser.failure("unexpected end of JSON") }
+                if bytes[parser.index] == UInt8(ascii: ",") {
+                    parser.index += 1
+                    continue
+                }
+                if bytes[parser.index] == UInt8(ascii: "}") {
+                    parser.index += 1
+                    break
+                }
+                throw parser.failure("expected ',' or '}'")
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.failure("unexpected text after the JSON value") }
+        return fields
+    }
+
     private func failure(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
 
     private mutating func skipWhitespace() {

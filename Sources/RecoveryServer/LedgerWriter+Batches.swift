@@ -172,16 +172,26 @@ extension LedgerWriter {
         // Batches sent behind the failed one fail at their checkpoint step
         // (it expects the failed one's head): read their results off.
         while log.connection.pipelinedGroups > 0 && log.connection.isConnected { try? log.connection.receivePipeline() }
-        if let storeError, storeError.isDataError, log.connection.isConnected {
+        let unreadable = storeError?.code == .corrupt
+        if let storeError, storeError.isDataError || unreadable, log.connection.isConnected {
             let appends = batches.flatMap { $0 }
             if appends.count > 1 {
                 logger.warning(
-                    "PostgreSQL refused a batch for a data error; appending its events one by one",
+                    unreadable
+                        ? "a projection row the batch needs cannot be read; appending its events one by one"
+                        : "PostgreSQL refused a batch for a data error; appending its events one by one",
                     metadata: ["error": "\(storeError)", "appends": "\(appends.count)"])
                 for pending in appends {
                     send([pending])
                     drainInFlight()
                 }
+                return
+            }
+            if unreadable {
+                // The row is this append's own case: the message names it and
+                // says how to repair the tables; nothing else is refused.
+                logger.error("a projection row cannot be read", metadata: ["error": "\(storeError)"])
+                appends.first?.complete(.refused(ProtocolError(.internalError, "\(storeError.message); nothing was recorded")))
                 return
             }
             logger.warning("PostgreSQL refused an append's values", metadata: ["error": "\(storeError)"])

@@ -213,14 +213,33 @@ struct BenchEnvironment {
     }
 
     /// Runs `recoveryd rebuild --check` and returns its report line.
-    func rebuildCheck() throws -> String {
+    func rebuildCheck() throws -> String { try rebuild("--check") }
+
+    /// Runs `recoveryd rebuild <mode>` and returns its report line.
+    func rebuild(_ mode: String) throws -> String {
         guard let folder, let conninfo else { return "–" }
         let output = folder.appending(path: "rebuild.out").path
-        let pid = try ChildProcess.spawn(Self.daemonBinary, ["rebuild", "--check", "--database", conninfo], output: output)
+        let pid = try ChildProcess.spawn(Self.daemonBinary, ["rebuild", mode, "--database", conninfo], output: output)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").last { $0.hasPrefix("rebuild --check") }.map(String.init) ?? "failed: \(text.suffix(300))"
+        return text.split(separator: "\n").last { $0.hasPrefix("rebuild \(mode)") }.map(String.init) ?? "failed: \(text.suffix(300))"
+    }
+
+    /// SIGTERM to the daemon, and waits for it to end.
+    mutating func stopDaemon() {
+        guard daemon != 0 else { return }
+        kill(daemon, SIGTERM)
+        var status: Int32 = 0
+        waitpid(daemon, &status, 0)
+        daemon = 0
+    }
+
+    /// The daemon's resident memory (VmRSS) in KiB.
+    func daemonRSSKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(daemon)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
     }
 
     mutating func tearDown() {

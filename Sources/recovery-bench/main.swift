@@ -5,7 +5,7 @@ struct RecoveryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery-bench",
         abstract: "Benchmarks for recoveryd.",
-        subcommands: [FullBenchmark.self, StoreBenchmark.self],
+        subcommands: [FullBenchmark.self, StoreBenchmark.self, ScaleBenchmark.self],
         defaultSubcommand: FullBenchmark.self)
 }
 

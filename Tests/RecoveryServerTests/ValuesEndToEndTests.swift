@@ -44,11 +44,17 @@ struct ValuesEndToEndTests {
         let before = try #require(okObject(try front.request("CASE B-1")))
         daemon.stop()
         try PGConnection(daemon.conninfo).execute("UPDATE cases SET opened_at = '10000-01-01 00:00:00+00' WHERE case_id = 'B-1'")
-        #expect {
-            try daemon.start()
-        } throws: { error in
-            "\(error)".contains("the cases row of case_id B-1 cannot be read") && "\(error)".contains("recoveryd rebuild --write")
-        }
+        // The daemon still starts and serves: only what needs that row is refused,
+        // with the table, the key and the command that repairs it.
+        try daemon.start()
+        let client = try daemon.client("frontline")
+        #expect(okObject(try client.request("APPEND " + Events.complaint(3, caseID: "B-2"))) != nil)
+        let refused = try client.request("APPEND " + Events.compensation(4, caseID: "B-1", amount: 100))
+        #expect(refused.hasPrefix("ERR internal "), "\(refused)")
+        #expect(refused.contains("the cases row of case_id B-1 cannot be read") && refused.contains("recoveryd rebuild --write"), "\(refused)")
+        let caseRefused = try client.request("CASE B-1")
+        #expect(caseRefused.hasPrefix("ERR ") && caseRefused.contains("rebuild --write"), "\(caseRefused)")
+        daemon.stop()
         let rebuilt = try Daemon.run(["rebuild", "--write", "--database", daemon.conninfo])
         #expect(rebuilt.status == 0 && rebuilt.output.contains("rebuild --write: the projection tables now hold the log's state"), "\(rebuilt.output)")
         try daemon.start()
