@@ -96,6 +96,7 @@ let package = Package(
             name: "recovery-bench",
             dependencies: [
                 "LedgerStore",
+                "LineProtocol",
                 "RecoveryClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 "RecoveryDomain",

@@ -161,6 +161,24 @@ public final class EventLog {
     /// second batch may be sent before the first is received; since its
     /// checkpoint step expects the first one's head, it fails if the first did.
     public func send(_ rows: [EventRow], projections: [PGStatement]) throws(StoreError) -> SentBatch {
+        let (statements, receipts) = try Self.batchStatements(rows, after: tip, projections: projections)
+        let previous = receipts.last ?? tip
+        do {
+            try connection.sendPipeline(statements)
+        } catch {
+            tip = head
+            throw error
+        }
+        tip = previous
+        return SentBatch(receipts: receipts, head: previous)
+    }
+
+    /// The statements of one batch's transaction (see ``send(_:projections:)``)
+    /// and each row's position and hash: pure, no I/O. Throws `out_of_order`
+    /// for rows that do not continue `tip`, and a data error for a NUL.
+    public static func batchStatements(_ rows: [EventRow], after tip: ChainHead, projections: [PGStatement]) throws(StoreError)
+        -> (statements: [PGStatement], receipts: [ChainHead])
+    {
         var events = PGColumns(
             table: "events",
             columns: [
@@ -195,18 +213,11 @@ public final class EventLog {
         var statements = [
             PGStatement(
                 "SELECT ledger_advance($1, $2, $3, $4)", prepared: "recoveryd_advance",
-                [.int(tip.position), .bytes(tip.hash), .int(previous.position), .bytes(previous.hash)]),
+                [.int(tip.position), .bytes(tip.hash), .int(previous.position), .bytes(previous.hash)])
         ]
         if !rows.isEmpty { statements.append(events.statement) }
         statements += projections
-        do {
-            try connection.sendPipeline(statements)
-        } catch {
-            tip = head
-            throw error
-        }
-        tip = previous
-        return SentBatch(receipts: receipts, head: previous)
+        return (statements, receipts)
     }
 
     /// Waits for the oldest batch sent to commit (see

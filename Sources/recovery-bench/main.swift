@@ -5,7 +5,7 @@ struct RecoveryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery-bench",
         abstract: "Benchmarks for recoveryd.",
-        subcommands: [FullBenchmark.self, StoreBenchmark.self, ScaleBenchmark.self],
+        subcommands: [FullBenchmark.self, StoreBenchmark.self, ScaleBenchmark.self, CPUBenchmark.self],
         defaultSubcommand: FullBenchmark.self)
 }
 

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import LedgerStore
+import LineProtocol
+import RecoveryDomain
+
+/// `recovery-bench cpu`: the per-event work of an append, in one thread and
+/// without any I/O: decoding the request, the permission check, the content
+/// digest, the batch decider, the canonical payload and the chain hash, the
+/// batch's statement parameters, the state's move after commit, and the
+/// receipt. What is left out is the network (NIO) and libpq. Run it under
+/// `valgrind --tool=callgrind` for instructions per event.
+struct CPUBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cpu",
+        abstract: "Time the per-event work of an append without I/O (for callgrind, too).")
+
+    @Option(help: "Events.") var events = 200_000
+    @Option(help: "Appends per batch.") var batch = 500
+    @Option(help: "Connections the case mix is spread over.") var connections = 64
+
+    func run() throws {
+        var scripts = (0..<connections).map { CaseScript(connection: $0) }
+        let lines = (0..<events).map { Array(scripts[$0 % connections].next().utf8) }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let answered = try Self.appendAll(lines, batch: batch)
+        let seconds = (clock.now - started).seconds
+        print("cpu: \(answered) events in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", seconds / Double(answered) * 1e6)) µs per event on one thread")
+    }
+
+    /// Every append of `lines` through the per-event work, in batches; returns
+    /// how many were answered. (`--toggle-collect` this function to count it alone.)
+    static func appendAll(_ lines: [[UInt8]], batch: Int) throws -> Int {
+        let configuration = LedgerConfiguration()
+        var state = LedgerState()
+        var tip = ChainHead.empty
+        var answered = 0
+        var answerBytes = 0
+        for chunk in stride(from: 0, to: lines.count, by: batch) {
+            // On the event loops: decode, check, digest.
+            var submissions: [Submission] = []
+            submissions.reserveCapacity(batch)
+            for line in lines[chunk..<min(chunk + batch, lines.count)] {
+                guard case .success(let event) = EventCodec.decode(json: line, currency: configuration.currency),
+                    Permissions.check(event.body.type, by: .frontline) == nil
+                else { throw ValidationError("the case mix was refused") }
+                submissions.append(Submission(event: event, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: event))))
+            }
+            // On the writer: decide, build the rows and the transaction's parameters.
+            let now = Timestamp(Date())
+            let decision = Ledger.decide(batch: submissions, existing: [:], state: state, at: now, configuration: configuration)
+            let text = now.description
+            let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1, recordedAtText: text) }
+            let (_, receipts) = try EventLog.batchStatements(rows, after: tip, projections: try Projections.statements(for: decision.delta))
+            tip = receipts.last ?? tip
+            state.apply(decision.delta)
+            // Back on the loops: the receipts.
+            for outcome in decision.outcomes {
+                guard case .recorded(let row) = outcome else { throw ValidationError("an append was refused: \(outcome)") }
+                answerBytes += Response.receipt(position: receipts[row].position, hash: receipts[row].hash, duplicate: false).encoded().count
+                answered += 1
+            }
+        }
+        precondition(answerBytes > 0, "receipts were written")
+        return answered
+    }
+}
