@@ -96,21 +96,27 @@ struct FullBenchmark: ParsableCommand {
             ))
         }
 
-        if json {
-            let object = Dictionary(uniqueKeysWithValues: report.map { ($0.0, $0.1) })
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
-        } else {
-            for (name, values) in report {
-                print(name)
-                for key in values.keys.sorted() { print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(values[key]!)") }
-            }
-        }
+        try printReport(report, json: json)
     }
 }
 
 /// Hands a result from the load thread back to the benchmark.
 final class ResultBox: @unchecked Sendable {
     var result: AppendLoad.Result?
+}
+
+/// Prints a benchmark's sections: a table, or one JSON object.
+func printReport(_ report: [(String, [String: Any])], json: Bool) throws {
+    if json {
+        let object = Dictionary(uniqueKeysWithValues: report.map { ($0.0, $0.1) })
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        return
+    }
+    for (name, values) in report {
+        print(name)
+        let width = max(24, values.keys.map(\.count).max() ?? 0)
+        for key in values.keys.sorted() { print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0)) \(values[key]!)") }
+    }
 }
 
 func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.2f", a / b) : "–" }

@@ -64,15 +64,7 @@ struct ScaleBenchmark: ParsableCommand {
         let write = try environment.rebuild("--write")
         report.append(("rebuild", ["check": check, "write": write]))
 
-        if json {
-            let object = Dictionary(uniqueKeysWithValues: report.map { ($0.0, $0.1) })
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
-        } else {
-            for (name, values) in report {
-                print(name)
-                for key in values.keys.sorted() { print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(values[key]!)") }
-            }
-        }
+        try printReport(report, json: json)
     }
 
     /// Appends closed cases (complaint, apology, compensation, resolved
