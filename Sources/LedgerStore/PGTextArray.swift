@@ -60,6 +60,9 @@ struct PGTextArray {
     }
 
     var parameter: PGParameter { .textBytes(bytes + [UInt8(ascii: "}")]) }
+
+    /// The literal as text.
+    var literal: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 }
 
 /// Columns of rows as array parameters, and the `INSERT … SELECT … FROM

@@ -349,9 +349,10 @@ public struct Projections {
         return steps
     }
 
-    /// A PostgreSQL array literal of identifiers, dates or UUIDs (none of which
-    /// contain quotes, commas or braces: validated before they get here).
+    /// A PostgreSQL array literal of `values`, each quoted and escaped.
     static func arrayLiteral(_ values: some Collection<String>) -> String {
-        "{" + values.map { "\"\($0)\"" }.joined(separator: ",") + "}"
+        var array = PGTextArray()
+        for value in values { array.append(value) }
+        return array.literal
     }
 }

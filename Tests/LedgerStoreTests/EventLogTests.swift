@@ -313,3 +313,25 @@ struct PipelinedBatchTests {
         #expect(log.connection.pipelinedGroups == 0)
     }
 }
+
+@Suite("Known ids read from the tables")
+struct KnownIdentifiersTests {
+    @Test func everyRecordedIDIsMaybeKnownAndNewOnesMostlyAreNot() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        let events = (1...2_000).map { Fixtures.complaint($0, summary: $0 == 7 ? "tab\\there" : nil) }
+        _ = try log.append(events: events, recordedAt: Fixtures.at)
+        var tricky = Fixtures.complaint(2_001)
+        tricky.caseID = #"case\with"backslash"#
+        _ = try log.append(events: [tricky], recordedAt: Fixtures.at)
+        let known = try KnownIdentifiers.load(connection: PGConnection(db), through: log.head.position)
+        for event in events + [tricky] {
+            #expect(known.events.mightContain(event.eventID.text))
+            #expect(known.cases.mightContain(event.caseID!))
+        }
+        // Ids after the position read are not in, and new ids are rarely false positives.
+        let fresh = (1...2_000).map { Fixtures.eventID($0, salt: 99).text }
+        #expect(fresh.filter { known.events.mightContain($0) }.count < 40)
+        #expect((1...2_000).filter { known.cases.mightContain("case-99-\($0)") }.count < 40)
+    }
+}
