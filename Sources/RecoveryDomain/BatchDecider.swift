@@ -12,15 +12,18 @@ public struct ExistingEvent: Sendable, Equatable {
     }
 }
 
-/// One append offered to the batch decider: the decoded event and the
-/// SHA-256 of its canonical client fields (what a retry is compared by).
+/// One append offered to the batch decider: the decoded event, the SHA-256
+/// of its canonical client fields (what a retry is compared by), and those
+/// canonical bytes when the caller has them (the payload is made from them).
 public struct Submission: Sendable {
     public var event: Event
     public var contentDigest: [UInt8]
+    public var content: [UInt8]?
 
-    public init(event: Event, contentDigest: [UInt8]) {
+    public init(event: Event, contentDigest: [UInt8], content: [UInt8]? = nil) {
         self.event = event
         self.contentDigest = contentDigest
+        self.content = content
     }
 }
 
@@ -125,6 +128,8 @@ public struct BatchDecision: Sendable {
     public var records: [RecordedEvent]
     /// The events' content digests, one per record.
     public var digests: [[UInt8]]
+    /// The events' canonical content, one per record, where the submission had it.
+    public var contents: [[UInt8]?]
     public var delta: LedgerDelta
 }
 
@@ -150,6 +155,7 @@ extension Ledger {
         outcomes.reserveCapacity(batch.count)
         var records: [RecordedEvent] = []
         var digests: [[UInt8]] = []
+        var contents: [[UInt8]?] = []
         /// Each id recorded by this batch: its submission and record. A refused
         /// submission leaves no trace, exactly as if it had come alone.
         var recordedIDs: [EventID: (index: Int, record: Int)] = [:]
@@ -177,10 +183,11 @@ extension Ledger {
                 outcomes.append(.recorded(records.count))
                 records.append(recorded)
                 digests.append(submission.contentDigest)
+                contents.append(submission.content)
             } catch {
                 outcomes.append(.refused(error))
             }
         }
-        return BatchDecision(outcomes: outcomes, records: records, digests: digests, delta: view.delta)
+        return BatchDecision(outcomes: outcomes, records: records, digests: digests, contents: contents, delta: view.delta)
     }
 }

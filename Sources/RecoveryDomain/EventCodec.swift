@@ -198,6 +198,54 @@ public enum EventCodec {
         payload(of: recorded, recordedAtText: recorded.recordedAt.description)
     }
 
+    /// ``payload(of:)`` from the event's canonical content (``canonicalContent(of:)``),
+    /// which it copies with `position` and `recorded_at` put in their places:
+    /// one pass over bytes already written, instead of writing them again.
+    public static func payload(content: [UInt8], position: Int64, recordedAtText: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(content.count + recordedAtText.utf8.count + 48)
+        var inserted = (position: false, recordedAt: false)
+        func insertBefore(_ key: ArraySlice<UInt8>?) {
+            // Members are in canonical order: each extra goes before the first key after it.
+            if !inserted.position, key.map({ !$0.lexicographicallyPrecedes("position".utf8) }) ?? true {
+                if out.last != UInt8(ascii: "{") { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: #""position":"#.utf8)
+                CanonicalJSON.writeInteger(position, into: &out)
+                inserted.position = true
+            }
+            if !inserted.recordedAt, key.map({ !$0.lexicographicallyPrecedes("recorded_at".utf8) }) ?? true {
+                if out.last != UInt8(ascii: "{") { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: #""recorded_at":"#.utf8)
+                CanonicalJSON.writeString(recordedAtText, into: &out)
+                inserted.recordedAt = true
+            }
+        }
+        precondition(content.first == UInt8(ascii: "{") && content.last == UInt8(ascii: "}"), "canonical content is one object")
+        out.append(UInt8(ascii: "{"))
+        var index = 1
+        while index < content.count - 1 {
+            // A member: "key":value, then a comma or the end. Keys have no escapes.
+            let keyStart = index + 1
+            var keyEnd = keyStart
+            while content[keyEnd] != UInt8(ascii: "\"") { keyEnd += 1 }
+            insertBefore(content[keyStart..<keyEnd])
+            var end = keyEnd + 2  // past `":`
+            if content[end] == UInt8(ascii: "\"") {
+                end += 1
+                while content[end] != UInt8(ascii: "\"") { end += content[end] == UInt8(ascii: "\\") ? 2 : 1 }
+                end += 1
+            } else {
+                while content[end] != UInt8(ascii: ",") && content[end] != UInt8(ascii: "}") { end += 1 }
+            }
+            if out.last != UInt8(ascii: "{") { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: content[index..<end])
+            index = end + (content[end] == UInt8(ascii: ",") ? 1 : 0)
+        }
+        insertBefore(nil)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     /// ``payload(of:)`` with `recorded_at` already written out (a batch shares it).
     public static func payload(of recorded: RecordedEvent, recordedAtText: String) -> [UInt8] {
         var members = CanonicalEvent.members(of: recorded.event)

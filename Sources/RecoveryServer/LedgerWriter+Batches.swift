@@ -33,11 +33,13 @@ extension LedgerWriter {
                 view.evict(before: today)
             }
             let decision = Ledger.decide(
-                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest) }, existing: existing, state: state,
+                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest, content: $0.content) }, existing: existing, state: state,
                 pending: inFlight.map(\.decision.delta), at: now, configuration: ledger)
             let recordedAtText = now.description
-            let rows = zip(decision.records, decision.digests).map {
-                EventRow($0, contentDigest: $1, recordedAtText: recordedAtText)
+            let rows = decision.records.indices.map {
+                EventRow(
+                    decision.records[$0], contentDigest: decision.digests[$0], content: decision.contents[$0],
+                    recordedAtText: recordedAtText)
             }
             let sent = try log.send(rows, projections: try Projections.statements(for: decision.delta))
             for record in decision.records {

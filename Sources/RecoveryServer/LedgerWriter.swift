@@ -31,6 +31,8 @@ final class LedgerWriter: @unchecked Sendable {
     struct Pending {
         var event: Event
         var digest: [UInt8]
+        /// The event's canonical content, made on the connection's loop.
+        var content: [UInt8]
         var complete: @Sendable (AppendAnswer) -> Void
     }
 
@@ -101,7 +103,8 @@ final class LedgerWriter: @unchecked Sendable {
     /// When `max_queue` appends wait already, nothing is queued and the
     /// result is false (see ``whenRoom(_:)``).
     func submit(_ event: Event, complete: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
-        let digest = HashChain.digest(EventCodec.canonicalContent(of: event))
+        let content = EventCodec.canonicalContent(of: event)
+        let digest = HashChain.digest(content)
         condition.lock()
         if stopping {
             condition.unlock()
@@ -112,7 +115,7 @@ final class LedgerWriter: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        queue.append(Pending(event: event, digest: digest, complete: complete))
+        queue.append(Pending(event: event, digest: digest, content: content, complete: complete))
         condition.signal()
         condition.unlock()
         return true

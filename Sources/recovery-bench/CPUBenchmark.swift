@@ -45,13 +45,16 @@ struct CPUBenchmark: ParsableCommand {
                 guard case .success(let event) = EventCodec.decode(json: line, currency: configuration.currency),
                     Permissions.check(event.body.type, by: .frontline) == nil
                 else { throw ValidationError("the case mix was refused") }
-                submissions.append(Submission(event: event, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: event))))
+                let content = EventCodec.canonicalContent(of: event)
+                submissions.append(Submission(event: event, contentDigest: HashChain.digest(content), content: content))
             }
             // On the writer: decide, build the rows and the transaction's parameters.
             let now = Timestamp(Date())
             let decision = Ledger.decide(batch: submissions, existing: [:], state: state, at: now, configuration: configuration)
             let text = now.description
-            let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1, recordedAtText: text) }
+            let rows = decision.records.indices.map {
+                EventRow(decision.records[$0], contentDigest: decision.digests[$0], content: decision.contents[$0], recordedAtText: text)
+            }
             let (_, receipts) = try EventLog.batchStatements(rows, after: tip, projections: try Projections.statements(for: decision.delta))
             tip = receipts.last ?? tip
             state.apply(decision.delta)

@@ -237,3 +237,34 @@ struct CanonicalEventTests {
         #expect(String(decoding: out, as: UTF8.self) == String(Int64.min))
     }
 }
+
+@Suite("Payload spliced from the canonical content")
+struct PayloadSpliceTests {
+    @Test(arguments: [3, 4] as [UInt64])
+    func splicingPositionAndRecordedAtGivesThePayload(seed: UInt64) throws {
+        let (ledger, _) = FoldPropertyTests.history(seed: seed, steps: 1_500)
+        for recorded in ledger.recorded {
+            let content = EventCodec.canonicalContent(of: recorded.event)
+            #expect(
+                EventCodec.payload(content: content, position: recorded.position, recordedAtText: recorded.recordedAt.description)
+                    == EventCodec.payload(of: recorded))
+        }
+    }
+
+    @Test func quotesBackslashesAndKeysOnBothSidesToo() throws {
+        let texts = [
+            #"{"type":"complaint","event_id":"00000000-0000-4000-8000-000000000001","agent_id":"A-1","case_id":"K-1","customer_id":"C","channel":"chat","category":"q\"u,o}te\\","severity":1,"summary":"a\"b\\\\c,\"d\":e}","ref":"r-1","occurred_at":"2026-11-22T09:00:00+01:00"}"#,
+            #"{"type":"allowance","event_id":"00000000-0000-4000-8000-000000000004","agent_id":"A-1","daily_limit":0}"#,
+            #"{"type":"escalation","event_id":"00000000-0000-4000-8000-000000000005","agent_id":"A-1","case_id":"K-1","to_agent_id":"S-1","reason":"p\"osition"}"#,
+        ]
+        for text in texts {
+            let event = try EventCodec.decode(json: Array(text.utf8), currency: "USD").get()
+            for position in [1, Int64.max] {
+                let recorded = RecordedEvent(position: position, recordedAt: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!, event: event)
+                #expect(
+                    EventCodec.payload(content: EventCodec.canonicalContent(of: event), position: position, recordedAtText: recorded.recordedAt.description)
+                        == EventCodec.payload(of: recorded), "\(text)")
+            }
+        }
+    }
+}
