@@ -217,12 +217,10 @@ extension LedgerWriter {
             self.log = nil
             lastConnectError = "\(error)"
             nextAttempt = Date()
-            view.databaseDown()
         } else if (try? log.resynchronize()) == nil || log.head.position != state.lastPosition {
             // The commit's outcome is unknown: start again from the tables.
             self.log = nil
             nextAttempt = Date()
-            view.databaseDown()
         }
         let answer = AppendAnswer.refused(ProtocolError(.unavailable, message))
         for batch in batches { batch.forEach { $0.complete(answer) } }

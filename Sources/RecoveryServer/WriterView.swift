@@ -4,7 +4,7 @@ import RecoveryDomain
 
 /// What queries may read from the writer's memory: the chain's head, the
 /// budget rows it holds (all of today's, and any older ones it loaded), the
-/// allowance settings, and whether the database is up. The writer updates it
+/// allowance settings. The writer updates it
 /// after every commit with the rows the batch changed — never a copy of the
 /// whole — and readers take single rows or one day's rows under its lock.
 final class WriterView: @unchecked Sendable {
@@ -13,7 +13,6 @@ final class WriterView: @unchecked Sendable {
     private var today = BusinessDay(daysSinceEpoch: 0)
     private var budgets: [BudgetKey: BudgetDay] = [:]
     private var allowances: [String: [AllowanceSetting]] = [:]
-    private var up = false
 
     /// Everything again, after a connect.
     func reset(head: ChainHead, today: BusinessDay, budgets: [BudgetKey: BudgetDay], allowances: [String: [AllowanceSetting]]) {
@@ -23,7 +22,6 @@ final class WriterView: @unchecked Sendable {
         self.today = today
         self.budgets = budgets
         self.allowances = allowances
-        up = true
     }
 
     /// A committed batch's changes.
@@ -41,12 +39,6 @@ final class WriterView: @unchecked Sendable {
         defer { lock.unlock() }
         today = day
         budgets = budgets.filter { $0.key.day >= day }
-    }
-
-    func databaseDown() {
-        lock.lock()
-        defer { lock.unlock() }
-        up = false
     }
 
     var position: Int64 {
