@@ -34,6 +34,13 @@ struct ValuesEndToEndTests {
         try daemon.start()
         let again = try daemon.client("frontline")
         #expect(okObject(try again.request("CASE OTHER"))?["status"] as? String == "open")
+        // Start-up read no cases: the writer reads OTHER when an append first
+        // names it, and looks up ids it may have recorded before the restart.
+        let retried = try again.request("APPEND " + Events.complaint(1, caseID: "OTHER", agent: "A-8"))
+        #expect(okObject(retried)?["duplicate"] as? Bool == true, "\(retried)")
+        #expect(errorCode(try again.request("APPEND " + Events.complaint(6, caseID: "OTHER"))) == "conflict")
+        #expect(okObject(try again.request("APPEND " + Events.compensation(7, caseID: "OTHER", amount: 300))) != nil)
+        #expect(okObject(try again.request("CASE OTHER"))?["compensation_net"] as? Int == 300)
     }
 
     @Test func aDaemonThatCannotReadARowSaysWhatToRunAndRebuildWriteBringsItBack() throws {
