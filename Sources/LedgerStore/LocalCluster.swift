@@ -8,6 +8,13 @@ import Foundation
 /// PostgreSQL refuses to run as root, so when this process is root every
 /// PostgreSQL program is run as ``user`` (default `postgres`) through
 /// `runuser`, and the directory is handed to that user.
+///
+/// The cluster is private to this process's OS user (docs/OPERATIONS.md,
+/// Security): the folder and the socket are 0700, and the only client
+/// authentication is `peer` through the map `recoveryd`, which lets this OS
+/// user (and the cluster's own, when they differ) in as `postgres` and no one
+/// else. ``start()`` writes these settings every time, so a cluster made by an
+/// older version (`trust`, a 0755 folder) is locked down in place.
 public final class LocalCluster: @unchecked Sendable {
     /// The cluster's folder: `data/` holds the cluster, the socket and the
     /// server log live beside it.
@@ -42,7 +49,8 @@ public final class LocalCluster: @unchecked Sendable {
         try createDirectory()
         guard !isInitialized else { return }
         var arguments = [
-            "-D", dataDirectory.path, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
+            "-D", dataDirectory.path, "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "--encoding=UTF8",
+            "--locale=C",
         ]
         if !durable { arguments.append("--no-sync") }
         try run("initdb", arguments)
@@ -52,8 +60,16 @@ public final class LocalCluster: @unchecked Sendable {
     /// running by an earlier process is reused; a crashed one is recovered by
     /// PostgreSQL itself on start.
     public func start() throws(StoreError) {
-        if isRunning { return }
-        var options = ["-c listen_addresses=''", "-c unix_socket_directories='\(directory.path)'", "-c port=5432"]
+        try lockDown()
+        if isRunning {
+            // Reused: make it read the access files just written.
+            try run("pg_ctl", ["-D", dataDirectory.path, "reload"])
+            return
+        }
+        var options = [
+            "-c listen_addresses=''", "-c unix_socket_directories='\(directory.path)'", "-c port=5432",
+            "-c unix_socket_permissions=0700",
+        ]
         options += settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }
         try run(
             "pg_ctl",
@@ -84,10 +100,51 @@ public final class LocalCluster: @unchecked Sendable {
 
     private var runsAsOtherUser: Bool { getuid() == 0 }
 
+    /// The OS users that may connect, all as `postgres`: this process's user
+    /// and, when that is root, the cluster's own.
+    public var allowedOSUsers: [String] {
+        let me = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
+        return runsAsOtherUser && me != user ? [me, user] : [me]
+    }
+
+    /// The access files this type writes: `pg_hba.conf` and `pg_ident.conf`.
+    static func accessFiles(allowing users: [String]) -> (hba: String, ident: String) {
+        let hba = """
+            # Written by recoveryd at every start; edits are overwritten.
+            # Only the Unix socket (mode 0700, in a 0700 folder), only by peer
+            # authentication, only for the OS users mapped in pg_ident.conf.
+            local all all peer map=recoveryd
+
+            """
+        let ident = "# Written by recoveryd at every start; edits are overwritten.\n"
+            + users.map { "recoveryd \($0) postgres\n" }.joined()
+        return (hba, ident)
+    }
+
+    /// Makes the folder and the data directory 0700 and owned by the cluster's
+    /// user, and writes the access files (see the type's comment).
+    public func lockDown() throws(StoreError) {
+        try createDirectory()
+        guard isInitialized else { return }
+        let files = Self.accessFiles(allowing: allowedOSUsers)
+        do {
+            for (name, text) in [("pg_hba.conf", files.hba), ("pg_ident.conf", files.ident)] {
+                let url = dataDirectory.appending(path: name)
+                try Data(text.utf8).write(to: url)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+                if runsAsOtherUser { _ = try ChildProcess.run("/bin/chown", [user, url.path]) }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.connection, "cannot write the access files in \(dataDirectory.path): \(error)")
+        }
+    }
+
     private func createDirectory() throws(StoreError) {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
             if runsAsOtherUser {
                 _ = try ChildProcess.run("/bin/chown", ["-R", user, directory.path])
             }

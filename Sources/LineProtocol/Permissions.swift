@@ -61,4 +61,21 @@ public enum Permissions {
             .forbidden,
             type == .allowance ? "only an admin may set allowances" : "the \(role.rawValue) role may not record \(type.rawValue) events")
     }
+
+    /// Nil when a token bound to `agent` may record `event`, else the refusal.
+    /// A bound token records only its own person's events and names no one
+    /// else as approver: a supervisor approves by recording the compensation
+    /// with their own token (docs/OPERATIONS.md, "Who may act as whom").
+    public static func check(_ event: Event, boundTo agent: String) -> ProtocolError? {
+        if event.agentID != agent {
+            return ProtocolError(.forbidden, "this token is bound to agent_id \(agent) and may not record events as \(event.agentID)")
+        }
+        if case .compensation(let compensation) = event.body, let approver = compensation.approvedBy, approver != agent {
+            return ProtocolError(
+                .forbidden,
+                "this token is bound to agent_id \(agent) and may not name \(approver) in approved_by; the approver records the compensation with their own token"
+            )
+        }
+        return nil
+    }
 }

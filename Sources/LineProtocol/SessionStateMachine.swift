@@ -68,6 +68,9 @@ public struct SessionStateMachine: Sendable {
         /// The shutdown grace is over: answer everything still unanswered
         /// `ERR unavailable` (its outcome unknown) and close.
         case shutdownNow
+        /// The token this connection said `HELLO` with was revoked (the token
+        /// file was read again without it): answer what is left and close.
+        case revoked
         /// The socket closed.
         case channelClosed
     }
@@ -213,6 +216,8 @@ public struct SessionStateMachine: Sendable {
                 ]
             }
             stream = nil
+        case .revoked:
+            revoked()
         case .channelClosed:
             if isSubscribed { actions.append(.leaveHub) }
             stream = nil
@@ -390,6 +395,24 @@ public struct SessionStateMachine: Sendable {
             endSubscription(
                 with: .error(.unavailable, "the server is shutting down; resume with SUBSCRIBE \(subscription.lastSent + 1)"))
         }
+    }
+
+    /// Requests already handed over (an append at the writer) may still
+    /// complete, so their outcome is unknown; those not started are refused.
+    private mutating func revoked() {
+        guard phase != .closed, role != nil else { return }
+        let reason = "the token of this connection was revoked"
+        endSubscription(with: .error(.authRequired, "\(reason); closing"))
+        stream = nil
+        phase = .draining
+        for index in slots.indices where slots[index].answer == nil {
+            slots[index].answer = [
+                slots[index].running
+                    ? .error(.unavailable, "\(reason) before this was answered; its outcome is unknown: retry it (appends are idempotent)")
+                    : .error(.authRequired, reason)
+            ]
+        }
+        finalLine(.error(.authRequired, "\(reason); closing"))
     }
 
     private mutating func timerFired(_ timer: Timer) {

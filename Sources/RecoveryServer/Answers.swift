@@ -4,12 +4,13 @@ import RecoveryDomain
 
 /// The JSON objects of `OK` answers (docs/PROTOCOL.md), built from domain values.
 enum Answers {
-    static func hello(role: ClientRole, position: Int64, limits: Limits, ledger: LedgerConfiguration) -> [String: JSONValue] {
+    static func hello(role: ClientRole, agent: String?, position: Int64, limits: Limits, ledger: LedgerConfiguration) -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "server": .string("recoveryd"), "version": .string(recoverydVersion), "protocol": .integer(1),
             "role": .string(role.rawValue), "position": .integer(position),
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
         ]
+        if let agent { object["agent"] = .string(agent) }
         for (name, value) in limits.named { object[name] = .integer(Int64(value)) }
         return object
     }

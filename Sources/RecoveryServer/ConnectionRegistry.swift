@@ -1,19 +1,35 @@
 import LineProtocol
 import NIOConcurrencyHelpers
 
+/// How the server asks a connection to end.
+enum ConnectionEnding: Sendable {
+    /// Shutdown: read nothing more, answer what was read.
+    case drain
+    /// The shutdown grace is over: answer the rest `unavailable` and close.
+    case now
+    /// Its token was revoked.
+    case revoked
+}
+
 /// Admission under the connection limits (docs/PROTOCOL.md, Limits): all
 /// connections, those from one peer address, and those that have not said a
-/// good `HELLO` yet. It also keeps each connection's way to drain it at
-/// shutdown. The one piece of connection state shared across event loops.
+/// good `HELLO` yet. It also holds the tokens and which one each connection
+/// said `HELLO` with, so that reading the token file again closes exactly the
+/// connections of the tokens it no longer has (or has with another role or
+/// person) — a look-up and a reload never interleave. It keeps each
+/// connection's way to end it. The one piece of connection state shared
+/// across event loops.
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         var peer: String
         var authenticated = false
-        /// Asks the connection to drain; `true`: at once, answering the rest `unavailable`.
-        var drain: @Sendable (_ now: Bool) -> Void
+        /// The token of its last good `HELLO`.
+        var token: TokenFile.Entry?
+        var end: @Sendable (ConnectionEnding) -> Void
     }
 
     private struct Counts {
+        var tokens: TokenFile
         var entries: [ObjectIdentifier: Entry] = [:]
         var perPeer: [String: Int] = [:]
         var unauthenticated = 0
@@ -21,13 +37,14 @@ final class ConnectionRegistry: Sendable {
     }
 
     private let limits: Limits
-    private let counts = NIOLockedValueBox(Counts())
+    private let counts: NIOLockedValueBox<Counts>
 
-    init(limits: Limits) {
+    init(limits: Limits, tokens: TokenFile = TokenFile(entries: [])) {
         self.limits = limits
+        counts = NIOLockedValueBox(Counts(tokens: tokens))
     }
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
+    func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
         counts.withLockedValue { counts in
             if counts.entries.count >= limits.maxConnections {
                 return ProtocolError(.unavailable, "too many connections (limit \(limits.maxConnections)); try again later")
@@ -40,7 +57,7 @@ final class ConnectionRegistry: Sendable {
                 return ProtocolError(
                     .unavailable, "too many connections waiting for HELLO (limit \(limits.maxUnauthenticated)); try again later")
             }
-            counts.entries[connection] = Entry(peer: peer, drain: drain)
+            counts.entries[connection] = Entry(peer: peer, end: end)
             counts.perPeer[peer, default: 0] += 1
             counts.unauthenticated += 1
             return nil
@@ -53,6 +70,34 @@ final class ConnectionRegistry: Sendable {
             counts.entries[connection]?.authenticated = true
             counts.unauthenticated -= 1
         }
+    }
+
+    /// The token file's entry for `token`, remembered as `connection`'s when found.
+    func hello(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
+        counts.withLockedValue { counts in
+            guard let entry = counts.tokens.entry(for: token) else { return nil }
+            counts.entries[connection]?.token = entry
+            return entry
+        }
+    }
+
+    /// Replaces the tokens and ends every connection whose token is gone or
+    /// now stands for another role or person. Returns how many were ended.
+    @discardableResult
+    func replaceTokens(_ tokens: TokenFile) -> Int {
+        let revoked: [@Sendable (ConnectionEnding) -> Void] = counts.withLockedValue { counts in
+            counts.tokens = tokens
+            var revoked: [@Sendable (ConnectionEnding) -> Void] = []
+            for (connection, entry) in counts.entries {
+                guard let held = entry.token, tokens.entry(digest: held.digest).map({ $0.role != held.role || $0.agent != held.agent }) ?? true
+                else { continue }
+                counts.entries[connection]?.token = nil
+                revoked.append(entry.end)
+            }
+            return revoked
+        }
+        revoked.forEach { $0(.revoked) }
+        return revoked.count
     }
 
     func release(_ connection: ObjectIdentifier) {
@@ -76,9 +121,9 @@ final class ConnectionRegistry: Sendable {
     /// `ERR unavailable` and close (waited for one more second). True if all
     /// had closed within the grace.
     func drainAll(grace: Duration) async -> Bool {
-        for drain in counts.withLockedValue({ $0.entries.values.map(\.drain) }) { drain(false) }
+        for end in counts.withLockedValue({ $0.entries.values.map(\.end) }) { end(.drain) }
         if await waitUntilEmpty(timeout: grace) { return true }
-        for drain in counts.withLockedValue({ $0.entries.values.map(\.drain) }) { drain(true) }
+        for end in counts.withLockedValue({ $0.entries.values.map(\.end) }) { end(.now) }
         _ = await waitUntilEmpty(timeout: .seconds(1))
         return false
     }

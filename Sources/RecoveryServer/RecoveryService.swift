@@ -59,9 +59,11 @@ public final class RecoveryService: Service, Sendable {
             "recoveryd listening",
             metadata: ["address": "\(address)", "position": "\(writer.view.position)", "version": "\(recoverydVersion)"])
         onListening(address)
+        let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
 
         try? await gracefulShutdown()
 
+        reloads?.cancel()
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
         let grace = configuration.shutdownGrace

@@ -1,3 +1,4 @@
+import Foundation
 import LedgerStore
 import LineProtocol
 import RecoveryDomain
@@ -12,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var ledger: LedgerConfiguration
     public var limits: Limits
     public var tokens: TokenFile
+    /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
+    public var tokenFile: URL?
     /// Connections to PostgreSQL for queries (besides the writer's own).
     public var readConnections: Int
     /// The deadline of every wait on PostgreSQL.
@@ -22,7 +25,7 @@ public struct ServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
-        limits: Limits = Limits(), tokens: TokenFile, readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
+        limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil, readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
         shutdownGrace: Duration = .seconds(15)
     ) {
         self.timeouts = timeouts
@@ -33,6 +36,7 @@ public struct ServerConfiguration: Sendable {
         self.ledger = ledger
         self.limits = limits
         self.tokens = tokens
+        self.tokenFile = tokenFile
         self.readConnections = readConnections
     }
 }

@@ -22,7 +22,7 @@ final class ServerContext: SessionBackend {
         self.reads = reads
         self.hub = hub
         self.logger = logger
-        connections = ConnectionRegistry(limits: configuration.limits)
+        connections = ConnectionRegistry(limits: configuration.limits, tokens: configuration.tokens)
     }
 
     var limits: Limits { configuration.limits }
@@ -30,22 +30,22 @@ final class ServerContext: SessionBackend {
 
     // MARK: Admission and tokens
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
-        connections.admit(connection, peer: peer, drain: drain)
+    func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
+        connections.admit(connection, peer: peer, end: end)
     }
 
     func authenticated(_ connection: ObjectIdentifier) { connections.authenticated(connection) }
 
     func release(_ connection: ObjectIdentifier) { connections.release(connection) }
 
-    func hello(token: String) -> (role: ClientRole, answer: Response)? {
-        guard let role = configuration.tokens.role(for: token) else { return nil }
-        return (role, .ok(Answers.hello(role: role, position: writer.view.position, limits: limits, ledger: ledger)))
+    func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
+        guard let entry = connections.hello(connection, token: token) else { return nil }
+        return (entry, .ok(Answers.hello(role: entry.role, agent: entry.agent, position: writer.view.position, limits: limits, ledger: ledger)))
     }
 
     // MARK: Appends
 
-    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         let event: Event
         switch EventCodec.decode(json: json, currency: ledger.currency) {
         case .failure(let rejection):
@@ -54,7 +54,7 @@ final class ServerContext: SessionBackend {
         case .success(let decoded):
             event = decoded
         }
-        if let refusal = Permissions.check(event.body.type, by: role) {
+        if let refusal = Permissions.check(event.body.type, by: role) ?? agent.flatMap({ Permissions.check(event, boundTo: $0) }) {
             answer(.refused(refusal))
             return true
         }

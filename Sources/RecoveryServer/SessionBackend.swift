@@ -12,18 +12,20 @@ protocol SessionBackend: AnyObject, Sendable {
     var logger: Logger { get }
 
     /// Registers a connection from `peer`; the refusal when a limit is reached.
-    /// `drain` is called (from any thread) when the server shuts down, and
-    /// again with `now` when its grace is over.
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError?
+    /// `end` is called (from any thread) when the server shuts down, again
+    /// when its grace is over, and when the connection's token is revoked.
+    func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError?
     func authenticated(_ connection: ObjectIdentifier)
     func release(_ connection: ObjectIdentifier)
 
-    /// The role bound to `token`, with the full `HELLO` answer; nil for an unknown token.
-    func hello(token: String) -> (role: ClientRole, answer: Response)?
+    /// The token file's entry for `token`, with the full `HELLO` answer; nil
+    /// for an unknown token. A known token is remembered as the connection's.
+    func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)?
     /// Hands an append to the writer; `answer` is called once, from any thread
     /// (the writer's: turning it into a line is left to the connection's loop).
     /// False when the writer's queue is full: nothing was taken.
-    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool
+    /// `agent`: the person the connection's token is bound to, if it is.
+    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool
     /// Calls `room` once (from any thread) as soon as the writer's queue has room.
     func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void)
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]>

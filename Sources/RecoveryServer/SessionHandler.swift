@@ -35,6 +35,8 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// on the loop behind the answers the writer handed over with it.
     private var flushQueued = false
     private var peer = "unknown"
+    /// The person this connection's token is bound to, if it is.
+    private var agent: String?
 
     /// How long a closing connection still reads (and drops) after its FIN.
     static let linger = TimeAmount.milliseconds(500)
@@ -53,7 +55,18 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         peer = context.channel.remoteAddress?.ipAddress ?? context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let refusal = backend.admit(id, peer: peer) { now in loop.execute { bound.value.deliver(now ? .shutdownNow : .shutdown) } }
+        let refusal = backend.admit(id, peer: peer) { ending in
+            loop.execute {
+                switch ending {
+                case .drain: bound.value.deliver(.shutdown)
+                case .now: bound.value.deliver(.shutdownNow)
+                case .revoked:
+                    bound.value.backend.logger.notice("closing a connection whose token was revoked", metadata: ["peer": "\(bound.value.peer)"])
+                    bound.value.agent = nil
+                    bound.value.deliver(.revoked)
+                }
+            }
+        }
         registered = refusal == nil
         if let refusal {
             backend.logger.warning("connection refused", metadata: ["peer": "\(peer)", "reason": "\(refusal.message)"])
@@ -139,10 +152,12 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         case .checkHello(let id, let token):
-            deliver(.helloChecked(id, granted: backend.hello(token: token)))
+            let granted = backend.hello(self.id, token: token)
+            if let granted { agent = granted.token.agent }
+            deliver(.helloChecked(id, granted: granted.map { ($0.token.role, $0.answer) }))
         case .submitAppend(let id, let json, let role):
             guard !writerRefused else { return deliver(.appendDeferred(id)) }
-            let taken = backend.submitAppend(json: json, role: role) { answer in
+            let taken = backend.submitAppend(json: json, role: role, agent: agent) { answer in
                 loop.execute { bound.value.deliver(.appendAnswered(id, Self.response(answer))) }
             }
             if !taken {

@@ -25,6 +25,8 @@ struct DatabaseOptions: ParsableArguments {
     func startEmbedded(logger: Logger) throws -> LocalCluster? {
         guard isEmbedded else { return nil }
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        // It holds the cluster, the token file and the signing key: this user's alone.
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory.path)
         let cluster = try LocalCluster(directory: dataDirectory.appending(path: "postgres"))
         if !cluster.isInitialized { logger.info("creating the embedded PostgreSQL cluster", metadata: ["dir": "\(cluster.directory.path)"]) }
         try cluster.initializeIfNeeded()

@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var ledger: LedgerOptions
 
-    @Option(help: "Token file (`<role> <sha256 hex> [<name>]` per line). Embedded mode creates <data-dir>/tokens if absent.")
+    @Option(help: "Token file (`<role> <sha256 hex> [agent=<agent_id>] [<name>]` per line), read again on SIGHUP. Embedded mode creates <data-dir>/tokens if absent.")
     var tokenFile: String?
 
     @Option(help: "Longest request line in bytes.") var maxLine = Limits().maxLine
@@ -82,10 +82,12 @@ struct Serve: AsyncParsableCommand {
             let connection = try PGConnection(conninfo, timeouts: .maintenance)
             try Migrator.migrate(connection) { logger.info("\($0)") }
             try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
-            let tokens = try loadTokens(embedded: cluster != nil, logger: logger)
+            let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
             let configuration = ServerConfiguration(
                 host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
-                timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
+                tokenFile: tokenURL, timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
+            let pidFile = try PIDFile(in: database.dataDirectory)
+            defer { pidFile.remove() }
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
@@ -102,15 +104,18 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    private func loadTokens(embedded: Bool, logger: Logger) throws -> TokenFile {
-        if let tokenFile { return try TokenFile.load(from: URL(fileURLWithPath: tokenFile)) }
+    private func loadTokens(embedded: Bool, logger: Logger) throws -> (TokenFile, URL) {
+        if let tokenFile {
+            let url = URL(fileURLWithPath: tokenFile)
+            return (try TokenFile.load(from: url), url)
+        }
         guard embedded else {
             throw ValidationError("--token-file is required with an external database (create one with `recoveryd token new`)")
         }
         let url = database.dataDirectory.appending(path: "tokens")
         if FileManager.default.fileExists(atPath: url.path) {
             logger.info("using the token file", metadata: ["path": "\(url.path)"])
-            return try TokenFile.load(from: url)
+            return (try TokenFile.load(from: url), url)
         }
         var lines = ["recoveryd: created \(url.path) with one token per role (shown once, only their hashes are kept):"]
         for role in ClientRole.allCases {
@@ -120,7 +125,7 @@ struct Serve: AsyncParsableCommand {
         }
         print(lines.joined(separator: "\n"))
         fflush(nil)
-        return try TokenFile.load(from: url)
+        return (try TokenFile.load(from: url), url)
     }
 
     static func address(_ text: String) throws -> (String, Int) {

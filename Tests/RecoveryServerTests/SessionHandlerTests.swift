@@ -27,20 +27,21 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
 
     init(limits: Limits = Limits()) {
         self.limits = limits
-        registry = ConnectionRegistry(limits: limits)
+        registry = ConnectionRegistry(limits: limits, tokens: TokenFile(entries: [.init(role: .admin, digest: TokenFile.digest(of: "good"))]))
     }
 
-    func admit(_ connection: ObjectIdentifier, peer: String, drain: @escaping @Sendable (_ now: Bool) -> Void) -> ProtocolError? {
-        registry.admit(connection, peer: peer, drain: drain)
+    func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
+        registry.admit(connection, peer: peer, end: end)
     }
     func authenticated(_ connection: ObjectIdentifier) { registry.authenticated(connection) }
     func release(_ connection: ObjectIdentifier) { registry.release(connection) }
 
-    func hello(token: String) -> (role: ClientRole, answer: Response)? {
-        token == "good" ? (.admin, .ok(["role": .string("admin")])) : nil
+    func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
+        guard let entry = registry.hello(connection, token: token) else { return nil }
+        return (entry, .ok(["role": .string(entry.role.rawValue)]))
     }
 
-    func submitAppend(json: [UInt8], role: ClientRole, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         if writerFull { return false }
         if refusals > 0 {
             refusals -= 1
@@ -287,16 +288,16 @@ struct SessionHandlerTests {
         limits.maxConnectionsPerPeer = 1
         let registry = ConnectionRegistry(limits: limits)
         let first = ObjectIdentifier(NSObject()), second = ObjectIdentifier(NSObject())
-        #expect(registry.admit(first, peer: "10.0.0.1", drain: { _ in }) == nil)
-        #expect(registry.admit(second, peer: "10.0.0.1", drain: { _ in })?.message.hasPrefix("too many connections from 10.0.0.1") == true)
-        #expect(registry.admit(second, peer: "10.0.0.2", drain: { _ in }) == nil)
+        #expect(registry.admit(first, peer: "10.0.0.1", end: { _ in }) == nil)
+        #expect(registry.admit(second, peer: "10.0.0.1", end: { _ in })?.message.hasPrefix("too many connections from 10.0.0.1") == true)
+        #expect(registry.admit(second, peer: "10.0.0.2", end: { _ in }) == nil)
         limits.maxConnectionsPerPeer = 10
         limits.maxUnauthenticated = 1
         let waiting = ConnectionRegistry(limits: limits)
-        #expect(waiting.admit(first, peer: "p", drain: { _ in }) == nil)
-        #expect(waiting.admit(second, peer: "p", drain: { _ in })?.message.hasPrefix("too many connections waiting for HELLO") == true)
+        #expect(waiting.admit(first, peer: "p", end: { _ in }) == nil)
+        #expect(waiting.admit(second, peer: "p", end: { _ in })?.message.hasPrefix("too many connections waiting for HELLO") == true)
         waiting.authenticated(first)
-        #expect(waiting.admit(second, peer: "p", drain: { _ in }) == nil)
+        #expect(waiting.admit(second, peer: "p", end: { _ in }) == nil)
         waiting.release(first)
         waiting.release(second)
         #expect(waiting.count == 0 && waiting.unauthenticated == 0)
