@@ -15,6 +15,8 @@ struct TokenCommand: ParsableCommand {
         var agent: String?
         @Option(help: "A name to remember it by (no secrets).") var name: String?
         @Option(help: "Token file to append to.") var tokenFile: String = "./.recoveryd/tokens"
+        @Option(help: "The running daemon's --data-dir (where recoveryd.pid is), to make it read the file again.")
+        var dataDir: String = "./.recoveryd"
 
         func run() throws {
             guard let role = ClientRole(rawValue: role) else {
@@ -31,6 +33,8 @@ struct TokenCommand: ParsableCommand {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try TokenFile.append(token: token, role: role, agent: agent, name: name, to: url)
             print(token)
+            fflush(nil)
+            FileHandle.standardError.write(Data((signalDaemon(dataDir: dataDir) + "\n").utf8))
         }
     }
 
@@ -54,12 +58,17 @@ struct TokenCommand: ParsableCommand {
             for entry in removed {
                 print("revoked \(entry.role.rawValue) \(entry.digest.prefix(12))… \(entry.name ?? "")")
             }
-            let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL
-            if let pid = PIDFile.running(in: dataDirectory), kill(pid, SIGHUP) == 0 {
-                print("asked the daemon (pid \(pid)) to read the token file again; its log says which connections it closed")
-            } else {
-                print("no running daemon found through \(PIDFile.url(in: dataDirectory).path): send it SIGHUP (kill -HUP <pid>) to apply this")
-            }
+            print(signalDaemon(dataDir: dataDir) + "; its log says which connections it closed")
         }
     }
+}
+
+/// Sends SIGHUP to the daemon whose pid is in `<dataDir>/recoveryd.pid`;
+/// says what it did, or how to do it by hand.
+private func signalDaemon(dataDir: String) -> String {
+    let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL
+    if let pid = PIDFile.running(in: dataDirectory), kill(pid, SIGHUP) == 0 {
+        return "asked the daemon (pid \(pid)) to read the token file again"
+    }
+    return "no running daemon found through \(PIDFile.url(in: dataDirectory).path): send it SIGHUP (kill -HUP <pid>) to apply this"
 }
