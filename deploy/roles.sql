@@ -7,6 +7,7 @@ GRANT USAGE ON SCHEMA public TO recoveryd;
 GRANT SELECT, INSERT ON events TO recoveryd;
 GRANT SELECT, INSERT, UPDATE ON cases, case_compensations, budget_days, allowances, ledger_checkpoint TO recoveryd;
 GRANT SELECT, INSERT ON ledger_settings TO recoveryd;
+GRANT SELECT, INSERT ON signed_heads TO recoveryd;
 GRANT SELECT ON schema_migrations TO recoveryd;
 -- Read-only access for finance and BI tools.
 CREATE ROLE ledger_reader LOGIN;

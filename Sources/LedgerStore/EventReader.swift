@@ -96,10 +96,17 @@ public struct EventReader {
 
     /// Recomputes the chain over `from...to` from the payloads in the table,
     /// starting from the stored hash at `from - 1`, and compares every stored
-    /// hash. Reports the first bad position: a payload or hash altered, or a gap.
-    /// `progress` is called every `progressInterval` events.
+    /// hash. It also checks that each row's own columns — `event_id`, `type`,
+    /// `case_id`, `agent_id` and `content_digest` — say what its payload says,
+    /// since queries select by them (a `case_id` edited in the column alone
+    /// would hide an event from its case). Reports the first bad position: a
+    /// payload, hash or column altered, or a gap. `progress` is called every
+    /// `progressInterval` events. `witnesses` are positions whose recomputed
+    /// hash the caller wants (to hold other records of the head against the
+    /// chain); they are returned through `witnessed` when verified.
     public func verify(
         from: Int64 = 1, through to: Int64? = nil, progressInterval: Int64 = 100_000,
+        witnesses: Set<Int64> = [], witnessed: (Int64, [UInt8]) -> Void = { _, _ in },
         progress: (Int64) -> Void = { _ in }
     ) throws -> Verification {
         let start = max(from, 1)
@@ -108,32 +115,67 @@ public struct EventReader {
         }
         var expected = start
         var count: Int64 = 0
-        var broken: Verification?
-        struct Stop: Error {}
-        do {
-            try forEach(from: start, through: to) { event in
+        let last = to ?? Int64.max
+        while expected <= last {
+            let (sum, overflow) = expected.addingReportingOverflow(Int64(Self.defaultPageSize) - 1)
+            let end = min(last, overflow ? Int64.max : sum)
+            let rows = try connection.query(
+                """
+                SELECT position, payload, hash, event_id::text, type, case_id, agent_id, content_digest
+                FROM events WHERE position >= $1 AND position <= $2 ORDER BY position
+                """, [.int(expected), .int(end)])
+            for row in 0..<rows.rowCount {
+                let event = try Self.storedEvent(rows, row)
                 guard event.position == expected else {
-                    broken = .broken(position: expected, reason: "position \(expected) is missing (next is \(event.position))")
-                    throw Stop()
+                    return .broken(position: expected, reason: "position \(expected) is missing (next is \(event.position))")
                 }
                 let computed = HashChain.next(after: previous, payload: event.payload)
                 guard computed == event.hash else {
-                    broken = .broken(
+                    return .broken(
                         position: event.position,
                         reason: "stored hash \(Hex.encode(event.hash)) differs from the recomputed \(Hex.encode(computed))")
-                    throw Stop()
+                }
+                if let disagreement = try Self.columnsDisagree(rows, row, payload: event.payload) {
+                    return .broken(position: event.position, reason: disagreement)
                 }
                 previous = computed
+                if witnesses.contains(expected) { witnessed(expected, computed) }
                 expected += 1
                 count += 1
                 if count % progressInterval == 0 { progress(count) }
             }
-        } catch is Stop {
-            return broken!
+            if expected <= end {
+                // A short page: the end of the log, or a gap.
+                let beyond = try connection.query(
+                    "SELECT min(position) FROM events WHERE position >= $1 AND position <= $2", [.int(expected), .int(last)])
+                guard let resume = beyond.int64(0, 0) else { break }
+                return .broken(position: expected, reason: "position \(expected) is missing (next is \(resume))")
+            }
         }
         if let to, expected <= to {
             return .broken(position: expected, reason: "position \(expected) is not in the log")
         }
         return .verified(count: count, last: expected - 1, hash: previous)
+    }
+
+    /// Why a row's columns do not say what its payload says, or nil when they agree.
+    static func columnsDisagree(_ rows: PGResult, _ row: Int, payload: [UInt8]) throws -> String? {
+        let recorded: RecordedEvent
+        switch EventCodec.decodeRecorded(payload: payload) {
+        case .success(let decoded): recorded = decoded
+        case .failure(let rejection): return "the payload does not decode: \(rejection.message)"
+        }
+        let event = recorded.event
+        guard let position = rows.int64(row, 0), recorded.position == position else {
+            return "the payload says position \(recorded.position)"
+        }
+        var differing: [String] = []
+        if rows.string(row, 3) != event.eventID.text { differing.append("event_id") }
+        if rows.string(row, 4) != event.type.rawValue { differing.append("type") }
+        if rows.string(row, 5) != event.caseID { differing.append("case_id") }
+        if rows.string(row, 6) != event.agentID { differing.append("agent_id") }
+        if try rows.bytea(row, 7) != HashChain.digest(EventCodec.canonicalContent(of: event)) { differing.append("content_digest") }
+        guard !differing.isEmpty else { return nil }
+        return "the column\(differing.count == 1 ? "" : "s") \(differing.joined(separator: ", ")) differ\(differing.count == 1 ? "s" : "") from the payload"
     }
 }

@@ -13,7 +13,7 @@ import Foundation
 /// Security): the folder and the socket are 0700, and the only client
 /// authentication is `peer` through the map `recoveryd`, which lets this OS
 /// user (and the cluster's own, when they differ) in as `postgres` and no one
-/// else. ``start()`` writes these settings every time, so a cluster made by an
+/// else (``databaseUsers`` can add roles). ``start()`` writes these settings every time, so a cluster made by an
 /// older version (`trust`, a 0755 folder) is locked down in place.
 public final class LocalCluster: @unchecked Sendable {
     /// The cluster's folder: `data/` holds the cluster, the socket and the
@@ -23,6 +23,10 @@ public final class LocalCluster: @unchecked Sendable {
     public let binDirectory: URL
     /// Extra `-c name=value` settings for the server.
     public var settings: [String: String]
+    /// The database roles the allowed OS users may connect as (see
+    /// ``allowedOSUsers``): `postgres` unless a caller needs more, as the test
+    /// harness does for the least-privilege roles of deploy/roles.sql.
+    public var databaseUsers = ["postgres"]
 
     public var dataDirectory: URL { directory.appending(path: "data") }
     public var logFile: URL { directory.appending(path: "postgres.log") }
@@ -100,15 +104,15 @@ public final class LocalCluster: @unchecked Sendable {
 
     private var runsAsOtherUser: Bool { getuid() == 0 }
 
-    /// The OS users that may connect, all as `postgres`: this process's user
-    /// and, when that is root, the cluster's own.
+    /// The OS users that may connect (as any of ``databaseUsers``): this
+    /// process's user and, when that is root, the cluster's own.
     public var allowedOSUsers: [String] {
         let me = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
         return runsAsOtherUser && me != user ? [me, user] : [me]
     }
 
     /// The access files this type writes: `pg_hba.conf` and `pg_ident.conf`.
-    static func accessFiles(allowing users: [String]) -> (hba: String, ident: String) {
+    static func accessFiles(allowing users: [String], as roles: [String]) -> (hba: String, ident: String) {
         let hba = """
             # Written by recoveryd at every start; edits are overwritten.
             # Only the Unix socket (mode 0700, in a 0700 folder), only by peer
@@ -117,7 +121,7 @@ public final class LocalCluster: @unchecked Sendable {
 
             """
         let ident = "# Written by recoveryd at every start; edits are overwritten.\n"
-            + users.map { "recoveryd \($0) postgres\n" }.joined()
+            + users.flatMap { user in roles.map { "recoveryd \(user) \($0)\n" } }.joined()
         return (hba, ident)
     }
 
@@ -126,7 +130,7 @@ public final class LocalCluster: @unchecked Sendable {
     public func lockDown() throws(StoreError) {
         try createDirectory()
         guard isInitialized else { return }
-        let files = Self.accessFiles(allowing: allowedOSUsers)
+        let files = Self.accessFiles(allowing: allowedOSUsers, as: databaseUsers)
         do {
             for (name, text) in [("pg_hba.conf", files.hba), ("pg_ident.conf", files.ident)] {
                 let url = dataDirectory.appending(path: name)

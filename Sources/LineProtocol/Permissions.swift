@@ -37,6 +37,7 @@ public enum Permissions {
         case .budgets: [.finance, .admin]
         case .outcomes: [.auditor, .finance, .admin]
         case .replay, .subscribe, .verify: [.auditor, .admin]
+        case .head: .everyone
         }
     }
 

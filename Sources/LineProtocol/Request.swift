@@ -16,6 +16,8 @@ public enum Request: Sendable, Equatable {
     case subscribe(from: Int64)
     case unsubscribe
     case verify(from: Int64?, to: Int64?)
+    /// The current head of the chain, signed.
+    case head
 
     /// The verb as written in docs, for messages.
     public var verb: String {
@@ -32,6 +34,7 @@ public enum Request: Sendable, Equatable {
         case .subscribe: "SUBSCRIBE"
         case .unsubscribe: "UNSUBSCRIBE"
         case .verify: "VERIFY"
+        case .head: "HEAD"
         }
     }
 
@@ -73,6 +76,9 @@ public enum Request: Sendable, Equatable {
         case "UNSUBSCRIBE":
             guard arguments.isEmpty else { throw usage("UNSUBSCRIBE") }
             return .unsubscribe
+        case "HEAD":
+            guard arguments.isEmpty else { throw usage("HEAD") }
+            return .head
         case "CASE":
             guard arguments.count == 1 else { throw usage("CASE <case_id>") }
             return .caseQuery(caseID: try identifier(arguments[0], "case_id"))

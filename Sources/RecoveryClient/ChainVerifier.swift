@@ -33,6 +33,9 @@ public struct ChainVerifier: Sendable {
         return (position, hash)
     }
 
+    /// The hash before position 1: 32 zero bytes.
+    public static let genesis = [UInt8](repeating: 0, count: 32)
+
     public static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     public static func bytes(hex: String) -> [UInt8]? {

@@ -12,6 +12,28 @@ public enum Reply {
         public var currency: String
         public var timeZone: String
         public var maxLine: Int
+        /// The Ed25519 public key of signed heads, 64 hex.
+        public var signingKey: String?
+    }
+
+    /// A signed head (`HEAD`), as the server answers it and as
+    /// `recoveryctl head` saves it (with the key that signed it).
+    public struct Head: Codable, Sendable, Equatable {
+        public var ledger: String
+        public var position: Int64
+        public var hash: String
+        public var signedAt: String
+        public var signature: String
+        public var signingKey: String?
+
+        public init(ledger: String, position: Int64, hash: String, signedAt: String, signature: String, signingKey: String? = nil) {
+            self.ledger = ledger
+            self.position = position
+            self.hash = hash
+            self.signedAt = signedAt
+            self.signature = signature
+            self.signingKey = signingKey
+        }
     }
 
     /// An `APPEND` receipt: the chain hash at `position` is a later replay's to match.

@@ -4,13 +4,23 @@ import RecoveryDomain
 
 /// The JSON objects of `OK` answers (docs/PROTOCOL.md), built from domain values.
 enum Answers {
-    static func hello(role: ClientRole, agent: String?, position: Int64, limits: Limits, ledger: LedgerConfiguration) -> [String: JSONValue] {
+    static func head(_ head: SignedHead) -> [String: JSONValue] {
+        [
+            "ledger": .string(head.ledger), "position": .integer(head.position), "hash": .string(head.hash),
+            "signed_at": .string(head.signedAt), "signature": .string(head.signature),
+        ]
+    }
+
+    static func hello(
+        role: ClientRole, agent: String?, position: Int64, signingKey: String, limits: Limits, ledger: LedgerConfiguration
+    ) -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "server": .string("recoveryd"), "version": .string(recoverydVersion), "protocol": .integer(1),
             "role": .string(role.rawValue), "position": .integer(position),
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
         ]
         if let agent { object["agent"] = .string(agent) }
+        object["signing_key"] = .string(signingKey)
         for (name, value) in limits.named { object[name] = .integer(Int64(value)) }
         return object
     }

@@ -221,6 +221,13 @@ final class LedgerWriter: @unchecked Sendable {
                 "the projection tables reflect position \(loaded.lastPosition) but the log ends at \(log.head.position); run `recoveryd rebuild --check`"
             )
         }
+        let checkpoint = try Projections(connection: connection).checkpoint()
+        guard checkpoint == log.head else {
+            throw StoreError(
+                .corrupt,
+                "the checkpoint records hash \(Hex.encode(checkpoint.hash)) at position \(checkpoint.position) but the log's last hash is \(Hex.encode(log.head.hash)): the log or the checkpoint was changed outside recoveryd; find where with `recoveryctl verify` against saved heads before serving from it"
+            )
+        }
         state = loaded
         stateDay = today
         self.log = log

@@ -60,10 +60,12 @@ public final class RecoveryService: Service, Sendable {
             metadata: ["address": "\(address)", "position": "\(writer.view.position)", "version": "\(recoverydVersion)"])
         onListening(address)
         let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
+        let signing = Self.signHeads(server, every: configuration.headInterval, on: group.next())
 
         try? await gracefulShutdown()
 
         reloads?.cancel()
+        signing.cancel()
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
         let grace = configuration.shutdownGrace
@@ -72,9 +74,51 @@ public final class RecoveryService: Service, Sendable {
             logger.warning("connections still waiting after the shutdown grace were answered unavailable", metadata: ["grace": "\(grace)"])
         }
         writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
+        if signing.lastSigned != writer.view.position {
+            // The last head of this run, signed and kept.
+            _ = try? await server.signHead(on: group.next()).get()
+        }
         reads.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped", metadata: ["position": "\(writer.view.position)"])
+    }
+}
+
+extension RecoveryService {
+    /// Signs the head every `interval` while it moves (DESIGN.md §5): each
+    /// one is kept in `signed_heads` and logged.
+    final class HeadSigning: @unchecked Sendable {
+        private let lock = NSLock()
+        private var signed: Int64 = -1
+        var task: RepeatedTask?
+
+        var lastSigned: Int64 {
+            lock.lock()
+            defer { lock.unlock() }
+            return signed
+        }
+
+        func moved(to position: Int64) -> Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            guard position != signed else { return false }
+            signed = position
+            return true
+        }
+
+        func cancel() { task?.cancel() }
+    }
+
+    static func signHeads(_ server: ServerContext, every interval: Duration, on loop: EventLoop) -> HeadSigning {
+        let signing = HeadSigning()
+        let nanoseconds = Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
+        signing.task = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(nanoseconds), delay: .nanoseconds(nanoseconds)) { _ in
+            guard signing.moved(to: server.writer.view.position) else { return }
+            server.signHead(on: loop).whenFailure { error in
+                server.logger.warning("could not sign and keep the head", metadata: ["error": "\(error)"])
+            }
+        }
+        return signing
     }
 }
 

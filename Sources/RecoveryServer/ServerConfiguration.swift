@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LedgerStore
 import LineProtocol
@@ -15,6 +16,10 @@ public struct ServerConfiguration: Sendable {
     public var tokens: TokenFile
     /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
     public var tokenFile: URL?
+    /// Signs heads (`HEAD`, and periodically while appends flow).
+    public var signer: HeadSigner
+    /// How often the head is signed and kept while it moves.
+    public var headInterval: Duration
     /// Connections to PostgreSQL for queries (besides the writer's own).
     public var readConnections: Int
     /// The deadline of every wait on PostgreSQL.
@@ -25,7 +30,8 @@ public struct ServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
-        limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil, readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
+        limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil,
+        signer: HeadSigner = HeadSigner(ledger: "default", key: .init()), headInterval: Duration = .seconds(10), readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
         shutdownGrace: Duration = .seconds(15)
     ) {
         self.timeouts = timeouts
@@ -37,6 +43,8 @@ public struct ServerConfiguration: Sendable {
         self.limits = limits
         self.tokens = tokens
         self.tokenFile = tokenFile
+        self.signer = signer
+        self.headInterval = headInterval
         self.readConnections = readConnections
     }
 }

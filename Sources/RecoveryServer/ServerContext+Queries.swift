@@ -34,17 +34,45 @@ extension ServerContext {
             }
         case .verify(let from, let to):
             return verify(from: from, to: to, on: eventLoop)
+        case .head:
+            return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
         case .hello, .ping, .quit, .append, .replay, .subscribe, .unsubscribe:
             return eventLoop.makeSucceededFuture([.error(.internalError, "\(request.verb) is not a query")])
         }
     }
 
+    /// `VERIFY`: the chain and every row's columns (``EventReader/verify``);
+    /// through the head, also the head the writer holds in memory and the
+    /// checkpoint, each against the recomputed hash at its position. Both are
+    /// taken before the log is read, so they are within what is verified.
     private func verify(from: Int64?, to: Int64?, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
         let logger = self.logger
+        let writer = self.writer
         return read(on: eventLoop) { connection in
             let started = Date()
-            let result = try EventReader(connection: connection).verify(from: from ?? 1, through: to) { done in
+            let memory = writer.view.chainHead
+            let checkpoint = try Projections(connection: connection).checkpoint()
+            let start = from ?? 1
+            let records = to == nil ? [("the writer's head in memory", memory), ("the checkpoint", checkpoint)].filter { $0.1.position >= start } : []
+            var recomputed: [Int64: [UInt8]] = [:]
+            var result = try EventReader(connection: connection).verify(
+                from: start, through: to, witnesses: Set(records.map(\.1.position)), witnessed: { recomputed[$0] = $1 }
+            ) { done in
                 logger.info("VERIFY in progress", metadata: ["verified": "\(done)"])
+            }
+            if case .verified(_, let last, _) = result {
+                for (name, head) in records where head.position > 0 {
+                    guard let hash = recomputed[head.position] else {
+                        result = .broken(position: last + 1, reason: "the log ends at \(last) but \(name) is at \(head.position)")
+                        break
+                    }
+                    if hash != head.hash {
+                        result = .broken(
+                            position: head.position,
+                            reason: "\(name) records hash \(Hex.encode(head.hash)) here but the log's chain gives \(Hex.encode(hash))")
+                        break
+                    }
+                }
             }
             switch result {
             case .verified(let count, let last, let hash):
@@ -54,6 +82,22 @@ extension ServerContext {
                 logger.error("VERIFY found a broken chain", metadata: ["position": "\(position)", "reason": "\(reason)"])
                 return [Response.error(.chainBroken, "\(position) \(reason)")]
             }
+        }
+    }
+
+    /// Signs the writer's head now and keeps it in `signed_heads` before
+    /// answering: every head the daemon hands out is on its own record.
+    func signHead(on eventLoop: EventLoop) -> EventLoopFuture<SignedHead> {
+        let signer = configuration.signer
+        let head = writer.view.chainHead
+        let logger = self.logger
+        return read(on: eventLoop) { connection in
+            let signed = try signer.sign(head, at: Timestamp(Date()))
+            try SignedHeads(connection: connection).insert(signed, signingKey: signer.publicKey)
+            logger.info(
+                "signed head",
+                metadata: ["position": "\(signed.position)", "hash": "\(signed.hash)", "signed_at": "\(signed.signedAt)", "signature": "\(signed.signature)"])
+            return signed
         }
     }
 

@@ -40,7 +40,9 @@ final class ServerContext: SessionBackend {
 
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
         guard let entry = connections.hello(connection, token: token) else { return nil }
-        return (entry, .ok(Answers.hello(role: entry.role, agent: entry.agent, position: writer.view.position, limits: limits, ledger: ledger)))
+        return (entry, .ok(Answers.hello(
+            role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
+            limits: limits, ledger: ledger)))
     }
 
     // MARK: Appends

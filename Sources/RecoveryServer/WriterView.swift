@@ -47,6 +47,13 @@ final class WriterView: @unchecked Sendable {
         return head.position
     }
 
+    /// The last committed position and its hash, as the writer recorded them.
+    var chainHead: ChainHead {
+        lock.lock()
+        defer { lock.unlock() }
+        return head
+    }
+
     /// The row held for `key`; if there is none and the day is today or later
     /// (all of which the writer holds), the empty row the day starts as.
     /// Nil for an earlier day the writer does not hold: the table has it.

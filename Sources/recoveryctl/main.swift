@@ -15,7 +15,7 @@ struct RecoveryCtl: ParsableCommand {
             """,
         subcommands: [
             AppendCommand.self, CaseCommand.self, BudgetCommand.self, BudgetsCommand.self, OutcomesCommand.self,
-            ReplayCommand.self, VerifyCommand.self, TailCommand.self,
+            ReplayCommand.self, VerifyCommand.self, HeadCommand.self, TailCommand.self,
         ])
 }
 
@@ -299,8 +299,15 @@ struct ReplayCommand: ParsableCommand {
             progress.update(count, force: true)
             progress.finish()
             let summary = try Answer(final).decode(Reply.ReplaySummary.self)
-            guard let previous = ChainVerifier.bytes(hex: summary.prevHash) else {
+            guard var previous = ChainVerifier.bytes(hex: summary.prevHash) else {
                 throw ClientError("the REPLAY answer has no prev_hash")
+            }
+            if from == 1 {
+                // From the start, the chain begins at the genesis hash whatever the server says.
+                if previous != ChainVerifier.genesis {
+                    throw ClientError("the server gives prev_hash \(summary.prevHash) before position 1; the genesis hash is 64 zeros")
+                }
+                previous = ChainVerifier.genesis
             }
             var chain = ChainVerifier(previousHash: previous, previousPosition: from - 1)
             for payload in payloads { try chain.add(payload) }
@@ -319,39 +326,80 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check the hash chain on this side, independent of the server's VERIFY.",
         discussion: """
             With --file, checks a file written by `recoveryctl replay` (from --prev-hash, default the \
-            genesis hash); without it, replays from the server. --receipts checks APPEND answers \
-            (JSON lines with "position" and "hash", as the server gave them) against the chain.
+            genesis hash); without it, replays from the server from position 1, starting from the \
+            genesis hash (not one the server gives). --receipts checks APPEND answers (JSON lines \
+            with "position" and "hash", as the server gave them) against the chain. --heads checks \
+            signed heads saved earlier with `recoveryctl head`: each must be signed by its key (or \
+            --signing-key) and the chain must still have its hash at its position; a rewritten \
+            history fails here even if every later hash was recomputed.
             """)
     @Option(help: "A replay file (JSON lines of payloads).") var file: String?
     @Option(help: "The hash before the file's first event (hex).") var prevHash: String?
     @Option(help: "A file of APPEND receipts to check.") var receipts: String?
+    @Option(help: "A file of signed heads saved with `recoveryctl head >> FILE`.") var heads: String?
+    @Option(help: "POS:HASH the chain must have (repeatable).") var expect: [String] = []
+    @Option(help: "The Ed25519 public key (64 hex) every head must be signed with (default: the key saved with each head).")
+    var signingKey: String?
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
             var expectedHash: String?
             let payloads: [[UInt8]]
-            var previous = [UInt8](repeating: 0, count: 32)
+            var previous = ChainVerifier.genesis
             if let prevHash {
                 guard let bytes = ChainVerifier.bytes(hex: prevHash), bytes.count == 32 else {
                     throw ValidationError("--prev-hash must be 64 hex digits")
                 }
                 previous = bytes
             }
+            var expectations: [(position: Int64, hash: String, what: String)] = []
+            for text in expect {
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let position = Int64(parts[0]), position >= 0, parts[1].count == 64,
+                    ChainVerifier.bytes(hex: parts[1]) != nil
+                else { throw ValidationError("--expect must be POS:HASH with 64 hex digits, not \(text)") }
+                expectations.append((position, parts[1].lowercased(), "--expect \(text)"))
+            }
+            var headProblems: [String] = []
+            if let heads {
+                for head in try HeadCheck.read(try String(contentsOfFile: heads, encoding: .utf8)) {
+                    let what = "head \(head.position) signed at \(head.signedAt)"
+                    guard let key = signingKey ?? head.signingKey else {
+                        headProblems.append("\(what): no signing key saved with it; give --signing-key")
+                        continue
+                    }
+                    if let signingKey, let saved = head.signingKey, saved != signingKey {
+                        headProblems.append("\(what): signed by \(saved), not by --signing-key")
+                        continue
+                    }
+                    if let problem = HeadCheck.signatureProblem(head, key: key) {
+                        headProblems.append("\(what): \(problem)")
+                        continue
+                    }
+                    expectations.append((head.position, head.hash.lowercased(), what))
+                }
+            }
             if let file {
                 let data = try Data(contentsOf: URL(fileURLWithPath: file))
                 payloads = data.split(separator: 0x0A).map { Array($0) }
             } else {
                 let (events, final) = try connection.connect().stream("REPLAY 1")
-                expectedHash = try Answer(final).decode(Reply.ReplaySummary.self).hash
+                let summary = try Answer(final).decode(Reply.ReplaySummary.self)
+                if ChainVerifier.bytes(hex: summary.prevHash) != ChainVerifier.genesis {
+                    throw ClientError("the server gives prev_hash \(summary.prevHash) before position 1; the genesis hash is 64 zeros")
+                }
+                expectedHash = summary.hash
                 payloads = events.map { Array($0.utf8) }
             }
+            let wanted = Set(expectations.map(\.position))
             var chain = ChainVerifier(previousHash: previous)
             var hashes: [Int64: String] = [:]
+            if prevHash == nil { hashes[0] = ChainVerifier.hex(ChainVerifier.genesis) }
             for (index, payload) in payloads.enumerated() {
                 do {
                     let (position, hash) = try chain.add(payload)
-                    if receipts != nil { hashes[position] = ChainVerifier.hex(hash) }
+                    if receipts != nil || wanted.contains(position) { hashes[position] = ChainVerifier.hex(hash) }
                 } catch let error as ClientError {
                     print("line \(index + 1): \(error.description)")
                     throw ExitCode.failure
@@ -363,12 +411,54 @@ struct VerifyCommand: ParsableCommand {
                 throw ExitCode.failure
             }
             print("chain verified: \(chain.count) events, last position \(chain.lastPosition.map(String.init) ?? "–"), hash \(hash)")
+            var clean = true
             if let receipts {
                 let result = ReceiptCheck.check(try String(contentsOfFile: receipts, encoding: .utf8), against: hashes)
                 for line in result.mismatches { print(line) }
                 print("receipts: \(result.checked - result.mismatches.count) of \(result.checked) match")
-                if !result.isClean { throw ExitCode.failure }
+                clean = clean && result.isClean
             }
+            if !expectations.isEmpty || !headProblems.isEmpty {
+                var failures = headProblems
+                for expectation in expectations {
+                    guard let found = hashes[expectation.position] else {
+                        failures.append("\(expectation.what): the log has no position \(expectation.position) (it ends at \(chain.lastPosition ?? 0)); events were removed")
+                        continue
+                    }
+                    if found != expectation.hash {
+                        failures.append("\(expectation.what): the log's hash there is \(found), not \(expectation.hash); history was rewritten")
+                    }
+                }
+                for failure in failures { print(failure) }
+                let total = expectations.count + headProblems.count
+                print("heads and expectations: \(total - failures.count) of \(total) hold")
+                clean = clean && failures.isEmpty
+            }
+            if !clean { throw ExitCode.failure }
+        }
+    }
+}
+
+struct HeadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "head",
+        abstract: "Print the server's head, signed, as one JSON line with its signing key.",
+        discussion: """
+            Keep them: `recoveryctl head >> heads.jsonl`. Later, `recoveryctl verify --heads heads.jsonl` \
+            proves the log still holds every one. The signature is checked before printing.
+            """)
+    @Option(help: "The Ed25519 public key (64 hex) the head must be signed with (default: the one HELLO gives).")
+    var signingKey: String?
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let (server, hello) = try connection.connectWithHello()
+            var head = try server.call("HEAD", as: Reply.Head.self)
+            guard let key = signingKey ?? hello.signingKey else { throw ClientError("the server gives no signing key; give --signing-key") }
+            head.signingKey = key
+            if let problem = HeadCheck.signatureProblem(head, key: key) { throw ClientError("the server's head: \(problem)") }
+            print(try HeadCheck.line(head))
         }
     }
 }

@@ -25,8 +25,12 @@ struct DatabaseOptions: ParsableArguments {
     func startEmbedded(logger: Logger) throws -> LocalCluster? {
         guard isEmbedded else { return nil }
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        // It holds the cluster, the token file and the signing key: this user's alone.
-        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dataDirectory.path)
+        // It holds the cluster, the token file and the signing key: this
+        // user's alone. When root runs the cluster as another user, that user
+        // must pass through (0711) to its own 0700 folder; it still cannot
+        // list the folder, and the files in it are 0600.
+        try FileManager.default.setAttributes(
+            [.posixPermissions: getuid() == 0 ? 0o711 : 0o700], ofItemAtPath: dataDirectory.path)
         let cluster = try LocalCluster(directory: dataDirectory.appending(path: "postgres"))
         if !cluster.isInitialized { logger.info("creating the embedded PostgreSQL cluster", metadata: ["dir": "\(cluster.directory.path)"]) }
         try cluster.initializeIfNeeded()

@@ -7,7 +7,7 @@ struct Recoveryd: AsyncParsableCommand {
         commandName: "recoveryd",
         abstract: "The service-recovery ledger daemon.",
         version: recoverydVersion,
-        subcommands: [Serve.self, Migrate.self, TokenCommand.self, RebuildCommand.self],
+        subcommands: [Serve.self, Migrate.self, TokenCommand.self, KeyCommand.self, RebuildCommand.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -19,6 +19,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Token file (`<role> <sha256 hex> [agent=<agent_id>] [<name>]` per line), read again on SIGHUP. Embedded mode creates <data-dir>/tokens if absent.")
     var tokenFile: String?
 
+    @OptionGroup var signing: SigningOptions
+
     @Option(help: "Longest request line in bytes.") var maxLine = Limits().maxLine
     @Option(help: "Requests pending per connection before reading pauses.") var maxPending = Limits().maxPending
     @Option(help: "Bytes of unsent output per connection before it stops reading and starting work.") var maxOutput = Limits().maxOutput
@@ -63,7 +65,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         for (name, value) in [
             ("connect-timeout", connectTimeout), ("statement-timeout", statementTimeout), ("commit-timeout", commitTimeout),
-            ("shutdown-grace", shutdownGrace),
+            ("shutdown-grace", shutdownGrace), ("head-interval", signing.headInterval),
         ] where !(value > 0 && value <= 3_600) {
             throw ValidationError("--\(name) must be more than 0 and at most 3600 seconds")
         }
@@ -83,9 +85,11 @@ struct Serve: AsyncParsableCommand {
             try Migrator.migrate(connection) { logger.info("\($0)") }
             try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
             let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
+            let signer = try signing.signer(dataDirectory: database.dataDirectory, create: true)
+            logger.info("signing heads", metadata: ["ledger": "\(signer.ledger)", "signing_key": "\(signer.publicKeyHex)"])
             let configuration = ServerConfiguration(
                 host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
-                tokenFile: tokenURL, timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
+                tokenFile: tokenURL, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
             let pidFile = try PIDFile(in: database.dataDirectory)
             defer { pidFile.remove() }
             // Started in this order and stopped in reverse: PostgreSQL last.

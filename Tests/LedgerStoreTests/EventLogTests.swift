@@ -152,6 +152,32 @@ struct EventLogTests {
         }
     }
 
+    @Test func verificationCatchesColumnsEditedAwayFromThePayload() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.writer(db)
+        _ = try log.append(events: (1...12).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        let reader = EventReader(connection: try PGConnection(db))
+        #expect(try reader.verify() == .verified(count: 12, last: 12, hash: log.head.hash))
+        let superuser = try PGConnection(db)
+        // Each edit leaves the payload and every hash as they were.
+        let edits: [(column: String, sql: String)] = [
+            ("case_id", "case_id = 'HIDDEN'"), ("agent_id", "agent_id = 'SOMEONE-ELSE'"), ("type", "type = 'apology'"),
+            ("event_id", "event_id = '00000000-0000-4000-8000-0000000000ff'"), ("content_digest", "content_digest = sha256('x')"),
+        ]
+        for (offset, edit) in edits.enumerated() {
+            let position = Int64(3 + offset)
+            try superuser.execute(
+                "ALTER TABLE events DISABLE TRIGGER USER; UPDATE events SET \(edit.sql) WHERE position = \(position); ALTER TABLE events ENABLE TRIGGER USER;")
+            guard case .broken(let found, let reason) = try reader.verify() else {
+                Issue.record("an edited \(edit.column) column went unnoticed")
+                continue
+            }
+            #expect(found == 3, "\(edit.column)")
+            if position == 3 { #expect(reason == "the column \(edit.column) differs from the payload") }
+            #expect(try reader.verify(from: position) == .broken(position: position, reason: "the column \(edit.column) differs from the payload"))
+        }
+    }
+
     @Test func aDeletedRowIsReportedAsAGap() throws {
         let db = try TestPostgres.database()
         _ = try Fixtures.writer(db).append(events: (1...10).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)

@@ -18,6 +18,8 @@ public enum TestPostgres {
         removeLeftovers()
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-test-\(getpid())-\(UUID().uuidString.prefix(8))")
         let started = try LocalCluster(directory: folder, settings: ["max_connections": "200"])
+        // The least-privilege roles of deploy/roles.sql, which a test creates.
+        started.databaseUsers += ["recoveryd", "ledger_reader"]
         try started.initializeIfNeeded(durable: false)
         try String(getpid()).write(to: folder.appending(path: "owner.pid"), atomically: true, encoding: .utf8)
         try started.start()

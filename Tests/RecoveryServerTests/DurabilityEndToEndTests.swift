@@ -233,8 +233,10 @@ struct DurabilityEndToEndTests {
         let tokenFile = daemon.folder.appending(path: "tokens").path
         let created = try Daemon.run(["token", "new", "--role", "auditor", "--name", "night auditor", "--token-file", tokenFile])
         #expect(created.status == 0)
-        let token = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The token is the first line; then how the running daemon was (not) told.
+        let token = String(created.output.split(separator: "\n").first ?? "")
         #expect(token.count == 64)
+        #expect(created.output.contains("no running daemon found"), "\(created.output)")
         #expect(try String(contentsOfFile: tokenFile, encoding: .utf8).contains("auditor \(TokenFileDigest.of(token)) night auditor"))
         #expect(try Daemon.run(["token", "new", "--role", "boss", "--token-file", tokenFile]).status != 0)
         try daemon.start()

@@ -1,0 +1,157 @@
+import Foundation
+import LedgerStore
+import RecoveryClient
+import Testing
+
+/// Tamper evidence an outside auditor can hold (issue 11): signed heads, a
+/// VERIFY that compares more than the table with itself, a start-up that
+/// compares hashes, and verifiers that pin the genesis hash.
+@Suite("Tamper evidence: signed heads, VERIFY and start-up")
+struct TamperEvidenceEndToEndTests {
+    /// What a superuser with an agenda runs: rewrites position `at`'s
+    /// payload, and recomputes its content digest, every later hash and the
+    /// checkpoint, so that the table agrees with itself again.
+    static func rewriteHistory(_ conninfo: String, at position: Int, replacing old: String, with new: String) throws {
+        try PGConnection(conninfo).execute(
+            """
+            ALTER TABLE events DISABLE TRIGGER USER;
+            UPDATE events SET payload = replace(payload, '\(old)', '\(new)') WHERE position = \(position);
+            UPDATE events SET content_digest = sha256(convert_to(
+                regexp_replace(regexp_replace(payload, '"position":[0-9]+,', ''), '"recorded_at":"[^"]*",', ''), 'UTF8'))
+            WHERE position = \(position);
+            DO $$
+            DECLARE previous bytea; r record;
+            BEGIN
+                SELECT coalesce((SELECT hash FROM events WHERE position = \(position) - 1), '\\x' || repeat('00', 32)::bytea)
+                INTO previous;
+                FOR r IN SELECT position, payload FROM events WHERE position >= \(position) ORDER BY position LOOP
+                    previous := sha256(previous || convert_to(r.payload, 'UTF8'));
+                    UPDATE events SET hash = previous WHERE position = r.position;
+                END LOOP;
+                UPDATE ledger_checkpoint SET hash = previous;
+            END $$;
+            ALTER TABLE events ENABLE TRIGGER USER;
+            """)
+    }
+
+    private static func appendSome(_ daemon: Daemon, count: Int) throws {
+        let front = try daemon.client("frontline")
+        for n in 1...count {
+            let event = n % 2 == 1 ? Events.complaint(n, caseID: "T-\(n)") : Events.compensation(n, caseID: "T-\(n - 1)", amount: 5_000)
+            #expect(okObject(try front.request("APPEND " + event)) != nil)
+        }
+    }
+
+    @Test func headsAreSignedWithTheKeyHelloAndKeyShowGive() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 4)
+        let auditor = try daemon.client()
+        let hello = try #require(okObject(try auditor.request("HELLO audit-token")))
+        let key = try #require(hello["signing_key"] as? String)
+        #expect(key.count == 64)
+        let shown = try Daemon.run(["key", "show", "--data-dir", daemon.folder.path])
+        #expect(shown.status == 0)
+        #expect(shown.output.trimmingCharacters(in: .whitespacesAndNewlines) == key)
+        let keyFile = daemon.folder.appending(path: "signing.key").path
+        #expect((try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int) == 0o600)
+
+        let answer = try #require(okObject(try auditor.request("HEAD")))
+        #expect(answer["ledger"] as? String == "default")
+        #expect(answer["position"] as? Int == 4)
+        let head = Reply.Head(
+            ledger: "default", position: 4, hash: try #require(answer["hash"] as? String), signedAt: try #require(answer["signed_at"] as? String),
+            signature: try #require(answer["signature"] as? String))
+        #expect(HeadCheck.signatureProblem(head, key: key) == nil)
+        var forged = head
+        forged.position = 3
+        #expect(HeadCheck.signatureProblem(forged, key: key) != nil)
+        #expect(okObject(try auditor.request("VERIFY"))?["hash"] as? String == head.hash)
+        // Kept by the daemon, and any role may ask.
+        let kept = try SignedHeads(connection: PGConnection(daemon.conninfo)).all()
+        #expect(kept.contains { $0.head.position == 4 && $0.head.signature == head.signature && $0.signingKey == key })
+        #expect(okObject(try daemon.client("finance").request("HEAD")) != nil)
+        #expect(errorCode(try daemon.client().request("HEAD")) == "auth_required")
+        // A restart keeps the key.
+        daemon.stop()
+        try daemon.start()
+        #expect(okObject(try daemon.client().request("HELLO audit-token"))?["signing_key"] as? String == key)
+    }
+
+    @Test func theHeadIsSignedPeriodicallyWhileAppendsFlow() throws {
+        let daemon = try Daemon(arguments: ["--head-interval", "0.2"])
+        try Self.appendSome(daemon, count: 3)
+        let deadline = Date().addingTimeInterval(10)
+        var kept: [Int64] = []
+        while Date() < deadline {
+            kept = try SignedHeads(connection: PGConnection(daemon.conninfo)).all().map(\.head.position)
+            if kept.contains(3) { break }
+            usleep(100_000)
+        }
+        #expect(kept.contains(3), "\(kept)")
+        #expect(daemon.log.contains("signed head"))
+        // Nothing moves: no more heads.
+        let before = try SignedHeads(connection: PGConnection(daemon.conninfo)).all().count
+        usleep(700_000)
+        #expect(try SignedHeads(connection: PGConnection(daemon.conninfo)).all().count == before)
+    }
+
+    @Test func verifyComparesTheCheckpointAndTheWritersHeadAndStartUpRefusesAMismatch() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 6)
+        let auditor = try daemon.client("auditor")
+        #expect(okObject(try auditor.request("VERIFY"))?["verified"] as? Int == 6)
+        // The checkpoint's hash edited alone.
+        try PGConnection(daemon.conninfo).execute("UPDATE ledger_checkpoint SET hash = sha256('forged')")
+        let broken = try auditor.request("VERIFY")
+        #expect(broken.hasPrefix("ERR chain_broken 6 the checkpoint records hash"), "\(broken)")
+        daemon.stop()
+        #expect(throws: DaemonError.self) { try daemon.start() }
+        #expect(daemon.log.contains("the checkpoint records hash"), "\(daemon.log)")
+        #expect(daemon.log.contains("was changed outside recoveryd"))
+    }
+
+    @Test func verifyCatchesAHistoryRewrittenUnderARunningWriter() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 6)
+        try Self.rewriteHistory(daemon.conninfo, at: 4, replacing: #""amount":5000"#, with: #""amount":500"#)
+        let answer = try daemon.client("auditor").request("VERIFY")
+        #expect(answer.hasPrefix("ERR chain_broken 6 the writer's head in memory records hash"), "\(answer)")
+    }
+
+    @Test func aRewrittenHistoryWithEveryHashRecomputedIsCaughtBySavedHeads() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 10)
+        let heads = daemon.folder.appending(path: "heads.jsonl").path
+        let saved = try RecoveryCtlTests.ctl(daemon, "auditor", ["head"])
+        #expect(saved.status == 0, "\(saved.output)")
+        try saved.output.write(toFile: heads, atomically: true, encoding: .utf8)
+        let head = try #require(try HeadCheck.read(saved.output).first)
+        #expect(head.position == 10)
+        let clean = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", heads])
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(clean.output.contains("heads and expectations: 1 of 1 hold"), "\(clean.output)")
+
+        // The operator stops the daemon, rewrites a compensation from 50.00 to
+        // 5.00, recomputes everything after it, and starts again.
+        daemon.stop()
+        try Self.rewriteHistory(daemon.conninfo, at: 4, replacing: #""amount":5000"#, with: #""amount":500"#)
+        try daemon.start()
+        // The table agrees with itself: VERIFY and a plain client-side check pass.
+        #expect(okObject(try daemon.client("auditor").request("VERIFY"))?["verified"] as? Int == 10)
+        #expect(try RecoveryCtlTests.ctl(daemon, "auditor", ["verify"]).status == 0)
+        // The head saved before the rewrite does not.
+        let caught = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", heads])
+        #expect(caught.status == 1)
+        #expect(caught.output.contains("head 10 signed at \(head.signedAt): the log's hash there is"), "\(caught.output)")
+        #expect(caught.output.contains("history was rewritten"))
+        let expected = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--expect", "10:\(head.hash)"])
+        #expect(expected.status == 1)
+        // A head whose signature was altered is refused as such.
+        var forged = head
+        forged.hash = String(repeating: "ab", count: 32)
+        try HeadCheck.line(forged).write(toFile: heads, atomically: true, encoding: .utf8)
+        let bad = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", heads])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("the signature does not match"), "\(bad.output)")
+    }
+}
