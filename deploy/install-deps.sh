@@ -2,10 +2,23 @@
 # Installs what recoveryd needs to build and test and that a fresh Debian
 # machine may lack: libpq's headers (the build links libpq), the PostgreSQL
 # server programs (initdb, pg_ctl: tests start throwaway clusters of their own)
-# and pg_auto_failover (the failover test runs a monitor and two nodes).
+# and pg_auto_failover (the failover test runs a monitor and two nodes); the
+# openssl command (TLS tests make a throwaway CA) and Python's cryptography
+# package (the docs' verifier checks signed heads with it, and a test runs it).
 set -euo pipefail
 
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" 2>/dev/null; then
+    echo "install-deps: installing Python's cryptography package"
+    python3 -m pip install -q cryptography || true
+fi
+
 missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-cryptography)
+elif ! python3 -c "import cryptography" 2>/dev/null; then
+    missing+=(python3-cryptography)
+fi
 pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     missing+=(postgresql)
@@ -19,7 +32,7 @@ if ! command -v pg_autoctl >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: libpq-dev, postgresql and pg_auto_failover are present"
+    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl and python3's cryptography are present"
     exit 0
 fi
 

@@ -154,4 +154,32 @@ struct TamperEvidenceEndToEndTests {
         #expect(bad.status == 1)
         #expect(bad.output.contains("the signature does not match"), "\(bad.output)")
     }
+
+    /// docs/verify_replay.py, run as an auditor would (its signature check
+    /// needs Python's `cryptography`, which deploy/install-deps.sh installs).
+    @Test func thePythonVerifierInTheDocsCatchesTheRewriteThroughSavedHeads() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 6)
+        let heads = daemon.folder.appending(path: "heads.jsonl").path
+        let saved = try RecoveryCtlTests.ctl(daemon, "auditor", ["head"])
+        try saved.output.write(toFile: heads, atomically: true, encoding: .utf8)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../../docs/verify_replay.py").standardizedFileURL.path
+        func python() throws -> String {
+            let output = daemon.folder.appending(path: "python-\(UUID().uuidString).out").path
+            let pid = try Daemon.spawn(
+                "/usr/bin/env", ["RECOVERYD_HEADS=\(heads)", "python3", script, "127.0.0.1", "\(daemon.port)", "audit-token"], output: output)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        }
+        let before = try python()
+        #expect(before.contains("chain verified 6 events, last 6"), "\(before)")
+        #expect(before.contains("head 6 holds"), "\(before)")
+        daemon.stop()
+        try Self.rewriteHistory(daemon.conninfo, at: 2, replacing: #""amount":5000"#, with: #""amount":500"#)
+        try daemon.start()
+        let after = try python()
+        #expect(after.contains("chain verified 6 events, last 6"), "\(after)")
+        #expect(after.contains("head 6 DOES NOT HOLD: history was rewritten"), "\(after)")
+    }
 }
