@@ -4,16 +4,26 @@ import Foundation
 /// lines, read answer lines. One thread at a time; a read timeout turns a
 /// missing answer into an error instead of a hang.
 public final class LineConnection: @unchecked Sendable {
-    private let fd: Int32
+    private var fd: Int32 = -1
+    /// Set when the connection speaks TLS; then `fd` is unused.
+    private var tls: TLSChannel?
+    private let timeoutSeconds: Int
     private var buffer: [UInt8] = []
     private var start = 0
     public private(set) var isClosed = false
 
     /// Connects to `host:port` (a name or an address; IPv4 or IPv6).
     /// `sendTimeoutSeconds` bounds a send the server does not take (it then throws).
+    /// With `tls`, speaks TLS (its handshake done before this returns).
     public init(
-        host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 30, receiveBuffer: Int32? = nil, sendTimeoutSeconds: Int? = nil
+        host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 30, receiveBuffer: Int32? = nil, sendTimeoutSeconds: Int? = nil,
+        tls: ClientTLS? = nil
     ) throws {
+        self.timeoutSeconds = timeoutSeconds
+        if let tls {
+            self.tls = try TLSChannel(host: host, port: port, tls: tls, timeoutSeconds: timeoutSeconds)
+            return
+        }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -60,12 +70,17 @@ public final class LineConnection: @unchecked Sendable {
     public func close() {
         guard !isClosed else { return }
         isClosed = true
-        Glibc.close(fd)
+        if let tls {
+            tls.close()
+        } else {
+            Glibc.close(fd)
+        }
     }
 
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     public func send(_ bytes: [UInt8]) throws {
+        if let tls { return try tls.send(bytes) }
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -87,6 +102,12 @@ public final class LineConnection: @unchecked Sendable {
                     start = 0
                 }
                 return line
+            }
+            if let tls {
+                let received = try tls.receive(timeoutSeconds: timeoutSeconds)
+                if received.isEmpty { return nil }
+                buffer += received
+                continue
             }
             var chunk = [UInt8](repeating: 0, count: 65_536)
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }

@@ -3,6 +3,7 @@ import LineProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The daemon as a swift-service-lifecycle `Service`: starts the writer (which
@@ -21,6 +22,7 @@ public final class RecoveryService: Service, Sendable {
     }
 
     public func run() async throws {
+        let tls = try configuration.tls.map { try $0.context() }
         let hub = SubscriptionHub()
         let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
         try writer.start()
@@ -42,6 +44,7 @@ public final class RecoveryService: Service, Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
+                        if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
                         try pipeline.addHandler(IdleStateHandler(readTimeout: idle))
                         try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLine: limits.maxLine)))
                         try pipeline.addHandler(SessionHandler(backend: server))
@@ -57,7 +60,10 @@ public final class RecoveryService: Service, Sendable {
         let address = channel.localAddress!
         logger.info(
             "recoveryd listening",
-            metadata: ["address": "\(address)", "position": "\(writer.view.position)", "version": "\(recoverydVersion)"])
+            metadata: [
+                "address": "\(address)", "position": "\(writer.view.position)", "version": "\(recoverydVersion)",
+                "transport": "\(configuration.tls == nil ? "tcp" : configuration.tls?.clientCAFile == nil ? "tls" : "mutual tls")",
+            ])
         onListening(address)
         let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
         let signing = Self.signHeads(server, every: configuration.headInterval, on: group.next())

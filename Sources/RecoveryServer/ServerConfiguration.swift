@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var tokens: TokenFile
     /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
     public var tokenFile: URL?
+    /// TLS for the listener; nil: plain TCP.
+    public var tls: ServerTLS?
     /// Signs heads (`HEAD`, and periodically while appends flow).
     public var signer: HeadSigner
     /// How often the head is signed and kept while it moves.
@@ -30,7 +32,7 @@ public struct ServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
-        limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil,
+        limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil, tls: ServerTLS? = nil,
         signer: HeadSigner = HeadSigner(ledger: "default", key: .init()), headInterval: Duration = .seconds(10), readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
         shutdownGrace: Duration = .seconds(15)
     ) {
@@ -44,6 +46,7 @@ public struct ServerConfiguration: Sendable {
         self.tokens = tokens
         self.tokenFile = tokenFile
         self.signer = signer
+        self.tls = tls
         self.headInterval = headInterval
         self.readConnections = readConnections
     }

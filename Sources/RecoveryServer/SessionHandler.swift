@@ -1,6 +1,7 @@
 import LineProtocol
 import Logging
 import NIOCore
+import NIOSSL
 import RecoveryDomain
 
 /// The shell around a connection's ``SessionStateMachine``: it turns channel
@@ -104,7 +105,11 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        backend.logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        if error is NIOSSLError || error is BoringSSLError {
+            backend.logger.warning("TLS handshake or record failed; closing", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        } else {
+            backend.logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
         context.close(promise: nil)
     }
 

@@ -27,6 +27,25 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "File holding the token (default: $RECOVERYD_TOKEN).")
     var tokenFile: String?
 
+    @Option(help: "Speak TLS, trusting this CA (PEM) for the server's certificate (default: $RECOVERYD_TLS_CA).")
+    var tlsCa: String?
+
+    @Option(help: "Client certificate (PEM), for a server that requires mutual TLS.")
+    var tlsCert: String?
+
+    @Option(help: "The client certificate's private key (PEM).")
+    var tlsKey: String?
+
+    var tls: ClientTLS? {
+        guard let ca = tlsCa ?? ProcessInfo.processInfo.environment["RECOVERYD_TLS_CA"] else { return nil }
+        return ClientTLS(caFile: ca, certificateFile: tlsCert, keyFile: tlsKey)
+    }
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil && tls == nil { throw ValidationError("--tls-cert needs --tls-ca (or $RECOVERYD_TLS_CA)") }
+    }
+
     func connect() throws -> LineConnection { try connectWithHello().connection }
 
     /// Connects and says HELLO; returns the connection and HELLO's answer.
@@ -45,7 +64,7 @@ struct ConnectionOptions: ParsableArguments {
         } else {
             throw ValidationError("no token: set RECOVERYD_TOKEN or give --token-file")
         }
-        let connection = try LineConnection(host: host, port: port, timeoutSeconds: 600)
+        let connection = try LineConnection(host: host, port: port, timeoutSeconds: 600, tls: tls)
         let hello = try connection.call("HELLO \(token)", as: Reply.Hello.self)
         return (connection, hello)
     }

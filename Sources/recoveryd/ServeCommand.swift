@@ -21,6 +21,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var signing: SigningOptions
 
+    @Option(help: "TLS certificate chain (PEM). With --tls-key the listener speaks TLS 1.2+ only.") var tlsCert: String?
+    @Option(help: "TLS private key (PEM).") var tlsKey: String?
+    @Option(help: "CA (PEM) whose certificates clients must present: mutual TLS.") var tlsClientCa: String?
+
+    var tls: ServerTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return ServerTLS(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa)
+    }
+
     @Option(help: "Longest request line in bytes.") var maxLine = Limits().maxLine
     @Option(help: "Requests pending per connection before reading pauses.") var maxPending = Limits().maxPending
     @Option(help: "Bytes of unsent output per connection before it stops reading and starting work.") var maxOutput = Limits().maxOutput
@@ -69,6 +78,8 @@ struct Serve: AsyncParsableCommand {
         ] where !(value > 0 && value <= 3_600) {
             throw ValidationError("--\(name) must be more than 0 and at most 3600 seconds")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         if let bad = limits.named.first(where: { $0.value <= 0 }) {
             throw ValidationError("--\(bad.name.replacingOccurrences(of: "_", with: "-")) must be positive")
         }
@@ -85,11 +96,12 @@ struct Serve: AsyncParsableCommand {
             try Migrator.migrate(connection) { logger.info("\($0)") }
             try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
             let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
+            _ = try tls?.context()  // bad TLS files stop the start here, with their names
             let signer = try signing.signer(dataDirectory: database.dataDirectory, create: true)
             logger.info("signing heads", metadata: ["ledger": "\(signer.ledger)", "signing_key": "\(signer.publicKeyHex)"])
             let configuration = ServerConfiguration(
                 host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
-                tokenFile: tokenURL, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
+                tokenFile: tokenURL, tls: tls, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
             let pidFile = try PIDFile(in: database.dataDirectory)
             defer { pidFile.remove() }
             // Started in this order and stopped in reverse: PostgreSQL last.
