@@ -7,10 +7,24 @@ public struct SignedHeads {
     public init(connection: PGConnection) { self.connection = connection }
 
     /// Keeps `head`, signed with `signingKey` (a second copy is ignored).
+    /// Its commit waits for the local disk only, never for a synchronous
+    /// standby: a missing standby must not hold up `HEAD` or a shutdown, and
+    /// the head is logged as well.
     public func insert(_ head: SignedHead, signingKey: [UInt8]) throws {
         guard let hash = Hex.decode(head.hash), let signature = Hex.decode(head.signature) else {
             throw StoreError(.corrupt, "a signed head with malformed hex")
         }
+        try connection.execute("BEGIN; SET LOCAL synchronous_commit TO local")
+        do {
+            try insertRow(head, hash: hash, signature: signature, signingKey: signingKey)
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func insertRow(_ head: SignedHead, hash: [UInt8], signature: [UInt8], signingKey: [UInt8]) throws {
         try connection.query(
             """
             INSERT INTO signed_heads (position, hash, ledger, signed_at, signing_key, signature)

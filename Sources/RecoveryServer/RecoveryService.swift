@@ -80,10 +80,7 @@ public final class RecoveryService: Service, Sendable {
             logger.warning("connections still waiting after the shutdown grace were answered unavailable", metadata: ["grace": "\(grace)"])
         }
         writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
-        if signing.lastSigned != writer.view.position {
-            // The last head of this run, signed and kept.
-            _ = try? await server.signHead(on: group.next()).get()
-        }
+        if signing.lastSigned != writer.view.position { server.signFinalHead() }
         reads.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped", metadata: ["position": "\(writer.view.position)"])

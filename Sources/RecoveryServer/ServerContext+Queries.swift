@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import LineProtocol
+import Logging
 import NIOCore
 import RecoveryDomain
 
@@ -91,14 +92,34 @@ extension ServerContext {
         let signer = configuration.signer
         let head = writer.view.chainHead
         let logger = self.logger
-        return read(on: eventLoop) { connection in
-            let signed = try signer.sign(head, at: Timestamp(Date()))
-            try SignedHeads(connection: connection).insert(signed, signingKey: signer.publicKey)
-            logger.info(
-                "signed head",
-                metadata: ["position": "\(signed.position)", "hash": "\(signed.hash)", "signed_at": "\(signed.signedAt)", "signature": "\(signed.signature)"])
-            return signed
+        return read(on: eventLoop) { connection in try Self.signAndKeep(head, signer: signer, on: connection, logger: logger) }
+    }
+
+    static func signAndKeep(_ head: ChainHead, signer: HeadSigner, on connection: PGConnection, logger: Logger) throws -> SignedHead {
+        let signed = try signer.sign(head, at: Timestamp(Date()))
+        try SignedHeads(connection: connection).insert(signed, signingKey: signer.publicKey)
+        logger.info(
+            "signed head",
+            metadata: ["position": "\(signed.position)", "hash": "\(signed.hash)", "signed_at": "\(signed.signedAt)", "signature": "\(signed.signature)"])
+        return signed
+    }
+
+    /// The last head of a run, signed and kept on a connection of its own
+    /// with short deadlines, waited for at most 3 s: a shutdown is never held
+    /// up by it.
+    func signFinalHead() {
+        let done = DispatchSemaphore(value: 0)
+        let (head, signer, conninfo, logger) = (writer.view.chainHead, configuration.signer, configuration.conninfo, logger)
+        Thread.detachNewThread {
+            defer { done.signal() }
+            do {
+                let connection = try PGConnection(conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+                _ = try Self.signAndKeep(head, signer: signer, on: connection, logger: logger)
+            } catch {
+                logger.warning("the last head was not kept", metadata: ["error": "\(error)"])
+            }
         }
+        if done.wait(timeout: .now() + 3) == .timedOut { logger.warning("the last head was not kept within 3 s") }
     }
 
     /// The budget row of `agentID` on `day`: from the writer's memory for

@@ -436,3 +436,31 @@ struct SessionSubscribeTests {
         }
     }
 }
+
+extension SessionRequestTests {
+    @Test func aRevokedTokenEndsTheConnectionWithWorkInFlightMarkedUnknown() {
+        var driver = MachineDriver()
+        driver.hello(as: .frontline)
+        driver.line("APPEND {}")
+        driver.line("APPEND {}")
+        driver.feed(.appendAnswered(driver.appendIDs[0], .ok(["position": .integer(1)])))
+        driver.feed(.revoked)
+        #expect(
+            driver.texts == [
+                #"OK {"position":1}"#,
+                "ERR unavailable the token of this connection was revoked before this was answered; its outcome is unknown: retry it (appends are idempotent)",
+                "ERR auth_required the token of this connection was revoked; closing",
+            ])
+        #expect(driver.did(.close(flushFirst: true)))
+        driver.line("PING")
+        #expect(driver.texts.count == 3, "nothing is read or answered after it")
+    }
+
+    @Test func aConnectionThatNeverSaidHelloIsNotEndedByARevocation() {
+        var driver = MachineDriver()
+        driver.feed(.revoked)
+        driver.line("PING")
+        #expect(driver.texts == [#"OK {"pong":true}"#])
+        #expect(!driver.machine.isClosed)
+    }
+}
