@@ -47,16 +47,8 @@ public final class EventLog {
         self.connection = connection
         let locked = try connection.query("SELECT pg_try_advisory_lock($1)", [.int(Self.writerLockKey)])
         guard locked.bool(0, 0) == true else {
-            let holder = try? connection.query(
-                """
-                SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket')
-                FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
-                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)
-                """, [.int(Self.writerLockKey)])
-            let who = holder.flatMap { $0.rowCount > 0 ? $0 : nil }.map {
-                " (PostgreSQL backend pid \($0.string(0, 0) ?? "?"), application \"\($0.string(0, 1) ?? "")\", from \($0.string(0, 2) ?? "?"))"
+            let who = (try? Self.lockHolder(connection)).flatMap { $0 }.map {
+                " (PostgreSQL backend pid \($0.pid), application \"\($0.application)\", from \($0.from))"
             } ?? ""
             throw StoreError(
                 .writerLocked,
@@ -65,6 +57,22 @@ public final class EventLog {
         head = .empty
         head = try EventReader(connection: connection).head()
         tip = head
+    }
+
+    /// The session holding this database's writer lock, if any: its backend
+    /// pid, its `application_name` (the writer daemon sets
+    /// `recoveryd@<address>`) and where it connects from.
+    public static func lockHolder(_ connection: PGConnection) throws(StoreError) -> (pid: String, application: String, from: String)? {
+        let holder = try connection.query(
+            """
+            SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket')
+            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)
+            """, [.int(writerLockKey)])
+        guard holder.rowCount > 0 else { return nil }
+        return (holder.string(0, 0) ?? "?", holder.string(0, 1) ?? "", holder.string(0, 2) ?? "?")
     }
 
     /// Gives the writer's lock back (also released when the connection closes).

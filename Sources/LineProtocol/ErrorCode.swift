@@ -17,6 +17,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case chainBroken = "chain_broken"
     case slowConsumer = "slow_consumer"
     case timeout
+    /// A standby or follower: `APPEND` goes to the writer (named if known).
+    case readOnly = "read_only"
 
     /// The wire code of a domain refusal (the domain's codes are a subset).
     public init(_ code: Rejection.Code) {

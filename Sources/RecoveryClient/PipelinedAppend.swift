@@ -6,6 +6,8 @@ public struct PipelinedAppend {
         /// One entry per event: its receipt, or the server's refusal.
         public var results: [Result<Reply.Receipt, ServerRefusal>]
 
+        public init(results: [Result<Reply.Receipt, ServerRefusal>]) { self.results = results }
+
         public var accepted: Int { results.filter { (try? $0.get())?.duplicate == false }.count }
         public var duplicates: Int { results.filter { (try? $0.get())?.duplicate == true }.count }
         public var refusals: [(index: Int, refusal: ServerRefusal)] {

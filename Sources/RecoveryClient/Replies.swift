@@ -14,6 +14,10 @@ public enum Reply {
         public var maxLine: Int
         /// The Ed25519 public key of signed heads, 64 hex.
         public var signingKey: String?
+        /// `writer` or `standby` (absent from older servers: a writer).
+        public var mode: String?
+        /// A standby's writer, when known.
+        public var writer: String?
     }
 
     /// A signed head (`HEAD`), as the server answers it and as

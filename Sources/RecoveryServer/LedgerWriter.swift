@@ -213,6 +213,9 @@ final class LedgerWriter: @unchecked Sendable {
             logger.info("moved away from a server whose commit timed out", metadata: ["from": "\(suspectServer)", "to": "\(connection.server)"])
         }
         let log = try EventLog(connection: connection)
+        // A standby reads this to name the writer in `ERR read_only`.
+        let advertised = configuration.advertise ?? "\(configuration.host):\(configuration.port)"
+        try? connection.query("SELECT set_config('application_name', $1, false)", [.text(String("recoveryd@\(advertised)".prefix(63)))])
         let today = configuration.ledger.businessDay(of: Timestamp(Date()))
         let loaded = try Projections(connection: connection).workingState(today: today)
         guard loaded.lastPosition == log.head.position else {

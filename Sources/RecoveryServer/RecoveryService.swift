@@ -25,9 +25,18 @@ public final class RecoveryService: Service, Sendable {
         let tls = try configuration.tls.map { try $0.context() }
         let hub = SubscriptionHub()
         let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
-        try writer.start()
+        var standby: Standby?
+        var tailer: LogTailer?
+        if configuration.standby {
+            let following = LogTailer(conninfo: configuration.conninfo, timeouts: configuration.timeouts, hub: hub, view: writer.view, logger: logger)
+            following.start()
+            tailer = following
+            standby = Standby(writer: writer, tailer: following, logger: logger)
+        } else {
+            try writer.start()
+        }
         let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections, timeouts: configuration.timeouts)
-        let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, logger: logger)
+        let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, standby: standby, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let limits = configuration.limits
         let idle = TimeAmount.seconds(Int64(limits.idleTimeout))
@@ -52,6 +61,7 @@ public final class RecoveryService: Service, Sendable {
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
         } catch {
+            tailer?.stop()
             writer.stop(timeout: .seconds(1))
             reads.shutdown()
             try? await group.shutdownGracefully()
@@ -65,6 +75,10 @@ public final class RecoveryService: Service, Sendable {
                 "transport": "\(configuration.tls == nil ? "tcp" : configuration.tls?.clientCAFile == nil ? "tls" : "mutual tls")",
             ])
         onListening(address)
+        if let standby {
+            logger.notice("standby: serving reads; waiting for the writer's lock to take over")
+            standby.start()
+        }
         let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
         let signing = Self.signHeads(server, every: configuration.headInterval, on: group.next())
 
@@ -72,6 +86,8 @@ public final class RecoveryService: Service, Sendable {
 
         reloads?.cancel()
         signing.cancel()
+        standby?.stop()
+        tailer?.stop()
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
         let grace = configuration.shutdownGrace
@@ -80,7 +96,7 @@ public final class RecoveryService: Service, Sendable {
             logger.warning("connections still waiting after the shutdown grace were answered unavailable", metadata: ["grace": "\(grace)"])
         }
         writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
-        if signing.lastSigned != writer.view.position { server.signFinalHead() }
+        if writer.view.isServing, signing.lastSigned != writer.view.position { server.signFinalHead() }
         reads.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped", metadata: ["position": "\(writer.view.position)"])
@@ -116,7 +132,7 @@ extension RecoveryService {
         let signing = HeadSigning()
         let nanoseconds = Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
         signing.task = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(nanoseconds), delay: .nanoseconds(nanoseconds)) { _ in
-            guard signing.moved(to: server.writer.view.position) else { return }
+            guard server.writer.view.isServing, signing.moved(to: server.writer.view.position) else { return }
             server.signHead(on: loop).whenFailure { error in
                 server.logger.warning("could not sign and keep the head", metadata: ["error": "\(error)"])
             }

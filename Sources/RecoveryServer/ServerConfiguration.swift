@@ -16,6 +16,11 @@ public struct ServerConfiguration: Sendable {
     public var tokens: TokenFile
     /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
     public var tokenFile: URL?
+    /// Start as a standby: serve reads and wait for the writer's lock.
+    public var standby: Bool = false
+    /// Where clients reach this daemon (`HOST:PORT`), as a standby names the
+    /// writer in `ERR read_only`: `--advertise`, else the listen address.
+    public var advertise: String?
     /// TLS for the listener; nil: plain TCP.
     public var tls: ServerTLS?
     /// Signs heads (`HEAD`, and periodically while appends flow).

@@ -36,6 +36,17 @@ extension ServerContext {
         case .verify(let from, let to):
             return verify(from: from, to: to, on: eventLoop)
         case .head:
+            guard writer.view.isServing else {
+                // Only the writer vouches for a head: a standby answers it unsigned, from the log.
+                let name = configuration.signer.ledger
+                return read(on: eventLoop) { connection in
+                    let head = try EventReader(connection: connection).head()
+                    return [Response.ok([
+                        "ledger": .string(name), "position": .integer(head.position), "hash": .string(Hex.encode(head.hash)),
+                        "mode": .string("standby"),
+                    ])]
+                }
+            }
             return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
         case .hello, .ping, .quit, .append, .replay, .subscribe, .unsubscribe:
             return eventLoop.makeSucceededFuture([.error(.internalError, "\(request.verb) is not a query")])
@@ -51,10 +62,13 @@ extension ServerContext {
         let writer = self.writer
         return read(on: eventLoop) { connection in
             let started = Date()
+            let serving = writer.view.isServing
             let memory = writer.view.chainHead
             let checkpoint = try Projections(connection: connection).checkpoint()
             let start = from ?? 1
-            let records = to == nil ? [("the writer's head in memory", memory), ("the checkpoint", checkpoint)].filter { $0.1.position >= start } : []
+            let records = to == nil
+                ? [("the writer's head in memory", memory), ("the checkpoint", checkpoint)].filter { $0.1.position >= start && (serving || $0.0 == "the checkpoint") }
+                : []
             var recomputed: [Int64: [UInt8]] = [:]
             var result = try EventReader(connection: connection).verify(
                 from: start, through: to, witnesses: Set(records.map(\.1.position)), witnessed: { recomputed[$0] = $1 }

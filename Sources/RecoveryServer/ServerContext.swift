@@ -15,9 +15,12 @@ final class ServerContext: SessionBackend {
     let hub: SubscriptionHub
     let connections: ConnectionRegistry
     let logger: Logger
+    /// Set on a standby (until and after it takes over).
+    let standby: Standby?
 
-    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadPool, hub: SubscriptionHub, logger: Logger) {
+    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadPool, hub: SubscriptionHub, standby: Standby? = nil, logger: Logger) {
         self.configuration = configuration
+        self.standby = standby
         self.writer = writer
         self.reads = reads
         self.hub = hub
@@ -40,14 +43,23 @@ final class ServerContext: SessionBackend {
 
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
         guard let entry = connections.hello(connection, token: token) else { return nil }
-        return (entry, .ok(Answers.hello(
+        var answer = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
-            limits: limits, ledger: ledger)))
+            limits: limits, ledger: ledger)
+        answer["mode"] = .string(writer.view.isServing ? "writer" : "standby")
+        if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
+        return (entry, .ok(answer))
     }
 
     // MARK: Appends
 
     func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+        guard writer.view.isServing else {
+            let message = standby?.writerAddress.map { "\($0) this daemon is a standby: append to the writer there" }
+                ?? "this daemon is a standby; the writer's address is not known yet"
+            answer(.refused(ProtocolError(.readOnly, message)))
+            return true
+        }
         let event: Event
         switch EventCodec.decode(json: json, currency: ledger.currency) {
         case .failure(let rejection):

@@ -13,11 +13,29 @@ final class WriterView: @unchecked Sendable {
     private var today = BusinessDay(daysSinceEpoch: 0)
     private var budgets: [BudgetKey: BudgetDay] = [:]
     private var allowances: [String: [AllowanceSetting]] = [:]
+    /// False until this daemon's writer holds the lock (a standby before it
+    /// takes over): then nothing here is the ledger's, and queries read the
+    /// tables; only ``position`` is kept, as last read from the log.
+    private var serving = false
+
+    var isServing: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return serving
+    }
+
+    /// The log's head as a standby last read it.
+    func observe(head: ChainHead) {
+        lock.lock()
+        defer { lock.unlock() }
+        if !serving { self.head = head }
+    }
 
     /// Everything again, after a connect.
     func reset(head: ChainHead, today: BusinessDay, budgets: [BudgetKey: BudgetDay], allowances: [String: [AllowanceSetting]]) {
         lock.lock()
         defer { lock.unlock() }
+        serving = true
         self.head = head
         self.today = today
         self.budgets = budgets
@@ -60,6 +78,7 @@ final class WriterView: @unchecked Sendable {
     func budget(_ key: BudgetKey, configuration: LedgerConfiguration) -> BudgetDay? {
         lock.lock()
         defer { lock.unlock() }
+        guard serving else { return nil }
         if let row = budgets[key] { return row }
         guard key.day >= today else { return nil }
         return LedgerState(allowances: allowances[key.agentID].map { [key.agentID: $0] } ?? [:])
@@ -70,7 +89,7 @@ final class WriterView: @unchecked Sendable {
     func budgets(on day: BusinessDay) -> [(agentID: String, budget: BudgetDay)]? {
         lock.lock()
         defer { lock.unlock() }
-        guard day >= today else { return nil }
+        guard serving, day >= today else { return nil }
         return budgets.compactMap { $0.key.day == day ? (agentID: $0.key.agentID, budget: $0.value) : nil }
             .sorted { $0.agentID < $1.agentID }
     }

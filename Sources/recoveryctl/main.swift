@@ -21,7 +21,7 @@ struct RecoveryCtl: ParsableCommand {
 
 /// Where the server is and who we are.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "HOST:PORT of recoveryd (default: $RECOVERYD_SERVER or 127.0.0.1:7411).")
+    @Option(help: "HOST:PORT of recoveryd, or a list a:7411,b:7411 tried in turn (default: $RECOVERYD_SERVER or 127.0.0.1:7411).")
     var server: String?
 
     @Option(help: "File holding the token (default: $RECOVERYD_TOKEN).")
@@ -49,24 +49,28 @@ struct ConnectionOptions: ParsableArguments {
     func connect() throws -> LineConnection { try connectWithHello().connection }
 
     /// Connects and says HELLO; returns the connection and HELLO's answer.
-    func connectWithHello() throws -> (connection: LineConnection, hello: Reply.Hello) {
-        let address = server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411"
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw ValidationError("the server must be HOST:PORT, not \(address)")
+    /// With a list of servers, the first that answers; with `writer`, the
+    /// first that is the writer (see ``ServerList``).
+    func connectWithHello(writer: Bool = false) throws -> (connection: LineConnection, hello: Reply.Hello) {
+        let session = try servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: writer)
+        return (session.connection, try Answer(session.hello).decode(Reply.Hello.self))
+    }
+
+    func servers() throws -> ServerList {
+        do {
+            return try ServerList(server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411")
+        } catch let error as ClientError {
+            throw ValidationError(error.description)
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let token: String
+    }
+
+    func token() throws -> String {
         if let tokenFile {
-            token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            return try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         } else if let fromEnvironment = ProcessInfo.processInfo.environment["RECOVERYD_TOKEN"] {
-            token = fromEnvironment
-        } else {
-            throw ValidationError("no token: set RECOVERYD_TOKEN or give --token-file")
+            return fromEnvironment
         }
-        let connection = try LineConnection(host: host, port: port, timeoutSeconds: 600, tls: tls)
-        let hello = try connection.call("HELLO \(token)", as: Reply.Hello.self)
-        return (connection, hello)
+        throw ValidationError("no token: set RECOVERYD_TOKEN or give --token-file")
     }
 }
 
@@ -167,17 +171,51 @@ struct AppendCommand: ParsableCommand {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
                 .map { (number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
                 .filter { !$0.text.isEmpty }
-            let server = try connection.connect()
             var progress = Progress(total: lines.count, label: "lines")
-            let summary = try PipelinedAppend(connection: server, depth: depth).run(lines.map(\.text)) { progress.update($0) }
+            let summary = try appendMovingOn(lines.map(\.text)) { progress.update($0) }
             progress.update(lines.count, force: true)
             progress.finish()
             let refusals = summary.refusals
             print("accepted \(summary.accepted), duplicate \(summary.duplicates), refused \(refusals.count) (of \(lines.count) lines)")
             for (index, refusal) in refusals { print("line \(lines[index].number): \(shown(refusal.description))") }
-            _ = try? server.request("QUIT")
             if !refusals.isEmpty { throw ExitCode.failure }
         }
+    }
+
+    /// Appends through the writer; when it disappears, or a server answers
+    /// `read_only` or `unavailable`, the lines not yet recorded go again to the
+    /// next writer found in the list (appends are idempotent), for up to a
+    /// minute. A line recorded before a switch may then count as a duplicate.
+    private func appendMovingOn(_ events: [String], progress: (Int) -> Void) throws -> PipelinedAppend.Summary {
+        var results = [Result<Reply.Receipt, ServerRefusal>?](repeating: nil, count: events.count)
+        let deadline = Date().addingTimeInterval(60)
+        var lastProblem = ""
+        while true {
+            let open = results.indices.filter { index in
+                switch results[index] {
+                case nil: true
+                case .failure(let refusal)?: ["read_only", "unavailable"].contains(refusal.code)
+                case .success?: false
+                }
+            }
+            if open.isEmpty || Date() > deadline { break }
+            if !lastProblem.isEmpty { FileHandle.standardError.write(Data("recoveryctl: \(lastProblem); trying the servers again\n".utf8)) }
+            do {
+                let (server, _) = try connection.connectWithHello(writer: true)
+                defer { _ = try? server.request("QUIT") }
+                let summary = try PipelinedAppend(connection: server, depth: depth).run(open.map { events[$0] }) { progress($0) }
+                for (slot, result) in zip(open, summary.results) { results[slot] = result }
+                lastProblem = summary.refusals.first { ["read_only", "unavailable"].contains($0.refusal.code) }.map { "\($0.refusal)" } ?? ""
+            } catch let refusal as ServerRefusal {
+                throw refusal
+            } catch {
+                lastProblem = "\(error)"
+            }
+            if !lastProblem.isEmpty { Thread.sleep(forTimeInterval: 0.5) }
+        }
+        return PipelinedAppend.Summary(results: results.map {
+            $0 ?? .failure(ServerRefusal(code: "unavailable", message: "no server recorded it within a minute: \(lastProblem)"))
+        })
     }
 }
 

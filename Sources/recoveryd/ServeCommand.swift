@@ -21,6 +21,12 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var signing: SigningOptions
 
+    @Flag(help: "Start as a standby on the same database: serve reads and take over when the writer's lock is free.")
+    var standby = false
+
+    @Option(help: "HOST:PORT clients reach this daemon at (default: --listen), as a standby names the writer.")
+    var advertise: String?
+
     @Option(help: "TLS certificate chain (PEM). With --tls-key the listener speaks TLS 1.2+ only.") var tlsCert: String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
     @Option(help: "CA (PEM) whose certificates clients must present: mutual TLS.") var tlsClientCa: String?
@@ -104,10 +110,13 @@ struct Serve: AsyncParsableCommand {
                 tokenFile: tokenURL, tls: tls, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
             let pidFile = try PIDFile(in: database.dataDirectory)
             defer { pidFile.remove() }
+            var served = configuration
+            served.standby = standby
+            served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
-            services.append(RecoveryService(configuration: configuration, logger: logger))
+            services.append(RecoveryService(configuration: served, logger: logger))
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
