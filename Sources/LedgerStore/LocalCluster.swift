@@ -116,8 +116,10 @@ public final class LocalCluster: @unchecked Sendable {
         let hba = """
             # Written by recoveryd at every start; edits are overwritten.
             # Only the Unix socket (mode 0700, in a 0700 folder), only by peer
-            # authentication, only for the OS users mapped in pg_ident.conf.
+            # authentication, only for the OS users mapped in pg_ident.conf
+            # (who may also take base backups and stream a replica).
             local all all peer map=recoveryd
+            local replication all peer map=recoveryd
 
             """
         let ident = "# Written by recoveryd at every start; edits are overwritten.\n"
