@@ -5,11 +5,18 @@ import RecoveryDomain
 /// depend on them.
 public enum LedgerSettings {
     /// Records the settings on first use; afterwards refuses different ones.
-    public static func check(currency: String, timeZone: String, connection: PGConnection) throws {
-        try connection.query(
-            "INSERT INTO ledger_settings (currency, time_zone) VALUES ($1, $2) ON CONFLICT (singleton) DO NOTHING",
-            [.text(currency), .text(timeZone)])
+    /// `readOnly` (a follower on a replica): only compares, and refuses a
+    /// ledger whose writer has not recorded its settings yet.
+    public static func check(currency: String, timeZone: String, connection: PGConnection, readOnly: Bool = false) throws {
+        if !readOnly {
+            try connection.query(
+                "INSERT INTO ledger_settings (currency, time_zone) VALUES ($1, $2) ON CONFLICT (singleton) DO NOTHING",
+                [.text(currency), .text(timeZone)])
+        }
         let row = try connection.query("SELECT currency, time_zone FROM ledger_settings")
+        guard row.rowCount == 1 else {
+            throw StoreError(.server, "this ledger has no settings yet: start its writer first")
+        }
         let stored = (row.string(0, 0) ?? "", row.string(0, 1) ?? "")
         guard stored == (currency, timeZone) else {
             throw StoreError(

@@ -17,6 +17,24 @@ public enum Migrator {
 
     /// Brings the database up to date; returns the versions it applied now.
     @discardableResult
+    /// For a read-only replica, which cannot be migrated: refuses a schema
+    /// other than this build's (the writer's side migrates it).
+    public static func checkCurrent(_ connection: PGConnection) throws {
+        let present = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        var applied: Set<Int> = []
+        if present.bool(0, 0) == true {
+            let rows = try connection.query("SELECT version FROM schema_migrations")
+            for row in 0..<rows.rowCount { if let version = rows.int64(row, 0) { applied.insert(Int(version)) } }
+        }
+        let known = Set(migrations.map(\.version))
+        guard applied == known else {
+            throw StoreError(
+                .unknownMigration,
+                "the replica's schema has migrations \(applied.sorted()) but this build has \(known.sorted()): migrate the writer's database with the same build first"
+            )
+        }
+    }
+
     public static func migrate(_ connection: PGConnection, log: (String) -> Void = { _ in }) throws -> [Int] {
         try connection.query("SELECT pg_advisory_lock($1)", [.int(lockKey)])
         defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [.int(lockKey)]) }

@@ -27,16 +27,20 @@ public final class RecoveryService: Service, Sendable {
         let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
         var standby: Standby?
         var tailer: LogTailer?
-        if configuration.standby {
-            let following = LogTailer(conninfo: configuration.conninfo, timeouts: configuration.timeouts, hub: hub, view: writer.view, logger: logger)
+        switch configuration.mode {
+        case .writer:
+            try writer.start()
+        case .standby, .follower:
+            let following = LogTailer(
+                conninfo: configuration.conninfo, timeouts: configuration.timeouts, hub: hub, view: writer.view,
+                measuresLag: configuration.mode == .follower, logger: logger)
             following.start()
             tailer = following
-            standby = Standby(writer: writer, tailer: following, logger: logger)
-        } else {
-            try writer.start()
+            if configuration.mode == .standby { standby = Standby(writer: writer, tailer: following, logger: logger) }
         }
         let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections, timeouts: configuration.timeouts)
-        let server = ServerContext(configuration: configuration, writer: writer, reads: reads, hub: hub, standby: standby, logger: logger)
+        let server = ServerContext(
+            configuration: configuration, writer: writer, reads: reads, hub: hub, standby: standby, tailer: tailer, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let limits = configuration.limits
         let idle = TimeAmount.seconds(Int64(limits.idleTimeout))
@@ -79,6 +83,7 @@ public final class RecoveryService: Service, Sendable {
             logger.notice("standby: serving reads; waiting for the writer's lock to take over")
             standby.start()
         }
+        if configuration.mode == .follower { logger.notice("follower: serving reads from a replica; appends go to the writer") }
         let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
         let signing = Self.signHeads(server, every: configuration.headInterval, on: group.next())
 

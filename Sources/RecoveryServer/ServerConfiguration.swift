@@ -16,8 +16,17 @@ public struct ServerConfiguration: Sendable {
     public var tokens: TokenFile
     /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
     public var tokenFile: URL?
-    /// Start as a standby: serve reads and wait for the writer's lock.
-    public var standby: Bool = false
+    /// What this daemon is (DESIGN.md §8).
+    public enum Mode: String, Sendable {
+        /// Holds the writer's lock and records appends.
+        case writer
+        /// On the writer's database: serves reads, takes over when the lock frees.
+        case standby
+        /// On a hot-standby replica: serves reads only, never writes.
+        case follower
+    }
+
+    public var mode: Mode = .writer
     /// Where clients reach this daemon (`HOST:PORT`), as a standby names the
     /// writer in `ERR read_only`: `--advertise`, else the listen address.
     public var advertise: String?

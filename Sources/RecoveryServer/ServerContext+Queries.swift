@@ -39,11 +39,12 @@ extension ServerContext {
             guard writer.view.isServing else {
                 // Only the writer vouches for a head: a standby answers it unsigned, from the log.
                 let name = configuration.signer.ledger
+                let mode = self.mode
                 return read(on: eventLoop) { connection in
                     let head = try EventReader(connection: connection).head()
                     return [Response.ok([
                         "ledger": .string(name), "position": .integer(head.position), "hash": .string(Hex.encode(head.hash)),
-                        "mode": .string("standby"),
+                        "mode": .string(mode),
                     ])]
                 }
             }

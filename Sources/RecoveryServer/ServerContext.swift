@@ -17,10 +17,16 @@ final class ServerContext: SessionBackend {
     let logger: Logger
     /// Set on a standby (until and after it takes over).
     let standby: Standby?
+    /// Set on a standby or follower: follows the log for subscribers.
+    let tailer: LogTailer?
 
-    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadPool, hub: SubscriptionHub, standby: Standby? = nil, logger: Logger) {
+    init(
+        configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadPool, hub: SubscriptionHub, standby: Standby? = nil,
+        tailer: LogTailer? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.standby = standby
+        self.tailer = tailer
         self.writer = writer
         self.reads = reads
         self.hub = hub
@@ -29,6 +35,9 @@ final class ServerContext: SessionBackend {
     }
 
     var limits: Limits { configuration.limits }
+
+    /// `writer` once this daemon's writer holds the lock, else its configured mode.
+    var mode: String { writer.view.isServing ? "writer" : configuration.mode.rawValue }
     var ledger: LedgerConfiguration { configuration.ledger }
 
     // MARK: Admission and tokens
@@ -46,8 +55,13 @@ final class ServerContext: SessionBackend {
         var answer = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
             limits: limits, ledger: ledger)
-        answer["mode"] = .string(writer.view.isServing ? "writer" : "standby")
+        answer["mode"] = .string(mode)
         if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
+        if configuration.mode == .follower {
+            let lag = tailer?.lag
+            answer["lag_positions"] = lag?.positions.map { .integer($0) } ?? .null
+            answer["lag_seconds"] = lag?.seconds.map { .string(String(format: "%.3f", $0)) } ?? .null
+        }
         return (entry, .ok(answer))
     }
 
@@ -55,8 +69,10 @@ final class ServerContext: SessionBackend {
 
     func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         guard writer.view.isServing else {
-            let message = standby?.writerAddress.map { "\($0) this daemon is a standby: append to the writer there" }
-                ?? "this daemon is a standby; the writer's address is not known yet"
+            let message = configuration.mode == .follower
+                ? "this daemon is a follower on a read-only replica: append to the writer"
+                : standby?.writerAddress.map { "\($0) this daemon is a standby: append to the writer there" }
+                    ?? "this daemon is a standby; the writer's address is not known yet"
             answer(.refused(ProtocolError(.readOnly, message)))
             return true
         }

@@ -90,6 +90,39 @@ final class Standby: @unchecked Sendable {
     }
 }
 
+extension LogTailer {
+    /// The replica's lag; its primary is found through `pg_stat_wal_receiver`
+    /// and reached with the replica's database and user (credentials as
+    /// libpq finds them: `.pgpass`, peer).
+    fileprivate func measureLag(on replica: PGConnection, head: Int64) -> Lag {
+        var lag = Lag()
+        if let row = try? replica.query(
+            """
+            SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8::text
+            """), let text = row.string(0, 0) {
+            lag.seconds = Double(text)
+        }
+        if !(primary?.isConnected ?? false) {
+            primary = nil
+            if let row = try? replica.query(
+                "SELECT sender_host, sender_port::text, current_database(), current_user FROM pg_stat_wal_receiver WHERE status = 'streaming'"),
+                row.rowCount == 1, let host = row.string(0, 0), let port = row.string(0, 1), let database = row.string(0, 2),
+                let user = row.string(0, 3)
+            {
+                func quoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+                primary = try? PGConnection(
+                    "host=\(quoted(host)) port=\(port) dbname=\(quoted(database)) user=\(quoted(user)) connect_timeout=2",
+                    timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+            }
+        }
+        if let primary, let row = try? primary.query("SELECT position FROM ledger_checkpoint"), let position = row.int64(0, 0) {
+            lag.positions = max(0, position - head)
+        }
+        return lag
+    }
+}
+
 /// Follows the log in the database for subscribers when this daemon does not
 /// write it (a standby, a follower): every `interval` it reads the events
 /// past the last it published and publishes them in order. A position it
@@ -104,8 +137,32 @@ final class LogTailer: @unchecked Sendable {
     private let lock = NSLock()
     private var stopping = false
     private var connected: PGConnection?
+    /// A follower's: measure how far the replica is behind its primary.
+    private let measuresLag: Bool
+    private var measured: Lag?
+    private var primary: PGConnection?
+    private var lastMeasured = Date.distantPast
 
-    init(conninfo: String, timeouts: PGTimeouts, hub: SubscriptionHub, view: WriterView, logger: Logger, interval: TimeInterval = 0.2) {
+    /// How far a replica is behind: in positions (its primary's checkpoint
+    /// against its own head; nil when the primary cannot be reached) and in
+    /// seconds since the last replayed commit (0 when all received WAL is
+    /// replayed).
+    struct Lag: Sendable {
+        var positions: Int64?
+        var seconds: Double?
+    }
+
+    var lag: Lag? {
+        lock.lock()
+        defer { lock.unlock() }
+        return measured
+    }
+
+    init(
+        conninfo: String, timeouts: PGTimeouts, hub: SubscriptionHub, view: WriterView, measuresLag: Bool = false, logger: Logger,
+        interval: TimeInterval = 0.2
+    ) {
+        self.measuresLag = measuresLag
         self.conninfo = conninfo
         self.timeouts = timeouts
         self.hub = hub
@@ -164,6 +221,13 @@ final class LogTailer: @unchecked Sendable {
                     next = last.position + 1
                 }
                 published = next - 1
+                if measuresLag, Date().timeIntervalSince(lastMeasured) >= 1 {
+                    lastMeasured = Date()
+                    let lag = measureLag(on: connection, head: head.position)
+                    lock.lock()
+                    measured = lag
+                    lock.unlock()
+                }
                 lastError = ""
             } catch {
                 if "\(error)" != lastError {

@@ -24,6 +24,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Start as a standby on the same database: serve reads and take over when the writer's lock is free.")
     var standby = false
 
+    @Flag(help: "Serve reads from a hot-standby replica (--database names it); never write.")
+    var follow = false
+
     @Option(help: "HOST:PORT clients reach this daemon at (default: --listen), as a standby names the writer.")
     var advertise: String?
 
@@ -84,6 +87,8 @@ struct Serve: AsyncParsableCommand {
         ] where !(value > 0 && value <= 3_600) {
             throw ValidationError("--\(name) must be more than 0 and at most 3600 seconds")
         }
+        if standby && follow { throw ValidationError("--standby and --follow exclude each other") }
+        if follow && database.isEmbedded { throw ValidationError("--follow needs --database: the replica to read") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         if let bad = limits.named.first(where: { $0.value <= 0 }) {
@@ -99,8 +104,12 @@ struct Serve: AsyncParsableCommand {
         do {
             let conninfo = try database.conninfo(cluster: cluster)
             let connection = try PGConnection(conninfo, timeouts: .maintenance)
-            try Migrator.migrate(connection) { logger.info("\($0)") }
-            try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection)
+            if follow {
+                try Migrator.checkCurrent(connection)
+            } else {
+                try Migrator.migrate(connection) { logger.info("\($0)") }
+            }
+            try LedgerSettings.check(currency: ledger.currency, timeZone: ledger.timeZone, connection: connection, readOnly: follow)
             let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
             _ = try tls?.context()  // bad TLS files stop the start here, with their names
             let signer = try signing.signer(dataDirectory: database.dataDirectory, create: true)
@@ -111,7 +120,7 @@ struct Serve: AsyncParsableCommand {
             let pidFile = try PIDFile(in: database.dataDirectory)
             defer { pidFile.remove() }
             var served = configuration
-            served.standby = standby
+            served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
