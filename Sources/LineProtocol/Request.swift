@@ -10,7 +10,8 @@ public enum Request: Sendable, Equatable {
     case append(json: [UInt8])
     case caseQuery(caseID: String)
     case budget(agentID: String, day: BusinessDay?)
-    case budgets(day: BusinessDay)
+    /// `day`: nil for today (in the ledger's time zone).
+    case budgets(day: BusinessDay?)
     case outcomes(by: OutcomeDimension?, from: BusinessDay?, to: BusinessDay?)
     case replay(from: Int64, to: Int64?)
     case subscribe(from: Int64)
@@ -87,8 +88,8 @@ public enum Request: Sendable, Equatable {
             let day = arguments.count == 2 ? try day(arguments[1]) : nil
             return .budget(agentID: try identifier(arguments[0], "agent_id"), day: day)
         case "BUDGETS":
-            guard arguments.count == 1 else { throw usage("BUDGETS <YYYY-MM-DD>") }
-            return .budgets(day: try day(arguments[0]))
+            guard arguments.count <= 1 else { throw usage("BUDGETS [YYYY-MM-DD]") }
+            return .budgets(day: arguments.isEmpty ? nil : try day(arguments[0]))
         case "OUTCOMES":
             var by: OutcomeDimension?
             var from: BusinessDay?

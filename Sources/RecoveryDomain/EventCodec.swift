@@ -72,7 +72,9 @@ public enum EventCodec {
         let rawID = try reader.string(.eventID)
         guard let eventID = EventID(rawID) else { throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)") }
         let agentID = try reader.identifier(.agentID)
-        let caseID = type == .allowance ? try reader.optionalIdentifier(.caseID) : try reader.identifier(.caseID)
+        // An allowance belongs to no case: a new one with `case_id` is refused
+        // as an unknown field (by `finish`); one stored before that rule still reads.
+        let caseID = type != .allowance ? try reader.identifier(.caseID) : reader.newInput ? nil : try reader.optionalIdentifier(.caseID)
         var occurredAt: (String, Timestamp)?
         if let text = try reader.optionalString(.occurredAt) {
             guard let instant = Timestamp(rfc3339: text) else {

@@ -66,7 +66,7 @@ extension LedgerRows {
                 CaseState(
                     caseID: caseID, customerID: complaint.customerID, channel: complaint.channel,
                     category: complaint.category, severity: complaint.severity, baseline: complaint.baseline,
-                    owner: event.agentID, openedAt: at, openedDay: configuration.businessDay(of: at), status: .open,
+                    owner: event.agentID, openedAt: at, openedDay: day, status: .open,
                     steps: .listened, firstApologyAt: nil, resolvedAt: nil, satisfaction: nil, wouldRecommend: nil,
                     compensationNet: 0, compensations: [:], lastPosition: recorded.position))
             return

@@ -3,7 +3,8 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
     /// The agent who holds the case (after any escalation).
     case agent
     case channel, category, severity
-    /// The business day of the complaint.
+    /// The business day the complaint was recorded on (not its `occurred_at`:
+    /// a back-dated complaint does not move into a past period's report).
     case day
 
     public func key(of state: CaseState) -> String {
@@ -25,11 +26,22 @@ public struct OutcomeSummary: Sendable, Equatable {
     public var upliftCount: Int64 = 0
     /// Compensation given, net of reversals, over all cases counted.
     public var compensationTotal: Int64 = 0
+    /// Net Promoter counts from each case's latest `would_recommend`:
+    /// promoters 9–10, passives 7–8, detractors 0–6.
+    public var promoters = 0
+    public var passives = 0
+    public var detractors = 0
 
     public init() {}
 
     public mutating func add(_ state: CaseState) {
         counts[state.outcome, default: 0] += 1
+        switch state.wouldRecommend {
+        case .some(9...10): promoters += 1
+        case .some(7...8): passives += 1
+        case .some(0...6): detractors += 1
+        default: break
+        }
         if let uplift = state.uplift {
             upliftSum += Int64(uplift)
             upliftCount += 1
@@ -47,6 +59,9 @@ public struct OutcomeSummary: Sendable, Equatable {
     }
 
     public var meanUplift: Ratio { Ratio(upliftSum, upliftCount) }
+
+    /// NPS = 100 × (promoters − detractors) ÷ answered; undefined when nobody answered.
+    public var nps: Ratio { Ratio(100 * Int64(promoters - detractors), Int64(promoters + passives + detractors)) }
 
     /// Compensation (minor units) per paradox case.
     public var compensationPerParadox: Ratio { Ratio(compensationTotal, Int64(count(.paradox))) }

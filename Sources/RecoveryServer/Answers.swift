@@ -71,6 +71,10 @@ enum Answers {
         object["mean_uplift"] = s.meanUplift.decimal(digits: 2).map(JSONValue.fraction) ?? .null
         object["compensation_total"] = .integer(s.compensationTotal)
         object["compensation_per_paradox"] = s.compensationPerParadox.decimal(digits: 0).flatMap(Int64.init).map(JSONValue.integer) ?? .null
+        object["promoters"] = .integer(Int64(s.promoters))
+        object["passives"] = .integer(Int64(s.passives))
+        object["detractors"] = .integer(Int64(s.detractors))
+        object["nps"] = s.nps.decimal(digits: 2).map(JSONValue.fraction) ?? .null
         return object
     }
 

@@ -26,6 +26,7 @@ extension ServerContext {
                 [Response.ok(Answers.budget(agentID: agentID, day: day, row: $0, currency: currency))]
             }
         case .budgets(let day):
+            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
             return budgets(on: day, on: eventLoop).map { [Response.ok(Answers.budgets(day: day, rows: $0, currency: currency))] }
         case .outcomes(let by, let from, let to):
             return read(on: eventLoop) { connection in

@@ -265,13 +265,13 @@ struct BudgetCommand: ParsableCommand {
 
 struct BudgetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "budgets", abstract: "Everyone's allowance use on a day, with totals.")
-    @Argument(help: "The day (YYYY-MM-DD).") var day: String
+    @Argument(help: "The day (YYYY-MM-DD; default today in the ledger's time zone).") var day: String?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("BUDGETS \(day)")
+            let line = try connection.connect().request("BUDGETS" + (day.map { " \($0)" } ?? ""))
             let b = try Answer(line).decode(Reply.Budgets.self)
             if json { return printJSON(line) }
             let rows = b.agents.map {

@@ -13,6 +13,7 @@ struct RequestTests {
         ("BUDGET A-7", .budget(agentID: "A-7", day: nil)),
         ("budget A-7 2026-11-22", .budget(agentID: "A-7", day: BusinessDay("2026-11-22"))),
         ("BUDGETS 2026-11-22", .budgets(day: BusinessDay("2026-11-22")!)),
+        ("BUDGETS", .budgets(day: nil)),
         ("OUTCOMES", .outcomes(by: nil, from: nil, to: nil)),
         ("OUTCOMES by=agent from=2026-11-01 to=2026-11-30", .outcomes(by: .agent, from: BusinessDay("2026-11-01"), to: BusinessDay("2026-11-30"))),
         ("REPLAY 1", .replay(from: 1, to: nil)),
@@ -33,7 +34,7 @@ struct RequestTests {
         ("", .badRequest), ("FROB", .unknownCommand), ("APPEND", .badRequest), ("APPEND ", .badRequest),
         ("HELLO", .badRequest), ("HELLO a b", .badRequest), ("PING now", .badRequest), ("CASE", .badRequest),
         ("CASE bad/id", .badRequest), ("CASE  K-1", .badRequest), ("BUDGET A-7 2026-13-01", .badRequest),
-        ("BUDGETS", .badRequest), ("OUTCOMES by=planet", .badRequest), ("OUTCOMES from=2026-11-30 to=2026-11-01", .badRequest),
+        ("BUDGETS 2026-11-22 2026-11-23", .badRequest), ("OUTCOMES by=planet", .badRequest), ("OUTCOMES from=2026-11-30 to=2026-11-01", .badRequest),
         ("OUTCOMES sideways", .badRequest), ("REPLAY 0", .badRequest), ("REPLAY -1", .badRequest), ("REPLAY 9 5", .badRequest),
         ("REPLAY x", .badRequest), ("SUBSCRIBE", .badRequest), ("VERIFY 1 2 3", .badRequest),
     ]

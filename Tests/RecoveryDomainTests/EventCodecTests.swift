@@ -131,7 +131,17 @@ struct EventCodecTests {
         ("{" + base + #","type":"escalation","to_agent_id":"S-1","reason":""}"#, .invalid, "reason must be 1–2000 characters, not 0"),
         (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"S-1","type":"allowance","daily_limit":-1}"#, .invalid, "daily_limit must be from 0"),
         (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"S-1","type":"allowance","daily_limit":5,"role":"boss"}"#, .invalid, "role must be one of agent, supervisor"),
+        (#"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"S-1","type":"allowance","daily_limit":5,"case_id":"K-1"}"#, .invalid, #"unknown field "case_id" for this event type"#),
     ]
+
+    @Test func anAllowanceStoredWithACaseIDStillReads() {
+        let payload = #"{"agent_id":"S-1","case_id":"K-1","daily_limit":5,"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","position":3,"recorded_at":"2026-11-26T10:00:00.000000Z","type":"allowance"}"#
+        guard case .success(let recorded) = EventCodec.decodeRecorded(payload: Array(payload.utf8)) else {
+            Issue.record("a stored allowance with case_id no longer reads")
+            return
+        }
+        #expect(recorded.event.caseID == "K-1")
+    }
 
     @Test(arguments: 0..<rejected.count)
     func badInputIsRejectedWithItsCode(index: Int) {

@@ -333,6 +333,37 @@ struct ReportTests {
         #expect(bySeverity.groups.map(\.key) == ["3"])
     }
 
+    @Test func npsCountsTheLatestWouldRecommendOfEachCase() {
+        var ledger = LedgerUnderTest()
+        for (n, answers) in [[3, 10], [9], [8], [2], []].enumerated() {
+            ledger.open("N-\(n)")
+            for answer in answers {
+                _ = ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"N-\#(n)","satisfaction":7,"would_recommend":\#(answer)}"#)
+            }
+        }
+        let total = OutcomeReport(cases: ledger.state.cases.values).total
+        // Latest answers: 10, 9, 8, 2 (the fifth case never answered).
+        #expect(total.promoters == 2 && total.passives == 1 && total.detractors == 1)
+        #expect(total.nps == Ratio(100, 4))
+        #expect(total.nps.decimal(digits: 2) == "25.00")
+        #expect(OutcomeSummary().nps.decimal(digits: 2) == nil, "nobody answered: undefined")
+        var detracted = OutcomeSummary()
+        for _ in 0..<3 { detracted.detractors += 1 }
+        #expect(detracted.nps.decimal(digits: 2) == "-100.00")
+    }
+
+    @Test func aBackDatedComplaintIsReportedOnTheDayItWasRecorded() {
+        var ledger = LedgerUnderTest()
+        let result = ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"BD-1","customer_id":"C-1","channel":"phone","category":"late","severity":3,"occurred_at":"2026-11-01T10:00:00Z"}"#,
+            at: "2026-11-22T09:00:00Z")
+        #expect(result.isSuccess)
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-22"))
+        #expect(report.groups.map(\.key) == ["2026-11-22"])
+        #expect(OutcomeReport(cases: ledger.state.cases.values, to: BusinessDay("2026-11-21")).total.cases == 0)
+        #expect(ledger.state.cases["BD-1"]?.openedAt == Timestamp(rfc3339: "2026-11-01T10:00:00Z"))
+    }
+
     @Test func dayBudgetsListEveryPersonWithTotals() {
         var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
         ledger.open("K-1")

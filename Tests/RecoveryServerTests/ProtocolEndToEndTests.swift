@@ -162,6 +162,8 @@ struct ProtocolEndToEndTests {
         let budgets = try #require(okObject(try finance.request("BUDGETS \(day)")))
         #expect((budgets["agents"] as? [[String: Any]])?.map { $0["agent_id"] as? String } == ["A-7", "S-1"])
         #expect(budgets["total_spent"] as? Int == 265_000)
+        // Without a day: today, as BUDGET.
+        #expect(try finance.request("BUDGETS") == finance.request("BUDGETS \(day)"))
         // A past day is read from the tables: nothing was spent then.
         let past = try #require(okObject(try finance.request("BUDGETS 2020-01-01")))
         #expect((past["agents"] as? [Any])?.isEmpty == true)
