@@ -8,7 +8,9 @@ public enum Response: Sendable, Equatable {
     case event([UInt8])
     /// An append's receipt: `OK {"duplicate":…,"hash":"…","position":…}`,
     /// written without building an object.
-    case receipt(position: Int64, hash: [UInt8], duplicate: Bool)
+    /// A recorded compensation's also carries `"remaining"` and `"warning"`
+    /// for the person charged (`spending`).
+    case receipt(position: Int64, hash: [UInt8], duplicate: Bool, spending: Spending? = nil)
 
     public static func error(_ code: ErrorCode, _ message: String) -> Response { .error(ProtocolError(code, message)) }
 
@@ -33,11 +35,16 @@ public enum Response: Sendable, Equatable {
         case .event(let payload):
             out.append(contentsOf: "EVENT ".utf8)
             out.append(contentsOf: payload)
-        case .receipt(let position, let hash, let duplicate):
+        case .receipt(let position, let hash, let duplicate, let spending):
             out.append(contentsOf: (duplicate ? #"OK {"duplicate":true,"hash":""# : #"OK {"duplicate":false,"hash":""#).utf8)
             Hex.append(hash, to: &out)
             out.append(contentsOf: #"","position":"#.utf8)
             CanonicalJSON.writeInteger(position, into: &out)
+            if let spending {
+                out.append(contentsOf: #","remaining":"#.utf8)
+                CanonicalJSON.writeInteger(spending.remaining, into: &out)
+                out.append(contentsOf: (spending.warning ? #","warning":true"# : #","warning":false"#).utf8)
+            }
             out.append(UInt8(ascii: "}"))
         }
         out.append(0x0A)

@@ -130,7 +130,24 @@ public struct BatchDecision: Sendable {
     public var digests: [[UInt8]]
     /// The events' canonical content, one per record, where the submission had it.
     public var contents: [[UInt8]?]
+    /// Per record: for a compensation, the budget of the person charged right
+    /// after it (what its answer reports); nil for other events.
+    public var spending: [Spending?]
     public var delta: LedgerDelta
+}
+
+/// What a recorded compensation leaves to the person charged that day.
+public struct Spending: Sendable, Equatable {
+    public var remaining: Int64
+    public var allowance: Int64
+    /// True when `remaining` is below `warn_below_percent` of the allowance.
+    public var warning: Bool
+
+    public init(_ row: BudgetDay, warnBelowPercent: Int) {
+        remaining = row.remaining
+        allowance = row.allowance
+        warning = row.remaining * 100 < Int64(warnBelowPercent) * row.allowance
+    }
 }
 
 extension Ledger {
@@ -156,6 +173,7 @@ extension Ledger {
         var records: [RecordedEvent] = []
         var digests: [[UInt8]] = []
         var contents: [[UInt8]?] = []
+        var spending: [Spending?] = []
         /// Each id recorded by this batch: its submission and record. A refused
         /// submission leaves no trace, exactly as if it had come alone.
         var recordedIDs: [EventID: (index: Int, record: Int)] = [:]
@@ -184,10 +202,18 @@ extension Ledger {
                 records.append(recorded)
                 digests.append(submission.contentDigest)
                 contents.append(submission.content)
+                if case .compensation(let compensation) = submission.event.body {
+                    let charged = compensation.approvedBy ?? submission.event.agentID
+                    let row = view.budget(for: charged, on: configuration.businessDay(of: recordedAt), configuration: configuration)
+                    spending.append(Spending(row, warnBelowPercent: configuration.warnBelowPercent))
+                } else {
+                    spending.append(nil)
+                }
             } catch {
                 outcomes.append(.refused(error))
             }
         }
-        return BatchDecision(outcomes: outcomes, records: records, digests: digests, contents: contents, delta: view.delta)
+        return BatchDecision(
+            outcomes: outcomes, records: records, digests: digests, contents: contents, spending: spending, delta: view.delta)
     }
 }

@@ -14,6 +14,9 @@ public struct LedgerConfiguration: Sendable, Equatable {
     public var defaultSupervisorAllowance: Int64
     /// People who are supervisors until an `allowance` event says otherwise.
     public var supervisors: Set<String>
+    /// A recorded compensation's answer warns when what is left to the person
+    /// charged falls below this share of their allowance (DESIGN.md §2).
+    public var warnBelowPercent: Int = 20
 
     public init(
         currency: String = "USD", timeZone: TimeZone = TimeZone(identifier: "UTC")!,

@@ -18,6 +18,7 @@ enum Answers {
             "server": .string("recoveryd"), "version": .string(recoverydVersion), "protocol": .integer(1),
             "role": .string(role.rawValue), "position": .integer(position),
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
+            "warn_below_percent": .integer(Int64(ledger.warnBelowPercent)),
         ]
         if let agent { object["agent"] = .string(agent) }
         object["signing_key"] = .string(signingKey)

@@ -74,7 +74,8 @@ extension LedgerWriter {
         for (pending, outcome) in zip(flight.batch, flight.decision.outcomes) {
             switch outcome {
             case .recorded(let row):
-                pending.complete(.recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false))
+                pending.complete(
+                    .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false, spending: flight.decision.spending[row]))
             case .repeated(let row):
                 pending.complete(.recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true))
             case .duplicate(let prior):

@@ -6,7 +6,7 @@ import RecoveryDomain
 
 /// The answer to one `APPEND`.
 enum AppendAnswer: Sendable {
-    case recorded(position: Int64, hash: [UInt8], duplicate: Bool)
+    case recorded(position: Int64, hash: [UInt8], duplicate: Bool, spending: Spending? = nil)
     case refused(ProtocolError)
 }
 

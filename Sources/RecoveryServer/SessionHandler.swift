@@ -237,8 +237,8 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static func response(_ answer: AppendAnswer) -> Response {
         switch answer {
-        case .recorded(let position, let hash, let duplicate):
-            .receipt(position: position, hash: hash, duplicate: duplicate)
+        case .recorded(let position, let hash, let duplicate, let spending):
+            .receipt(position: position, hash: hash, duplicate: duplicate, spending: spending)
         case .refused(let error):
             .error(error)
         }

@@ -19,13 +19,19 @@ struct LedgerOptions: ParsableArguments {
     @Option(help: "A supervisor (agent_id); repeat for more.")
     var supervisor: [String] = []
 
+    @Option(help: "A recorded compensation's answer warns when the person charged has less than this percentage of their allowance left (0–100).")
+    var warnBelowPercent = 20
+
     func ledger() throws -> LedgerConfiguration {
         guard Money.isCurrencyCode(currency) else { throw ValidationError("--currency must be an ISO 4217 code such as USD") }
         guard let zone = TimeZone(identifier: timeZone) else { throw ValidationError("--time-zone \(timeZone) is not a known time zone") }
         guard defaultAllowance >= 0, supervisorAllowance >= 0 else { throw ValidationError("allowances are never negative") }
-        return LedgerConfiguration(
+        guard (0...100).contains(warnBelowPercent) else { throw ValidationError("--warn-below-percent must be from 0 to 100") }
+        var configuration = LedgerConfiguration(
             currency: currency, timeZone: zone, defaultAllowance: defaultAllowance,
             defaultSupervisorAllowance: supervisorAllowance, supervisors: Set(supervisor))
+        configuration.warnBelowPercent = warnBelowPercent
+        return configuration
     }
 }
 

@@ -175,4 +175,28 @@ struct BatchDeciderTests {
         if let pending { committed.apply(pending) }
         #expect(committed.lastPosition > 500)
     }
+
+    @Test func aRecordedCompensationReportsWhatIsLeftAndWarnsBelowTheThreshold() {
+        var configuration = LedgerConfiguration(supervisors: ["S-1"])
+        configuration.warnBelowPercent = 20
+        func id(_ n: Int) -> EventID { EventID(String(format: "00000000-0000-4000-8000-%012x", n))! }
+        func compensation(_ n: Int, _ amount: Int64, approvedBy: String? = nil) -> Event {
+            Event(eventID: id(n), agentID: "A-7", caseID: "K-1", body: .compensation(Compensation(amount: amount, currency: "USD", kind: .refund, approvedBy: approvedBy)))
+        }
+        let complaint = Event(
+            eventID: id(1), agentID: "A-7", caseID: "K-1", body: .complaint(Complaint(customerID: "C-1", channel: .phone, category: "late", severity: 3)))
+        let batch = [complaint, compensation(2, 150_000), compensation(3, 10_000), compensation(4, 30_000), compensation(5, 900_000, approvedBy: "S-1")]
+        let decision = Ledger.decide(
+            batch: batch.map(Self.submission), existing: [:], state: LedgerState(), at: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!,
+            configuration: configuration)
+        #expect(decision.records.count == 5)
+        #expect(decision.spending[0] == nil, "a complaint spends nothing")
+        // 200,000 allowance: 50,000 left is 25% (no warning); 40,000 is exactly 20% (no warning); 10,000 is 5%.
+        #expect(decision.spending[1].map { [$0.remaining, $0.warning ? 1 : 0] } == [50_000, 0])
+        #expect(decision.spending[2].map { [$0.remaining, $0.warning ? 1 : 0] } == [40_000, 0])
+        #expect(decision.spending[3].map { [$0.remaining, $0.warning ? 1 : 0] } == [10_000, 1])
+        // Charged to the approving supervisor: their 1,000,000, 100,000 left is 10%.
+        #expect(decision.spending[4] == Spending(BudgetDay(allowance: 1_000_000, spent: 900_000), warnBelowPercent: 20))
+        #expect(decision.spending[4]?.warning == true)
+    }
 }

@@ -132,6 +132,22 @@ struct ProtocolEndToEndTests {
         }
     }
 
+    @Test func aCompensationsAnswerSaysWhatIsLeftAndWarnsBelowTheThreshold() throws {
+        let daemon = try Daemon()
+        let admin = try daemon.client("admin")
+        #expect(okObject(try admin.request("HELLO admin-token"))?["warn_below_percent"] as? Int == 20)
+        #expect(okObject(try admin.request("APPEND " + Events.complaint(700, caseID: "WARN-1", agent: "A-70"))) != nil)
+        let roomy = try #require(okObject(try admin.request("APPEND " + Events.compensation(701, caseID: "WARN-1", amount: 100_000, agent: "A-70"))))
+        #expect(roomy["remaining"] as? Int == 100_000)
+        #expect(roomy["warning"] as? Bool == false)
+        let tight = try #require(okObject(try admin.request("APPEND " + Events.compensation(702, caseID: "WARN-1", amount: 70_000, agent: "A-70"))))
+        #expect(tight["remaining"] as? Int == 30_000)
+        #expect(tight["warning"] as? Bool == true)
+        let again = try #require(okObject(try admin.request("APPEND " + Events.compensation(702, caseID: "WARN-1", amount: 70_000, agent: "A-70"))))
+        #expect(again["duplicate"] as? Bool == true)
+        #expect(again["remaining"] == nil)
+    }
+
     @Test func caseBudgetBudgetsAndOutcomesTellTheStory() throws {
         let daemon = try Daemon(arguments: ["--supervisor", "S-1"])
         let front = try daemon.client("frontline")
