@@ -90,8 +90,9 @@ public struct CaseState: Sendable, Equatable {
         return satisfaction - baseline
     }
 
-    /// Seconds from the complaint to the first apology.
-    public var secondsToApology: Int64? { firstApologyAt.map { $0.seconds - openedAt.seconds } }
+    /// Seconds from the complaint to the first apology. Exact durations from the complaint's `occurred_at`, in seconds as a
+    /// decimal with three places (milliseconds, rounded half away from zero).
+    public var secondsToApology: String? { firstApologyAt.flatMap { Ratio($0.microseconds - openedAt.microseconds, 1_000_000).decimal(digits: 3) } }
     /// Seconds from the complaint to the first resolved follow-up.
-    public var secondsToResolution: Int64? { resolvedAt.map { $0.seconds - openedAt.seconds } }
+    public var secondsToResolution: String? { resolvedAt.flatMap { Ratio($0.microseconds - openedAt.microseconds, 1_000_000).decimal(digits: 3) } }
 }

@@ -40,6 +40,7 @@ public enum Ledger {
             throw Rejection(.conflict, "case \(caseID) was opened already (last event at position \(current.lastPosition))")
         case .apology, .escalation:
             try requireOpen(current)
+            if case .apology = event.body { try requireAfterComplaint(event, current, recordedAt) }
         case .compensation(let compensation):
             try requireOpen(current)
             try checkCharge(compensation, by: event.agentID, on: day, state: state, configuration: configuration)
@@ -54,8 +55,20 @@ public enum Ledger {
             guard current.status != .defected else {
                 throw Rejection(.caseClosed, "the customer of case \(caseID) defected; the case is final")
             }
+            if case .followUp = event.body { try requireAfterComplaint(event, current, recordedAt) }
         case .allowance:
             preconditionFailure("allowance events are decided above")
+        }
+    }
+
+    /// An apology or follow-up happens after the complaint it answers: the
+    /// times to them (`seconds_to_*`) are never negative.
+    private static func requireAfterComplaint(_ event: Event, _ current: CaseState, _ recordedAt: Timestamp) throws(Rejection) {
+        let at = event.occurredAt?.instant ?? recordedAt
+        guard at >= current.openedAt else {
+            throw .invalid(
+                "occurred_at \(event.occurredAt?.text ?? at.description) is before the complaint of case \(current.caseID) (\(current.openedAt)); an \(event.type.rawValue) cannot come before it"
+            )
         }
     }
 

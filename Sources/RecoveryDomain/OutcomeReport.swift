@@ -21,7 +21,9 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
 /// Outcome counts and rates over a set of cases.
 public struct OutcomeSummary: Sendable, Equatable {
     public var counts: [Outcome: Int] = [:]
-    /// Sum and count of satisfaction uplifts, over cases that have one.
+    /// Sum and count of satisfaction uplifts, over resolved cases with a
+    /// baseline (outcome paradox, restored or unrecovered): an open case's
+    /// interim answer and a defected customer's last one are not outcomes.
     public var upliftSum: Int64 = 0
     public var upliftCount: Int64 = 0
     /// Compensation given, net of reversals, over all cases counted.
@@ -42,7 +44,7 @@ public struct OutcomeSummary: Sendable, Equatable {
         case .some(0...6): detractors += 1
         default: break
         }
-        if let uplift = state.uplift {
+        if let uplift = state.uplift, [.paradox, .restored, .unrecovered].contains(state.outcome) {
             upliftSum += Int64(uplift)
             upliftCount += 1
         }
@@ -63,7 +65,8 @@ public struct OutcomeSummary: Sendable, Equatable {
     /// NPS = 100 × (promoters − detractors) ÷ answered; undefined when nobody answered.
     public var nps: Ratio { Ratio(100 * Int64(promoters - detractors), Int64(promoters + passives + detractors)) }
 
-    /// Compensation (minor units) per paradox case.
+    /// What one paradox cost: all compensation given in the cases counted
+    /// (net of reversals, whatever their outcome) ÷ the paradox cases.
     public var compensationPerParadox: Ratio { Ratio(compensationTotal, Int64(count(.paradox))) }
 }
 

@@ -40,8 +40,8 @@ enum Answers {
         object["satisfaction"] = c.satisfaction.map { .integer(Int64($0)) } ?? .null
         object["would_recommend"] = c.wouldRecommend.map { .integer(Int64($0)) } ?? .null
         object["uplift"] = c.uplift.map { .integer(Int64($0)) } ?? .null
-        object["seconds_to_apology"] = c.secondsToApology.map(JSONValue.integer) ?? .null
-        object["seconds_to_resolution"] = c.secondsToResolution.map(JSONValue.integer) ?? .null
+        object["seconds_to_apology"] = c.secondsToApology.map(JSONValue.fraction) ?? .null
+        object["seconds_to_resolution"] = c.secondsToResolution.map(JSONValue.fraction) ?? .null
         object["events"] = .array(try events.map { try JSONParser.parse($0.payload) })
         return object
     }

@@ -82,7 +82,7 @@ struct CaseLifecycleTests {
         #expect(ledger.followUp("K-1", satisfaction: 9, at: "2026-11-29T10:00:00Z").isSuccess)
         #expect(ledger.state.cases["K-1"]?.outcome == .paradox)
         // The resolution time stays the first resolution's.
-        #expect(ledger.state.cases["K-1"]?.secondsToResolution == 3600)
+        #expect(ledger.state.cases["K-1"]?.secondsToResolution == "3600.000")
     }
 
     @Test func defectionIsFinalAndWinsOverEverything() {
@@ -115,8 +115,8 @@ struct CaseLifecycleTests {
         let state = ledger.state.cases["K-1"]!
         #expect(state.steps.isComplete)
         #expect(state.steps.names == ["listened", "acknowledged", "met", "followed_up"])
-        #expect(state.secondsToApology == 300)  // by occurred_at, the first apology's
-        #expect(state.secondsToResolution == 7200)
+        #expect(state.secondsToApology == "300.000")  // by occurred_at, the first apology's
+        #expect(state.secondsToResolution == "7200.000")
         #expect(state.compensationNet == 5_000)
     }
 
@@ -333,6 +333,36 @@ struct ReportTests {
         #expect(bySeverity.groups.map(\.key) == ["3"])
     }
 
+    @Test func timesToApologyAndResolutionAreExactAndNeverNegative() {
+        var ledger = LedgerUnderTest()
+        ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"T-1","customer_id":"C-1","channel":"phone","category":"late","severity":3,"baseline":5,"occurred_at":"2026-11-22T08:59:59.900Z"}"#,
+            at: "2026-11-22T09:00:00Z")
+        // 0.2 s later, across a second boundary: 0.200, not 1.
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"T-1","occurred_at":"2026-11-22T09:00:00.100Z"}"#).isSuccess)
+        #expect(ledger.state.cases["T-1"]?.secondsToApology == "0.200")
+        // Before the complaint: refused, for an apology and a follow-up alike.
+        let early = ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"T-1","occurred_at":"2026-11-22T08:00:00Z"}"#)
+        #expect(early.rejection?.code == .invalid)
+        #expect(early.rejection?.message.contains("is before the complaint of case T-1") == true)
+        #expect(ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"T-1","satisfaction":8,"occurred_at":"2026-11-21T10:00:00Z"}"#).rejection?.code == .invalid)
+        #expect(ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"T-1","satisfaction":8,"resolved":true,"occurred_at":"2026-11-22T09:00:01.4005Z"}"#).isSuccess)
+        #expect(ledger.state.cases["T-1"]?.secondsToResolution == "1.501")
+    }
+
+    @Test func meanUpliftCountsOnlyResolvedOutcomes() {
+        var ledger = LedgerUnderTest()
+        ledger.open("R-1", baseline: 5)
+        _ = ledger.followUp("R-1", satisfaction: 9)  // resolved: paradox, +4
+        ledger.open("O-1", baseline: 5)
+        _ = ledger.followUp("O-1", satisfaction: 1, resolved: false)  // still open: -4 is not an outcome
+        ledger.open("D-1", baseline: 5)
+        _ = ledger.followUp("D-1", satisfaction: 2, resolved: false)
+        _ = ledger.submit(#"{"type":"defection","agent_id":"A-7","case_id":"D-1"}"#)  // defected: not counted either
+        let total = OutcomeReport(cases: ledger.state.cases.values).total
+        #expect(total.meanUplift == Ratio(4, 1))
+    }
+
     @Test func npsCountsTheLatestWouldRecommendOfEachCase() {
         var ledger = LedgerUnderTest()
         for (n, answers) in [[3, 10], [9], [8], [2], []].enumerated() {
@@ -418,7 +448,9 @@ struct ValueTests {
             #"{"type":"apology","agent_id":"A-7","case_id":"K-2","occurred_at":"2026-11-23T09:00:00.000001Z"}"#,
             at: "2026-11-22T09:00:00Z").rejection?.code == .invalid)
         // The epoch itself is accepted.
-        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"K-2","occurred_at":"1970-01-01T00:00:00Z"}"#).isSuccess)
+        #expect(ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"K-3","customer_id":"C-1","channel":"phone","category":"x","severity":1,"occurred_at":"1970-01-01T00:00:00Z"}"#
+        ).isSuccess)
     }
 
     @Test func freeTextKeepsTabLineFeedAndCarriageReturn() {
