@@ -225,9 +225,57 @@ public struct Projections {
             ).values)
     }
 
+    /// What `CASES` filters by; every field is optional.
+    public struct CaseFilter: Sendable, Equatable {
+        public var customerID: String?
+        public var owner: String?
+        public var status: CaseState.Status?
+        public var from: BusinessDay?
+        public var to: BusinessDay?
+        /// Continue after this case (the last one of the previous page).
+        public var after: String?
+
+        public init(
+            customerID: String? = nil, owner: String? = nil, status: CaseState.Status? = nil, from: BusinessDay? = nil,
+            to: BusinessDay? = nil, after: String? = nil
+        ) {
+            self.customerID = customerID
+            self.owner = owner
+            self.status = status
+            self.from = from
+            self.to = to
+            self.after = after
+        }
+    }
+
+    /// Cases matching `filter`, newest first (recorded day, then `opened_at`,
+    /// then `case_id`, all descending), at most `limit`; and whether more follow.
+    public func cases(matching filter: CaseFilter, limit: Int) throws -> (cases: [CaseState], more: Bool) {
+        let found = try loadCases(
+            where: """
+                ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR owner_id = $2) AND ($3::text IS NULL OR status = $3)
+                AND ($4::date IS NULL OR opened_day >= $4::date) AND ($5::date IS NULL OR opened_day <= $5::date)
+                AND ($6::text IS NULL OR (opened_day, opened_at, case_id) <
+                    (SELECT opened_day, opened_at, case_id FROM cases WHERE case_id = $6))
+                ORDER BY opened_day DESC, opened_at DESC, case_id DESC LIMIT $7
+                """,
+            [
+                filter.customerID.map(PGParameter.text), filter.owner.map(PGParameter.text), filter.status.map { .text($0.rawValue) },
+                filter.from.map { .text($0.description) }, filter.to.map { .text($0.description) }, filter.after.map(PGParameter.text),
+                .int(limit + 1),
+            ], ordered: true)
+        return (Array(found.prefix(limit)), found.count > limit)
+    }
+
     private func loadCases(where condition: String, _ parameters: [PGParameter?]) throws -> [String: CaseState] {
+        Dictionary(uniqueKeysWithValues: try loadCases(where: condition, parameters, ordered: false).map { ($0.caseID, $0) })
+    }
+
+    /// The cases in the order the query gives (`condition` may end in ORDER BY and LIMIT).
+    private func loadCases(where condition: String, _ parameters: [PGParameter?], ordered: Bool) throws -> [CaseState] {
         let rows = try connection.query("SELECT \(Self.caseColumns) FROM cases WHERE \(condition)", parameters)
-        var cases: [String: CaseState] = [:]
+        var cases: [CaseState] = []
+        var index: [String: Int] = [:]
         for row in 0..<rows.rowCount {
             guard let caseID = rows.string(row, 0), let channel = rows.string(row, 2).flatMap(Channel.init),
                 let openedAt = rows.string(row, 7).flatMap({ Timestamp(rfc3339: $0) }),
@@ -235,26 +283,28 @@ public struct Projections {
                 let status = rows.string(row, 9).flatMap(CaseState.Status.init)
             else { throw Self.unreadable("cases", key: "case_id \(rows.string(row, 0) ?? "NULL")") }
             let steps = Self.steps(rows.string(row, 10) ?? "{}")
-            cases[caseID] = CaseState(
+            index[caseID] = cases.count
+            cases.append(CaseState(
                 caseID: caseID, customerID: rows.string(row, 1) ?? "", channel: channel, category: rows.string(row, 3) ?? "",
                 severity: Int(rows.int64(row, 4) ?? 0), baseline: rows.int64(row, 5).map(Int.init), owner: rows.string(row, 6) ?? "",
                 openedAt: openedAt, openedDay: openedDay, status: status, steps: steps,
                 firstApologyAt: rows.string(row, 11).flatMap { Timestamp(rfc3339: $0) },
                 resolvedAt: rows.string(row, 12).flatMap { Timestamp(rfc3339: $0) },
                 satisfaction: rows.int64(row, 13).map(Int.init), wouldRecommend: rows.int64(row, 14).map(Int.init),
-                compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0)
+                compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0))
         }
         guard !cases.isEmpty else { return cases }
         let entries = try connection.query(
             "SELECT event_id::text, case_id, amount, charged_to, day::text, reversed FROM case_compensations WHERE case_id = ANY($1::text[])",
-            [.text(Self.arrayLiteral(cases.keys))])
+            [.text(Self.arrayLiteral(index.keys))])
         for row in 0..<entries.rowCount {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
                 let day = entries.string(row, 4).flatMap(BusinessDay.init), let reversed = entries.bool(row, 5)
             else { throw Self.unreadable("case_compensations", key: "event_id \(entries.string(row, 0) ?? "NULL")") }
-            cases[caseID]?.compensations[id] = CaseState.CompensationEntry(
-                amount: amount, chargedTo: chargedTo, day: day, reversed: reversed)
+            if let at = index[caseID] {
+                cases[at].compensations[id] = CaseState.CompensationEntry(amount: amount, chargedTo: chargedTo, day: day, reversed: reversed)
+            }
         }
         return cases
     }
@@ -294,6 +344,12 @@ public struct Projections {
             .corrupt,
             "the \(table) row of \(key) cannot be read; the projection tables are derived from the log: stop recoveryd, check with `recoveryd rebuild --check`, and rebuild them with `recoveryd rebuild --write`"
         )
+    }
+
+    /// Everyone with a budget row (a charge or an allowance change on some day).
+    public func peopleWithBudgetRows() throws -> Set<String> {
+        let rows = try connection.query("SELECT DISTINCT agent_id FROM budget_days")
+        return Set((0..<rows.rowCount).compactMap { rows.string($0, 0) })
     }
 
     /// Every allowance setting, per person, oldest first.

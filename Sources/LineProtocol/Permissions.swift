@@ -38,6 +38,8 @@ public enum Permissions {
         case .outcomes: [.auditor, .finance, .admin]
         case .replay, .subscribe, .verify: [.auditor, .admin]
         case .head: .everyone
+        case .cases: [.frontline, .auditor, .finance, .admin]
+        case .people: [.finance, .admin]
         }
     }
 

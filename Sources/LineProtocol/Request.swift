@@ -19,6 +19,10 @@ public enum Request: Sendable, Equatable {
     case verify(from: Int64?, to: Int64?)
     /// The current head of the chain, signed.
     case head
+    /// Cases matching a filter, newest first, a page at a time.
+    case cases(CaseSearch)
+    /// Everyone with an allowance setting or a charge: role and allowance.
+    case people
 
     /// The verb as written in docs, for messages.
     public var verb: String {
@@ -36,6 +40,8 @@ public enum Request: Sendable, Equatable {
         case .unsubscribe: "UNSUBSCRIBE"
         case .verify: "VERIFY"
         case .head: "HEAD"
+        case .cases: "CASES"
+        case .people: "PEOPLE"
         }
     }
 
@@ -80,6 +86,39 @@ public enum Request: Sendable, Equatable {
         case "HEAD":
             guard arguments.isEmpty else { throw usage("HEAD") }
             return .head
+        case "PEOPLE":
+            guard arguments.isEmpty else { throw usage("PEOPLE") }
+            return .people
+        case "CASES":
+            let form = "CASES [customer=<id>] [owner=<agent_id>] [status=open|closed|defected] [from=<date>] [to=<date>] [after=<case_id>] [limit=<1–\(CaseSearch.maximumLimit)>]"
+            var search = CaseSearch()
+            var seen: Set<String> = []
+            for argument in arguments {
+                let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw usage(form) }
+                let key = parts[0].lowercased()
+                guard seen.insert(key).inserted else { throw ProtocolError(.badRequest, "\(key) is given twice") }
+                switch key {
+                case "customer": search.customerID = try identifier(parts[1], "customer")
+                case "owner": search.owner = try identifier(parts[1], "owner")
+                case "status":
+                    guard let status = CaseState.Status(rawValue: parts[1].lowercased()) else {
+                        throw ProtocolError(.badRequest, "status must be one of open, closed, defected")
+                    }
+                    search.status = status
+                case "from": search.from = try day(parts[1])
+                case "to": search.to = try day(parts[1])
+                case "after": search.after = try identifier(parts[1], "after")
+                case "limit":
+                    guard let limit = Int(parts[1]), (1...CaseSearch.maximumLimit).contains(limit) else {
+                        throw ProtocolError(.badRequest, "limit must be an integer from 1 to \(CaseSearch.maximumLimit)")
+                    }
+                    search.limit = limit
+                default: throw usage(form)
+                }
+            }
+            if let from = search.from, let to = search.to, from > to { throw ProtocolError(.badRequest, "from \(from) is after to \(to)") }
+            return .cases(search)
         case "CASE":
             guard arguments.count == 1 else { throw usage("CASE <case_id>") }
             return .caseQuery(caseID: try identifier(arguments[0], "case_id"))
@@ -133,7 +172,7 @@ public enum Request: Sendable, Equatable {
         default:
             throw ProtocolError(
                 .unknownCommand,
-                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE BUDGET BUDGETS OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY"
+                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES BUDGET BUDGETS PEOPLE OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD"
             )
         }
     }
@@ -156,4 +195,20 @@ public enum Request: Sendable, Equatable {
         }
         return value
     }
+}
+
+/// The filter and page of a `CASES` request.
+public struct CaseSearch: Sendable, Equatable {
+    public static let defaultLimit = 50
+    public static let maximumLimit = 500
+
+    public var customerID: String?
+    public var owner: String?
+    public var status: CaseState.Status?
+    public var from: BusinessDay?
+    public var to: BusinessDay?
+    public var after: String?
+    public var limit = CaseSearch.defaultLimit
+
+    public init() {}
 }

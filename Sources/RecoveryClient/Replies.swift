@@ -143,6 +143,36 @@ public enum Reply {
     }
 
     /// The final line of a `REPLAY`.
+    /// One line of `CASES`.
+    public struct CaseSummary: Decodable, Sendable {
+        public var caseId: String
+        public var customerId: String
+        public var owner: String
+        public var status: String
+        public var outcome: String
+        public var openedDay: String
+        public var compensationNet: Int64
+        public var currency: String
+    }
+
+    public struct Cases: Decodable, Sendable {
+        public var cases: [CaseSummary]
+        /// The `after=` of the next page, if there is one.
+        public var next: String?
+    }
+
+    public struct Person: Decodable, Sendable {
+        public var agentId: String
+        public var role: String
+        public var allowance: Int64
+    }
+
+    public struct People: Decodable, Sendable {
+        public var day: String
+        public var currency: String
+        public var people: [Person]
+    }
+
     public struct ReplaySummary: Decodable, Sendable {
         public var count: Int64
         public var last: Int64

@@ -26,6 +26,17 @@ enum Answers {
         return object
     }
 
+    /// One line of `CASES`: what an app shows of a returning customer's history.
+    static func caseSummary(_ c: CaseState, currency: String) -> [String: JSONValue] {
+        [
+            "case_id": .string(c.caseID), "customer_id": .string(c.customerID), "owner": .string(c.owner),
+            "status": .string(c.status.rawValue), "outcome": .string(c.outcome.rawValue), "channel": .string(c.channel.rawValue),
+            "category": .string(c.category), "severity": .integer(Int64(c.severity)), "opened_at": .string(c.openedAt.description),
+            "opened_day": .string(c.openedDay.description), "compensation_net": .integer(c.compensationNet), "currency": .string(currency),
+            "last_position": .integer(c.lastPosition),
+        ]
+    }
+
     static func caseState(_ c: CaseState, events: [StoredEvent], currency: String) throws -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "case_id": .string(c.caseID), "customer_id": .string(c.customerID), "channel": .string(c.channel.rawValue),

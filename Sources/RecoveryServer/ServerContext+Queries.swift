@@ -36,6 +36,32 @@ extension ServerContext {
             }
         case .verify(let from, let to):
             return verify(from: from, to: to, on: eventLoop)
+        case .cases(let search):
+            return read(on: eventLoop) { connection in
+                let filter = Projections.CaseFilter(
+                    customerID: search.customerID, owner: search.owner, status: search.status, from: search.from, to: search.to,
+                    after: search.after)
+                let page = try Projections(connection: connection).cases(matching: filter, limit: search.limit)
+                return [Response.ok([
+                    "cases": .array(page.cases.map { .object(Answers.caseSummary($0, currency: currency)) }),
+                    "next": page.more ? page.cases.last.map { .string($0.caseID) } ?? .null : .null,
+                ])]
+            }
+        case .people:
+            let ledger = self.ledger
+            let today = ledger.businessDay(of: Timestamp(Date()))
+            return read(on: eventLoop) { connection in
+                let projections = Projections(connection: connection)
+                let state = LedgerState(allowances: try projections.allowances())
+                let everyone = try projections.peopleWithBudgetRows().union(state.allowances.keys).union(ledger.supervisors)
+                let people: [JSONValue] = everyone.sorted().map { agentID in
+                    .object([
+                        "agent_id": .string(agentID), "role": .string(state.role(of: agentID, on: today, configuration: ledger).rawValue),
+                        "allowance": .integer(state.allowance(for: agentID, on: today, configuration: ledger)),
+                    ])
+                }
+                return [Response.ok(["day": .string(today.description), "currency": .string(currency), "people": .array(people)])]
+            }
         case .head:
             guard writer.view.isServing else {
                 // Only the writer vouches for a head: a standby answers it unsigned, from the log.

@@ -14,7 +14,8 @@ struct RecoveryCtl: ParsableCommand {
             their code and message, with exit status 1.
             """,
         subcommands: [
-            AppendCommand.self, CaseCommand.self, BudgetCommand.self, BudgetsCommand.self, OutcomesCommand.self,
+            AppendCommand.self, CaseCommand.self, CasesCommand.self, BudgetCommand.self, BudgetsCommand.self, PeopleCommand.self,
+            OutcomesCommand.self,
             ReplayCommand.self, VerifyCommand.self, HeadCommand.self, TailCommand.self,
         ])
 }
@@ -516,6 +517,53 @@ struct HeadCommand: ParsableCommand {
             head.signingKey = key
             if let problem = HeadCheck.signatureProblem(head, key: key) { throw ClientError("the server's head: \(problem)") }
             print(try HeadCheck.line(head))
+        }
+    }
+}
+
+struct CasesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cases", abstract: "Find cases: a customer's history, an agent's cases; newest first, a page at a time.")
+    @Option(help: "Only this customer_id.") var customer: String?
+    @Option(help: "Only cases this agent_id holds.") var owner: String?
+    @Option(help: "open, closed or defected.") var status: String?
+    @Option(help: "Recorded on or after this day (YYYY-MM-DD).") var from: String?
+    @Option(help: "Recorded on or before this day (YYYY-MM-DD).") var to: String?
+    @Option(help: "The next page: the case_id the last page ended with.") var after: String?
+    @Option(help: "Cases per page (1–500).") var limit: Int?
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let arguments = [("customer", customer), ("owner", owner), ("status", status), ("from", from), ("to", to), ("after", after),
+                ("limit", limit.map(String.init))].compactMap { key, value in value.map { "\(key)=\($0)" } }
+            let line = try connection.connect().request((["CASES"] + arguments).joined(separator: " "))
+            let page = try Answer(line).decode(Reply.Cases.self)
+            if json { return printJSON(line) }
+            print(table(
+                ["case", "recorded", "status", "outcome", "owner", "customer", "compensation"],
+                page.cases.map {
+                    [shown($0.caseId), $0.openedDay, $0.status, $0.outcome, shown($0.owner), shown($0.customerId), money($0.compensationNet, $0.currency)]
+                }))
+            if let next = page.next { print("more: --after \(shown(next))") }
+        }
+    }
+}
+
+struct PeopleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "people", abstract: "Everyone with an allowance setting or a charge: role and today's allowance.")
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let line = try connection.connect().request("PEOPLE")
+            let people = try Answer(line).decode(Reply.People.self)
+            if json { return printJSON(line) }
+            print("people on \(people.day)")
+            print(table(["agent", "role", "allowance"], people.people.map { [shown($0.agentId), $0.role, money($0.allowance, people.currency)] }))
         }
     }
 }

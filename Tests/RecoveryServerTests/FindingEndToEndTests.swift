@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// `CASES` and `PEOPLE` (issue 13): a returning customer's history without
+/// making them repeat it, and who may approve before trying.
+@Suite("Finding cases and people")
+struct FindingEndToEndTests {
+    @Test func casesPageThroughACustomersHistoryNewestFirst() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        func complaint(_ n: Int, customer: String, agent: String, occurred: String) -> String {
+            #"{"event_id":"\#(Events.id(n))","type":"complaint","agent_id":"\#(agent)","case_id":"C\#(n)","customer_id":"\#(customer)","channel":"chat","category":"late","severity":2,"baseline":5,"occurred_at":"\#(occurred)"}"#
+        }
+        for n in 1...5 {
+            #expect(okObject(try front.request("APPEND " + complaint(n, customer: "CU-1", agent: n % 2 == 0 ? "A-2" : "A-1", occurred: "2026-01-0\(n)T10:00:00Z"))) != nil)
+        }
+        #expect(okObject(try front.request("APPEND " + complaint(6, customer: "CU-2", agent: "A-1", occurred: "2026-01-09T10:00:00Z"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.followUp(7, caseID: "C5", satisfaction: 9))) != nil)
+
+        let first = try #require(okObject(try front.request("CASES customer=CU-1 limit=2")))
+        let firstIDs = (first["cases"] as? [[String: Any]])?.map { $0["case_id"] as? String }
+        #expect(firstIDs == ["C5", "C4"], "newest first")
+        #expect(first["next"] as? String == "C4")
+        let second = try #require(okObject(try front.request("CASES customer=CU-1 limit=2 after=C4")))
+        #expect((second["cases"] as? [[String: Any]])?.map { $0["case_id"] as? String } == ["C3", "C2"])
+        let last = try #require(okObject(try front.request("CASES customer=CU-1 limit=2 after=C2")))
+        #expect((last["cases"] as? [[String: Any]])?.map { $0["case_id"] as? String } == ["C1"])
+        #expect(last["next"] is NSNull)
+        let summary = try #require((first["cases"] as? [[String: Any]])?.first)
+        #expect(summary["status"] as? String == "closed")
+        #expect(summary["outcome"] as? String == "paradox")
+        #expect(summary["customer_id"] as? String == "CU-1")
+
+        let owned = try #require(okObject(try front.request("CASES owner=A-2")))
+        #expect((owned["cases"] as? [[String: Any]])?.map { $0["case_id"] as? String } == ["C4", "C2"])
+        let open = try #require(okObject(try front.request("CASES customer=CU-1 status=open")))
+        #expect((open["cases"] as? [[String: Any]])?.count == 4)
+        #expect(errorCode(try front.request("CASES status=lost")) == "bad_request")
+        #expect(errorCode(try front.request("CASES limit=501")) == "bad_request")
+        #expect(errorCode(try front.request("CASES customer=CU-1 customer=CU-2")) == "bad_request")
+        #expect(okObject(try front.request("CASES customer=NOBODY"))?["cases"] as? [Any] != nil)
+
+        let ctl = try RecoveryCtlTests.ctl(daemon, "frontline", ["cases", "--customer", "CU-1", "--limit", "3"])
+        #expect(ctl.status == 0, "\(ctl.output)")
+        #expect(ctl.output.contains("C5") && ctl.output.contains("more: --after C3"), "\(ctl.output)")
+    }
+
+    @Test func peopleListsEveryoneWithASettingOrACharge() throws {
+        let daemon = try Daemon(arguments: ["--supervisor", "S-9"])
+        let admin = try daemon.client("admin")
+        #expect(okObject(try admin.request(#"APPEND {"event_id":"\#(Events.id(90))","type":"allowance","agent_id":"SUP-1","daily_limit":500000,"role":"supervisor"}"#)) != nil)
+        #expect(okObject(try admin.request("APPEND " + Events.complaint(1, caseID: "P-1", agent: "A-7"))) != nil)
+        #expect(okObject(try admin.request("APPEND " + Events.compensation(2, caseID: "P-1", amount: 1_000, agent: "A-7"))) != nil)
+        let people = try #require(okObject(try daemon.client("finance").request("PEOPLE")))
+        let rows = try #require(people["people"] as? [[String: Any]])
+        #expect(rows.map { $0["agent_id"] as? String } == ["A-7", "S-9", "SUP-1"])
+        #expect(rows.map { $0["role"] as? String } == ["agent", "supervisor", "supervisor"])
+        #expect(rows.map { $0["allowance"] as? Int } == [200_000, 1_000_000, 500_000])
+        #expect(errorCode(try daemon.client("frontline").request("PEOPLE")) == "forbidden")
+        let ctl = try RecoveryCtlTests.ctl(daemon, "finance", ["people"])
+        #expect(ctl.output.contains("SUP-1") && ctl.output.contains("5000.00 USD"), "\(ctl.output)")
+    }
+}
