@@ -92,7 +92,12 @@ public struct CaseState: Sendable, Equatable {
 
     /// Seconds from the complaint to the first apology. Exact durations from the complaint's `occurred_at`, in seconds as a
     /// decimal with three places (milliseconds, rounded half away from zero).
-    public var secondsToApology: String? { firstApologyAt.flatMap { Ratio($0.microseconds - openedAt.microseconds, 1_000_000).decimal(digits: 3) } }
+    public var secondsToApology: String? { firstApologyAt.flatMap { Self.seconds(from: openedAt, to: $0) } }
     /// Seconds from the complaint to the first resolved follow-up.
-    public var secondsToResolution: String? { resolvedAt.flatMap { Ratio($0.microseconds - openedAt.microseconds, 1_000_000).decimal(digits: 3) } }
+    public var secondsToResolution: String? { resolvedAt.flatMap { Self.seconds(from: openedAt, to: $0) } }
+
+    /// Never negative: an event recorded before a complaint dated ahead counts as at it.
+    static func seconds(from start: Timestamp, to end: Timestamp) -> String? {
+        Ratio(max(0, end.microseconds - start.microseconds), 1_000_000).decimal(digits: 3)
+    }
 }

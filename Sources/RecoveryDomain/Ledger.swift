@@ -61,15 +61,15 @@ public enum Ledger {
         }
     }
 
-    /// An apology or follow-up happens after the complaint it answers: the
-    /// times to them (`seconds_to_*`) are never negative.
+    /// An apology or follow-up dated before the complaint it answers is
+    /// refused. One without `occurred_at` is not: it happens as it is
+    /// recorded, and if the complaint was dated ahead of that (clock skew,
+    /// within the 24 h allowed), the times to it count as zero.
     private static func requireAfterComplaint(_ event: Event, _ current: CaseState, _ recordedAt: Timestamp) throws(Rejection) {
-        let at = event.occurredAt?.instant ?? recordedAt
-        guard at >= current.openedAt else {
-            throw .invalid(
-                "occurred_at \(event.occurredAt?.text ?? at.description) is before the complaint of case \(current.caseID) (\(current.openedAt)); an \(event.type.rawValue) cannot come before it"
-            )
-        }
+        guard let occurred = event.occurredAt, occurred.instant < current.openedAt else { return }
+        throw .invalid(
+            "occurred_at \(occurred.text) is before the complaint of case \(current.caseID) (\(current.openedAt)); \(event.type == .apology ? "an apology" : "a follow-up") cannot come before it"
+        )
     }
 
     private static func requireOpen(_ current: CaseState) throws(Rejection) {

@@ -348,6 +348,14 @@ struct ReportTests {
         #expect(ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"T-1","satisfaction":8,"occurred_at":"2026-11-21T10:00:00Z"}"#).rejection?.code == .invalid)
         #expect(ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"T-1","satisfaction":8,"resolved":true,"occurred_at":"2026-11-22T09:00:01.4005Z"}"#).isSuccess)
         #expect(ledger.state.cases["T-1"]?.secondsToResolution == "1.501")
+
+        // A complaint dated ahead (clock skew), then an apology without a date
+        // recorded before that time: accepted, and the time to it is zero.
+        ledger.submit(
+            #"{"type":"complaint","agent_id":"A-7","case_id":"T-2","customer_id":"C-1","channel":"phone","category":"late","severity":3,"occurred_at":"2026-11-22T10:00:05Z"}"#,
+            at: "2026-11-22T10:00:00Z")
+        #expect(ledger.submit(#"{"type":"apology","agent_id":"A-7","case_id":"T-2"}"#, at: "2026-11-22T10:00:01Z").isSuccess)
+        #expect(ledger.state.cases["T-2"]?.secondsToApology == "0.000")
     }
 
     @Test func meanUpliftCountsOnlyResolvedOutcomes() {

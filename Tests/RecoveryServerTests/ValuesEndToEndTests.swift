@@ -107,10 +107,12 @@ struct ValuesEndToEndTests {
             return (0..<Int.random(in: length, using: &rng)).map { _ in pool.randomElement(using: &rng)! }.joined()
         }
         let now = Date().timeIntervalSince1970
-        func occurred() -> String {
+        // Any time for a complaint; an apology or follow-up may not come before
+        // its complaint, so the others take the latest time allowed.
+        func occurred(_ type: String?) -> String {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let choices: [TimeInterval] = [0, now + 23 * 3600, Double.random(in: 0...now, using: &rng)]
+            let choices: [TimeInterval] = type == "complaint" ? [0, now + 23 * 3600, Double.random(in: 0...now, using: &rng)] : [now + 23 * 3600]
             return formatter.string(from: Date(timeIntervalSince1970: choices.randomElement(using: &rng)!))
         }
         let daemon = try Daemon()
@@ -120,7 +122,7 @@ struct ValuesEndToEndTests {
             n += 1
             var event = fields
             event["event_id"] = Events.id(n, salt: Int(seed))
-            if Bool.random(using: &rng) { event["occurred_at"] = occurred() }
+            if Bool.random(using: &rng) { event["occurred_at"] = occurred(fields["type"] as? String) }
             if Bool.random(using: &rng) { event["ref"] = text(1...20, free: false) }
             let answer = try front.request("APPEND " + Self.json(event))
             #expect(okObject(answer) != nil, "\(Self.json(event)) → \(answer)")
