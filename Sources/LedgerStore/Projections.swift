@@ -225,32 +225,10 @@ public struct Projections {
             ).values)
     }
 
-    /// What `CASES` filters by; every field is optional.
-    public struct CaseFilter: Sendable, Equatable {
-        public var customerID: String?
-        public var owner: String?
-        public var status: CaseState.Status?
-        public var from: BusinessDay?
-        public var to: BusinessDay?
-        /// Continue after this case (the last one of the previous page).
-        public var after: String?
-
-        public init(
-            customerID: String? = nil, owner: String? = nil, status: CaseState.Status? = nil, from: BusinessDay? = nil,
-            to: BusinessDay? = nil, after: String? = nil
-        ) {
-            self.customerID = customerID
-            self.owner = owner
-            self.status = status
-            self.from = from
-            self.to = to
-            self.after = after
-        }
-    }
-
-    /// Cases matching `filter`, newest first (recorded day, then `opened_at`,
-    /// then `case_id`, all descending), at most `limit`; and whether more follow.
-    public func cases(matching filter: CaseFilter, limit: Int) throws -> (cases: [CaseState], more: Bool) {
+    /// Cases matching `search`, newest first (recorded day, then `opened_at`,
+    /// then `case_id`, all descending), at most its limit; and whether more follow.
+    public func cases(matching filter: CaseSearch) throws -> (cases: [CaseState], more: Bool) {
+        let limit = filter.limit
         let found = try loadCases(
             where: """
                 ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR owner_id = $2) AND ($3::text IS NULL OR status = $3)

@@ -197,18 +197,3 @@ public enum Request: Sendable, Equatable {
     }
 }
 
-/// The filter and page of a `CASES` request.
-public struct CaseSearch: Sendable, Equatable {
-    public static let defaultLimit = 50
-    public static let maximumLimit = 500
-
-    public var customerID: String?
-    public var owner: String?
-    public var status: CaseState.Status?
-    public var from: BusinessDay?
-    public var to: BusinessDay?
-    public var after: String?
-    public var limit = CaseSearch.defaultLimit
-
-    public init() {}
-}

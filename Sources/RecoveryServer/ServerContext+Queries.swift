@@ -38,10 +38,7 @@ extension ServerContext {
             return verify(from: from, to: to, on: eventLoop)
         case .cases(let search):
             return read(on: eventLoop) { connection in
-                let filter = Projections.CaseFilter(
-                    customerID: search.customerID, owner: search.owner, status: search.status, from: search.from, to: search.to,
-                    after: search.after)
-                let page = try Projections(connection: connection).cases(matching: filter, limit: search.limit)
+                let page = try Projections(connection: connection).cases(matching: search)
                 return [Response.ok([
                     "cases": .array(page.cases.map { .object(Answers.caseSummary($0, currency: currency)) }),
                     "next": page.more ? page.cases.last.map { .string($0.caseID) } ?? .null : .null,

@@ -3,6 +3,48 @@ import LedgerStore
 import Logging
 import RecoveryDomain
 
+/// A thread that runs a round of work every `interval` until it is stopped or
+/// a round says it is done: the standby's attempts to take over and the log
+/// tailer's reads.
+final class Rounds: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+
+    /// `round` returns false when there is nothing more to do. It runs on the
+    /// new thread only, so what it captures needs no lock.
+    init(name: String, interval: TimeInterval, round: @escaping (Rounds) -> Bool) {
+        nonisolated(unsafe) let round = round
+        let thread = Thread { [self] in
+            while !isStopped, round(self) { Thread.sleep(forTimeInterval: interval) }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+    }
+
+    var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+}
+
+/// A warning logged once per distinct error, not once per round.
+private struct OnceEach {
+    private var last = ""
+    mutating func log(_ message: Logger.Message, _ error: Error, to logger: Logger) {
+        guard "\(error)" != last else { return }
+        last = "\(error)"
+        logger.warning(message, metadata: ["error": "\(error)"])
+    }
+    mutating func reset() { last = "" }
+}
+
 /// `recoveryd serve --standby` (DESIGN.md §8): a second daemon on the same
 /// database. It serves reads from the tables while another daemon holds the
 /// writer's lock, tails the log for its subscribers, and tries to become the
@@ -17,15 +59,12 @@ final class Standby: @unchecked Sendable {
     private let interval: TimeInterval
     private let lock = NSLock()
     private var writerName: String?
-    private var stopping = false
-    private var thread: Thread?
+    private var rounds: Rounds?
     /// The standby thread's own connection for looking up the lock's holder.
     private var probe: PGConnection?
-    private let conninfo: String
 
     init(writer: LedgerWriter, tailer: LogTailer, logger: Logger, interval: TimeInterval = 0.5) {
         self.writer = writer
-        conninfo = writer.configuration.conninfo
         self.tailer = tailer
         self.logger = logger
         self.interval = interval
@@ -39,87 +78,34 @@ final class Standby: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "recoveryd-standby"
-        self.thread = thread
-        thread.start()
-    }
-
-    func stop() {
-        lock.lock()
-        stopping = true
-        lock.unlock()
-    }
-
-    private var isStopping: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopping
-    }
-
-    private func run() {
-        var lastError = ""
+        var problems = OnceEach()
         let waiting = ContinuousClock.now
-        while !isStopping {
+        rounds = Rounds(name: "recoveryd-standby", interval: interval) { [self] _ in
             do {
                 try writer.start()
                 tailer.stop()
                 logger.notice(
                     "took over as the writer", metadata: ["position": "\(writer.view.position)", "waited_s": "\(ContinuousClock.now - waiting)"])
-                return
+                return false
             } catch let error as StoreError where error.code == .writerLocked {
                 noteHolder()
             } catch {
-                if "\(error)" != lastError {
-                    lastError = "\(error)"
-                    logger.warning("standby: cannot take over yet", metadata: ["error": "\(error)"])
-                }
+                problems.log("standby: cannot take over yet", error, to: logger)
             }
-            Thread.sleep(forTimeInterval: interval)
+            return true
         }
     }
 
+    func stop() { rounds?.stop() }
+
     /// Who holds the lock: the `application_name` the writer set (`recoveryd@<address>`).
     private func noteHolder() {
-        if !(probe?.isConnected ?? false) { probe = try? PGConnection(conninfo, timeouts: .maintenance) }
+        if !(probe?.isConnected ?? false) { probe = try? PGConnection(writer.configuration.conninfo, timeouts: .maintenance) }
         guard let probe, let holder = try? EventLog.lockHolder(probe) else { return }
         let name = holder.application.hasPrefix("recoveryd@") ? String(holder.application.dropFirst("recoveryd@".count)) : nil
         lock.lock()
         writerName = name
         lock.unlock()
-    }
-}
-
-extension LogTailer {
-    /// The replica's lag; its primary is found through `pg_stat_wal_receiver`
-    /// and reached with the replica's database and user (credentials as
-    /// libpq finds them: `.pgpass`, peer).
-    fileprivate func measureLag(on replica: PGConnection, head: Int64) -> Lag {
-        var lag = Lag()
-        if let row = try? replica.query(
-            """
-            SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8::text
-            """), let text = row.string(0, 0) {
-            lag.seconds = Double(text)
-        }
-        if !(primary?.isConnected ?? false) {
-            primary = nil
-            if let row = try? replica.query(
-                "SELECT sender_host, sender_port::text, current_database(), current_user FROM pg_stat_wal_receiver WHERE status = 'streaming'"),
-                row.rowCount == 1, let host = row.string(0, 0), let port = row.string(0, 1), let database = row.string(0, 2),
-                let user = row.string(0, 3)
-            {
-                func quoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
-                primary = try? PGConnection(
-                    "host=\(quoted(host)) port=\(port) dbname=\(quoted(database)) user=\(quoted(user)) connect_timeout=2",
-                    timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
-            }
-        }
-        if let primary, let row = try? primary.query("SELECT position FROM ledger_checkpoint"), let position = row.int64(0, 0) {
-            lag.positions = max(0, position - head)
-        }
-        return lag
     }
 }
 
@@ -135,11 +121,12 @@ final class LogTailer: @unchecked Sendable {
     private let logger: Logger
     private let interval: TimeInterval
     private let lock = NSLock()
-    private var stopping = false
-    private var connected: PGConnection?
+    private var rounds: Rounds?
     /// A follower's: measure how far the replica is behind its primary.
     private let measuresLag: Bool
     private var measured: Lag?
+    // Owned by the tailer's thread.
+    private var connection: PGConnection?
     private var primary: PGConnection?
     private var lastMeasured = Date.distantPast
 
@@ -171,71 +158,77 @@ final class LogTailer: @unchecked Sendable {
         self.interval = interval
     }
 
-    /// The tailer's connection, for the standby's look-ups (nil while it has none).
-    var connection: PGConnection? {
-        lock.lock()
-        defer { lock.unlock() }
-        return connected
-    }
-
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "recoveryd-tailer"
-        thread.start()
-    }
-
-    func stop() {
-        lock.lock()
-        stopping = true
-        lock.unlock()
-    }
-
-    private var isStopping: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopping
-    }
-
-    private func run() {
         var published: Int64?
-        var lastError = ""
-        while !isStopping {
+        var problems = OnceEach()
+        rounds = Rounds(name: "recoveryd-tailer", interval: interval) { [self] rounds in
             do {
-                let connection: PGConnection
-                if let existing = self.connection, existing.isConnected {
-                    connection = existing
-                } else {
-                    connection = try PGConnection(conninfo, timeouts: timeouts)
-                    lock.lock()
-                    connected = connection
-                    lock.unlock()
-                }
-                let reader = EventReader(connection: connection)
-                let head = try reader.head()
-                view.observe(head: head)
-                var next = (published ?? head.position) + 1
-                while next <= head.position, !isStopping {
-                    let page = try reader.page(from: next, through: head.position, limit: EventReader.defaultPageSize)
-                    guard let last = page.last else { break }
-                    hub.publish(page)
-                    next = last.position + 1
-                }
-                published = next - 1
-                if measuresLag, Date().timeIntervalSince(lastMeasured) >= 1 {
-                    lastMeasured = Date()
-                    let lag = measureLag(on: connection, head: head.position)
-                    lock.lock()
-                    measured = lag
-                    lock.unlock()
-                }
-                lastError = ""
+                published = try round(after: published, until: rounds)
+                problems.reset()
             } catch {
-                if "\(error)" != lastError {
-                    lastError = "\(error)"
-                    logger.warning("cannot follow the log", metadata: ["error": "\(error)"])
-                }
+                problems.log("cannot follow the log", error, to: logger)
             }
-            Thread.sleep(forTimeInterval: interval)
+            return true
         }
+    }
+
+    func stop() { rounds?.stop() }
+
+    /// Publishes what the log holds past `published` (at start: nothing
+    /// before the head); returns the last position published.
+    private func round(after published: Int64?, until rounds: Rounds) throws -> Int64 {
+        if !(connection?.isConnected ?? false) { connection = try PGConnection(conninfo, timeouts: timeouts) }
+        guard let connection else { return published ?? 0 }
+        let reader = EventReader(connection: connection)
+        let head = try reader.head()
+        view.observe(head: head)
+        var next = (published ?? head.position) + 1
+        while next <= head.position, !rounds.isStopped {
+            let page = try reader.page(from: next, through: head.position, limit: EventReader.defaultPageSize)
+            guard let last = page.last else { break }
+            hub.publish(page)
+            next = last.position + 1
+        }
+        if measuresLag, Date().timeIntervalSince(lastMeasured) >= 1 {
+            lastMeasured = Date()
+            let lag = measureLag(on: connection, head: head.position)
+            lock.lock()
+            measured = lag
+            lock.unlock()
+        }
+        return next - 1
+    }
+
+    /// The replica's lag; its primary is found through `pg_stat_wal_receiver`
+    /// and reached with the replica's database and user (credentials as
+    /// libpq finds them: `.pgpass`, peer).
+    private func measureLag(on replica: PGConnection, head: Int64) -> Lag {
+        var lag = Lag()
+        if let row = try? replica.query(
+            """
+            SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                        ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8::text
+            """), let text = row.string(0, 0) {
+            lag.seconds = Double(text)
+        }
+        if !(primary?.isConnected ?? false) {
+            primary = nil
+            if let row = try? replica.query(
+                "SELECT sender_host, sender_port::text, current_database(), current_user FROM pg_stat_wal_receiver WHERE status = 'streaming'"),
+                row.rowCount == 1, let host = row.string(0, 0), let port = row.string(0, 1), let database = row.string(0, 2),
+                let user = row.string(0, 3)
+            {
+                func quoted(_ value: String) -> String {
+                    "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+                }
+                primary = try? PGConnection(
+                    "host=\(quoted(host)) port=\(port) dbname=\(quoted(database)) user=\(quoted(user)) connect_timeout=2",
+                    timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+            }
+        }
+        if let primary, let row = try? primary.query("SELECT position FROM ledger_checkpoint"), let position = row.int64(0, 0) {
+            lag.positions = max(0, position - head)
+        }
+        return lag
     }
 }
