@@ -7,22 +7,35 @@ public enum LedgerSettings {
     /// Records the settings on first use; afterwards refuses different ones.
     /// `readOnly` (a follower on a replica): only compares, and refuses a
     /// ledger whose writer has not recorded its settings yet.
-    public static func check(currency: String, timeZone: String, connection: PGConnection, readOnly: Bool = false) throws {
+    public static func check(
+        currency: String, timeZone: String, followUpWithinDays: Int = 2, connection: PGConnection, readOnly: Bool = false
+    ) throws {
         if !readOnly {
             try connection.query(
-                "INSERT INTO ledger_settings (currency, time_zone) VALUES ($1, $2) ON CONFLICT (singleton) DO NOTHING",
-                [.text(currency), .text(timeZone)])
+                "INSERT INTO ledger_settings (currency, time_zone, follow_up_within_days) VALUES ($1, $2, $3) ON CONFLICT (singleton) DO NOTHING",
+                [.text(currency), .text(timeZone), .int(followUpWithinDays)])
         }
-        let row = try connection.query("SELECT currency, time_zone FROM ledger_settings")
-        guard row.rowCount == 1 else {
+        guard let stored = try stored(connection) else {
             throw StoreError(.server, "this ledger has no settings yet: start its writer first")
         }
-        let stored = (row.string(0, 0) ?? "", row.string(0, 1) ?? "")
-        guard stored == (currency, timeZone) else {
+        guard (stored.currency, stored.timeZone) == (currency, timeZone) else {
             throw StoreError(
                 .server,
-                "this ledger was started with currency \(stored.0) and time zone \(stored.1), not \(currency) and \(timeZone); they cannot change once events exist"
+                "this ledger was started with currency \(stored.currency) and time zone \(stored.timeZone), not \(currency) and \(timeZone); they cannot change once events exist"
             )
         }
+        guard stored.followUpWithinDays == followUpWithinDays else {
+            throw StoreError(
+                .server,
+                "this ledger was started with --follow-up-within-days \(stored.followUpWithinDays), not \(followUpWithinDays); recorded deadlines depend on it, so it cannot change"
+            )
+        }
+    }
+
+    /// The settings recorded at the first start, if any.
+    public static func stored(_ connection: PGConnection) throws -> (currency: String, timeZone: String, followUpWithinDays: Int)? {
+        let row = try connection.query("SELECT currency, time_zone, follow_up_within_days FROM ledger_settings")
+        guard row.rowCount == 1 else { return nil }
+        return (row.string(0, 0) ?? "", row.string(0, 1) ?? "", Int(row.int64(0, 2) ?? 2))
     }
 }

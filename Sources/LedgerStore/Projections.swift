@@ -28,6 +28,7 @@ public struct Projections {
                 Column("first_apology_at", "timestamptz"), Column("resolved_at", "timestamptz"),
                 Column("satisfaction", "smallint"), Column("would_recommend", "smallint"),
                 Column("compensation_net", "bigint"), Column("last_position", "bigint"),
+                Column("follow_up_due", "timestamptz"), Column("follow_up_late", "boolean"),
             ],
             key: ["case_id"], rows: delta.cases.count)
         for c in delta.cases.values {
@@ -49,6 +50,8 @@ public struct Projections {
             cases.arrays[15].append(c.wouldRecommend)
             cases.arrays[16].append(c.compensationNet)
             cases.arrays[17].append(c.lastPosition)
+            cases.arrays[18].append(c.followUpDue?.description)
+            cases.arrays[19].append(c.followUpLate.map { $0 ? "true" : "false" })
             cases.endRow()
         }
         var compensations = PGColumns(
@@ -127,7 +130,7 @@ public struct Projections {
             columns: [
                 "case_id", "customer_id", "channel", "category", "severity", "baseline", "owner_id", "opened_at",
                 "opened_day", "status", "outcome", "steps", "first_apology_at", "resolved_at", "satisfaction",
-                "would_recommend", "compensation_net", "last_position",
+                "would_recommend", "compensation_net", "last_position", "follow_up_due", "follow_up_late",
             ],
             key: ["case_id"],
             rows: cases.map { c in
@@ -136,7 +139,8 @@ public struct Projections {
                     c.owner, c.openedAt.description, c.openedDay.description, c.status.rawValue, c.outcome.rawValue,
                     "{" + c.steps.names.joined(separator: ",") + "}", c.firstApologyAt?.description,
                     c.resolvedAt?.description, c.satisfaction.map(String.init), c.wouldRecommend.map(String.init),
-                    String(c.compensationNet), String(c.lastPosition),
+                    String(c.compensationNet), String(c.lastPosition), c.followUpDue?.description,
+                    c.followUpLate.map { $0 ? "true" : "false" },
                 ]
             })
         try upsert(
@@ -201,7 +205,8 @@ public struct Projections {
         to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), opened_day::text, status,
         steps::text, to_char(first_apology_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), satisfaction, would_recommend,
-        compensation_net, last_position
+        compensation_net, last_position, to_char(follow_up_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        follow_up_late
         """
 
     /// The cases named (those that exist), with their compensations.
@@ -245,6 +250,17 @@ public struct Projections {
         return (Array(found.prefix(limit)), found.count > limit)
     }
 
+    /// Open cases not followed up yet whose follow-up is due by `by`, of
+    /// `owner` or everyone, oldest deadline first (at most `limit`).
+    public func casesDue(by deadline: Timestamp, owner: String?, limit: Int = 1_000) throws -> [CaseState] {
+        try loadCases(
+            where: """
+                status = 'open' AND follow_up_late IS NULL AND follow_up_due <= $1::timestamptz
+                AND ($2::text IS NULL OR owner_id = $2) ORDER BY follow_up_due, case_id LIMIT $3
+                """,
+            [.text(deadline.description), owner.map(PGParameter.text), .int(limit)], ordered: true)
+    }
+
     private func loadCases(where condition: String, _ parameters: [PGParameter?]) throws -> [String: CaseState] {
         Dictionary(uniqueKeysWithValues: try loadCases(where: condition, parameters, ordered: false).map { ($0.caseID, $0) })
     }
@@ -269,7 +285,8 @@ public struct Projections {
                 firstApologyAt: rows.string(row, 11).flatMap { Timestamp(rfc3339: $0) },
                 resolvedAt: rows.string(row, 12).flatMap { Timestamp(rfc3339: $0) },
                 satisfaction: rows.int64(row, 13).map(Int.init), wouldRecommend: rows.int64(row, 14).map(Int.init),
-                compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0))
+                compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0,
+                followUpDue: rows.string(row, 17).flatMap { Timestamp(rfc3339: $0) }, followUpLate: rows.bool(row, 18)))
         }
         guard !cases.isEmpty else { return cases }
         let entries = try connection.query(

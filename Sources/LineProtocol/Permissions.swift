@@ -40,6 +40,7 @@ public enum Permissions {
         case .head: .everyone
         case .cases: [.frontline, .auditor, .finance, .admin]
         case .people: [.finance, .admin]
+        case .due: [.frontline, .finance, .admin]
         }
     }
 

@@ -23,6 +23,8 @@ public enum Request: Sendable, Equatable {
     case cases(CaseSearch)
     /// Everyone with an allowance setting or a charge: role and allowance.
     case people
+    /// Open cases whose first follow-up is due by the end of today (of one owner, or all).
+    case due(agentID: String?)
 
     /// The verb as written in docs, for messages.
     public var verb: String {
@@ -42,6 +44,7 @@ public enum Request: Sendable, Equatable {
         case .head: "HEAD"
         case .cases: "CASES"
         case .people: "PEOPLE"
+        case .due: "DUE"
         }
     }
 
@@ -89,6 +92,9 @@ public enum Request: Sendable, Equatable {
         case "PEOPLE":
             guard arguments.isEmpty else { throw usage("PEOPLE") }
             return .people
+        case "DUE":
+            guard arguments.count <= 1 else { throw usage("DUE [<agent_id>]") }
+            return .due(agentID: arguments.isEmpty ? nil : try identifier(arguments[0], "agent_id"))
         case "CASES":
             let form = "CASES [customer=<id>] [owner=<agent_id>] [status=open|closed|defected] [from=<date>] [to=<date>] [after=<case_id>] [limit=<1–\(CaseSearch.maximumLimit)>]"
             var search = CaseSearch()
@@ -172,7 +178,7 @@ public enum Request: Sendable, Equatable {
         default:
             throw ProtocolError(
                 .unknownCommand,
-                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES BUDGET BUDGETS PEOPLE OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD"
+                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES DUE BUDGET BUDGETS PEOPLE OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD"
             )
         }
     }

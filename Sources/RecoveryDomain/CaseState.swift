@@ -47,13 +47,24 @@ public struct CaseState: Sendable, Equatable {
     public var compensations: [EventID: CompensationEntry]
     /// Position of the last event of this case.
     public var lastPosition: Int64
+    /// When the first follow-up is due (DESIGN.md §2, "Recovery practice"):
+    /// the last instant of the business day `follow_up_within_days` after the
+    /// first compensation's recorded day, or the complaint's if there is none.
+    /// Nil only in a row written before this rule (a rebuild fills it).
+    public var followUpDue: Timestamp?
+    /// Once the first follow-up is recorded: whether it was recorded after
+    /// ``followUpDue``.
+    public var followUpLate: Bool?
 
     public init(
         caseID: String, customerID: String, channel: Channel, category: String, severity: Int, baseline: Int?,
         owner: String, openedAt: Timestamp, openedDay: BusinessDay, status: Status, steps: MAMASteps,
         firstApologyAt: Timestamp?, resolvedAt: Timestamp?, satisfaction: Int?, wouldRecommend: Int?,
-        compensationNet: Int64, compensations: [EventID: CompensationEntry], lastPosition: Int64
+        compensationNet: Int64, compensations: [EventID: CompensationEntry], lastPosition: Int64,
+        followUpDue: Timestamp? = nil, followUpLate: Bool? = nil
     ) {
+        self.followUpDue = followUpDue
+        self.followUpLate = followUpLate
         self.caseID = caseID
         self.customerID = customerID
         self.channel = channel

@@ -17,6 +17,15 @@ public struct LedgerConfiguration: Sendable, Equatable {
     /// A recorded compensation's answer warns when what is left to the person
     /// charged falls below this share of their allowance (DESIGN.md §2).
     public var warnBelowPercent: Int = 20
+    /// Business days (every calendar day counts: recovery does not stop for
+    /// weekends) from the first compensation, or the complaint, to the end of
+    /// the day the first follow-up is due.
+    public var followUpWithinDays: Int = 2
+
+    /// The end of the day a case's first follow-up is due, counted from `day`.
+    public func followUpDue(from day: BusinessDay) -> Timestamp {
+        day.adding(days: Int64(followUpWithinDays)).end(in: timeZone)
+    }
 
     public init(
         currency: String = "USD", timeZone: TimeZone = TimeZone(identifier: "UTC")!,

@@ -68,7 +68,8 @@ extension LedgerRows {
                     category: complaint.category, severity: complaint.severity, baseline: complaint.baseline,
                     owner: event.agentID, openedAt: at, openedDay: day, status: .open,
                     steps: .listened, firstApologyAt: nil, resolvedAt: nil, satisfaction: nil, wouldRecommend: nil,
-                    compensationNet: 0, compensations: [:], lastPosition: recorded.position))
+                    compensationNet: 0, compensations: [:], lastPosition: recorded.position,
+                    followUpDue: configuration.followUpDue(from: day)))
             return
         }
         guard var current = caseState(caseID) else { return }
@@ -85,6 +86,8 @@ extension LedgerRows {
             row.spent += compensation.amount
             row.compensations += 1
             setBudgetRow(row, for: BudgetKey(agentID: payer, day: day))
+            // The first compensation restarts the clock for the follow-up.
+            if current.compensations.isEmpty { current.followUpDue = configuration.followUpDue(from: day) }
             current.compensations[event.eventID] = CaseState.CompensationEntry(
                 amount: compensation.amount, chargedTo: payer, day: day, reversed: false)
             current.compensationNet += compensation.amount
@@ -106,6 +109,7 @@ extension LedgerRows {
         case .followUp(let followUp):
             current.satisfaction = followUp.satisfaction
             current.wouldRecommend = followUp.wouldRecommend
+            if current.followUpLate == nil, let due = current.followUpDue { current.followUpLate = recorded.recordedAt > due }
             current.steps.insert(.followedUp)
             if followUp.isResolved, current.status == .open {
                 current.status = .closed

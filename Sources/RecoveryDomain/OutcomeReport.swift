@@ -33,11 +33,18 @@ public struct OutcomeSummary: Sendable, Equatable {
     public var promoters = 0
     public var passives = 0
     public var detractors = 0
+    /// Cases whose first follow-up is recorded, and those of them on time.
+    public var followedUp = 0
+    public var followedUpOnTime = 0
 
     public init() {}
 
     public mutating func add(_ state: CaseState) {
         counts[state.outcome, default: 0] += 1
+        if let late = state.followUpLate {
+            followedUp += 1
+            if !late { followedUpOnTime += 1 }
+        }
         switch state.wouldRecommend {
         case .some(9...10): promoters += 1
         case .some(7...8): passives += 1
@@ -61,6 +68,9 @@ public struct OutcomeSummary: Sendable, Equatable {
     }
 
     public var meanUplift: Ratio { Ratio(upliftSum, upliftCount) }
+
+    /// First follow-ups recorded by their deadline ÷ first follow-ups recorded.
+    public var followUpOnTimeRate: Ratio { Ratio(Int64(followedUpOnTime), Int64(followedUp)) }
 
     /// NPS = 100 × (promoters − detractors) ÷ answered; undefined when nobody answered.
     public var nps: Ratio { Ratio(100 * Int64(promoters - detractors), Int64(promoters + passives + detractors)) }

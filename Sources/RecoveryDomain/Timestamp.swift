@@ -147,6 +147,20 @@ public struct BusinessDay: Sendable, Hashable, Comparable, CustomStringConvertib
 
     public func adding(days: Int64) -> BusinessDay { BusinessDay(daysSinceEpoch: daysSinceEpoch + days) }
 
+    /// The first instant of this day in `timeZone`: local midnight, with the
+    /// offset in force then (a day may be 23 or 25 hours long).
+    public func start(in timeZone: TimeZone) -> Timestamp {
+        let local = daysSinceEpoch * 86_400
+        func offset(at seconds: Int64) -> Int64 { Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))) }
+        let first = local - offset(at: local)
+        return Timestamp(microseconds: (local - offset(at: first)) * 1_000_000)
+    }
+
+    /// The last instant (microsecond) of this day in `timeZone`.
+    public func end(in timeZone: TimeZone) -> Timestamp {
+        Timestamp(microseconds: adding(days: 1).start(in: timeZone).microseconds - 1)
+    }
+
     public var description: String {
         let (y, m, d) = civil
         return "\(pad(Int64(y), 4))-\(pad(Int64(m), 2))-\(pad(Int64(d), 2))"

@@ -19,6 +19,7 @@ enum Answers {
             "role": .string(role.rawValue), "position": .integer(position),
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
             "warn_below_percent": .integer(Int64(ledger.warnBelowPercent)),
+            "follow_up_within_days": .integer(Int64(ledger.followUpWithinDays)),
         ]
         if let agent { object["agent"] = .string(agent) }
         object["signing_key"] = .string(signingKey)
@@ -51,6 +52,8 @@ enum Answers {
         object["satisfaction"] = c.satisfaction.map { .integer(Int64($0)) } ?? .null
         object["would_recommend"] = c.wouldRecommend.map { .integer(Int64($0)) } ?? .null
         object["uplift"] = c.uplift.map { .integer(Int64($0)) } ?? .null
+        object["follow_up_due"] = c.followUpDue.map { .string($0.description) } ?? .null
+        object["follow_up_late"] = c.followUpLate.map(JSONValue.bool) ?? .null
         object["seconds_to_apology"] = c.secondsToApology.map(JSONValue.fraction) ?? .null
         object["seconds_to_resolution"] = c.secondsToResolution.map(JSONValue.fraction) ?? .null
         object["events"] = .array(try events.map { try JSONParser.parse($0.payload) })
@@ -87,6 +90,7 @@ enum Answers {
         object["passives"] = .integer(Int64(s.passives))
         object["detractors"] = .integer(Int64(s.detractors))
         object["nps"] = s.nps.decimal(digits: 2).map(JSONValue.fraction) ?? .null
+        object["follow_up_on_time_rate"] = s.followUpOnTimeRate.decimal(digits: 4).map(JSONValue.fraction) ?? .null
         return object
     }
 

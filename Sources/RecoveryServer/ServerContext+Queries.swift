@@ -44,6 +44,20 @@ extension ServerContext {
                     "next": page.more ? page.cases.last.map { .string($0.caseID) } ?? .null : .null,
                 ])]
             }
+        case .due(let agentID):
+            let ledger = self.ledger
+            let today = ledger.businessDay(of: Timestamp(Date()))
+            return read(on: eventLoop) { connection in
+                let due = try Projections(connection: connection).casesDue(by: today.end(in: ledger.timeZone), owner: agentID)
+                return [Response.ok([
+                    "day": .string(today.description),
+                    "cases": .array(due.map { c in
+                        var summary = Answers.caseSummary(c, currency: currency)
+                        summary["follow_up_due"] = c.followUpDue.map { .string($0.description) } ?? .null
+                        return .object(summary)
+                    }),
+                ])]
+            }
         case .people:
             let ledger = self.ledger
             let today = ledger.businessDay(of: Timestamp(Date()))

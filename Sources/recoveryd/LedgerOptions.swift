@@ -19,6 +19,9 @@ struct LedgerOptions: ParsableArguments {
     @Option(help: "A supervisor (agent_id); repeat for more.")
     var supervisor: [String] = []
 
+    @Option(help: "Days (weekends count) from the first compensation, or the complaint, to the end of the day a case's first follow-up is due (0–365; fixed at the first start).")
+    var followUpWithinDays = 2
+
     @Option(help: "A recorded compensation's answer warns when the person charged has less than this percentage of their allowance left (0–100).")
     var warnBelowPercent = 20
 
@@ -27,10 +30,12 @@ struct LedgerOptions: ParsableArguments {
         guard let zone = TimeZone(identifier: timeZone) else { throw ValidationError("--time-zone \(timeZone) is not a known time zone") }
         guard defaultAllowance >= 0, supervisorAllowance >= 0 else { throw ValidationError("allowances are never negative") }
         guard (0...100).contains(warnBelowPercent) else { throw ValidationError("--warn-below-percent must be from 0 to 100") }
+        guard (0...365).contains(followUpWithinDays) else { throw ValidationError("--follow-up-within-days must be from 0 to 365") }
         var configuration = LedgerConfiguration(
             currency: currency, timeZone: zone, defaultAllowance: defaultAllowance,
             defaultSupervisorAllowance: supervisorAllowance, supervisors: Set(supervisor))
         configuration.warnBelowPercent = warnBelowPercent
+        configuration.followUpWithinDays = followUpWithinDays
         return configuration
     }
 }

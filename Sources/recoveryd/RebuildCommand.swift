@@ -25,10 +25,19 @@ struct RebuildCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("info")
-        let configuration = try ledger.ledger()
+        var configuration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stop() } }
         let conninfo = try database.conninfo(cluster: cluster)
+        // The settings the ledger was started with decide days and deadlines, whatever the options say.
+        if let stored = try LedgerSettings.stored(PGConnection(conninfo, timeouts: .maintenance)) {
+            guard let zone = TimeZone(identifier: stored.timeZone) else {
+                throw ValidationError("the ledger's stored time zone \(stored.timeZone) is not known here")
+            }
+            configuration.timeZone = zone
+            configuration.currency = stored.currency
+            configuration.followUpWithinDays = stored.followUpWithinDays
+        }
         // The writer's lock first: a rewrite must not race a running daemon.
         let log = try write ? EventLog(connection: PGConnection(conninfo, timeouts: .maintenance)) : nil
         let replayed: Rebuild.Replayed

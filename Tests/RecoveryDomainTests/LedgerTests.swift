@@ -358,6 +358,36 @@ struct ReportTests {
         #expect(ledger.state.cases["T-2"]?.secondsToApology == "0.000")
     }
 
+    @Test func theFollowUpIsDueAtTheEndOfTheDayNDaysOnAcrossDaylightSavingChanges() {
+        var configuration = LedgerConfiguration(timeZone: TimeZone(identifier: "America/New_York")!)
+        configuration.followUpWithinDays = 2
+        var ledger = LedgerUnderTest(configuration: configuration)
+        // Recorded Friday 2026-03-06 (EST); due the end of Sunday 2026-03-08,
+        // the 23-hour day clocks go forward: midnight after it is 04:00 UTC.
+        ledger.open("D-1", at: "2026-03-06T15:00:00Z")
+        #expect(ledger.state.cases["D-1"]?.followUpDue?.description == "2026-03-09T03:59:59.999999Z")
+        // The first compensation (Saturday) restarts the clock; a second does not.
+        #expect(ledger.compensate("D-1", 1_000, at: "2026-03-07T15:00:00Z").isSuccess)
+        #expect(ledger.state.cases["D-1"]?.followUpDue?.description == "2026-03-10T03:59:59.999999Z")
+        #expect(ledger.compensate("D-1", 1_000, at: "2026-03-08T15:00:00Z").isSuccess)
+        #expect(ledger.state.cases["D-1"]?.followUpDue?.description == "2026-03-10T03:59:59.999999Z")
+        #expect(ledger.state.cases["D-1"]?.followUpLate == nil)
+        // Recorded at 23:30 local on the due day: on time. Later follow-ups change nothing.
+        #expect(ledger.followUp("D-1", satisfaction: 6, resolved: false, at: "2026-03-10T03:30:00Z").isSuccess)
+        #expect(ledger.state.cases["D-1"]?.followUpLate == false)
+        #expect(ledger.followUp("D-1", satisfaction: 8, at: "2026-03-20T03:30:00Z").isSuccess)
+        #expect(ledger.state.cases["D-1"]?.followUpLate == false)
+
+        // Clocks go back on Sunday 2026-11-01 (a 25-hour day): midnight after it is 05:00 UTC.
+        ledger.open("D-2", at: "2026-10-30T15:00:00Z")
+        #expect(ledger.state.cases["D-2"]?.followUpDue?.description == "2026-11-02T04:59:59.999999Z")
+        #expect(ledger.followUp("D-2", satisfaction: 6, at: "2026-11-02T05:00:00Z").isSuccess)
+        #expect(ledger.state.cases["D-2"]?.followUpLate == true)
+
+        let report = OutcomeReport(cases: ledger.state.cases.values).total
+        #expect(report.followUpOnTimeRate == Ratio(1, 2))
+    }
+
     @Test func meanUpliftCountsOnlyResolvedOutcomes() {
         var ledger = LedgerUnderTest()
         ledger.open("R-1", baseline: 5)

@@ -13,7 +13,7 @@ final class Daemon {
     ]
 
     let conninfo: String
-    let port: Int
+    private(set) var port: Int
     let folder: URL
     let extraArguments: [String]
     private(set) var pid: pid_t = 0
@@ -27,7 +27,16 @@ final class Daemon {
         try lines.write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
         port = try Self.freePort()
         extraArguments = arguments
-        try start()
+        // The free port may be taken by another test's process before the
+        // daemon binds it: then try another.
+        for attempt in 1...3 {
+            do {
+                try start()
+                return
+            } catch let error as DaemonError where attempt < 3 && error.description.contains("cannot listen") {
+                port = try Self.freePort()
+            }
+        }
     }
 
     deinit {

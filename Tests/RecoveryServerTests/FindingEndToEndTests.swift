@@ -61,3 +61,42 @@ struct FindingEndToEndTests {
         #expect(ctl.output.contains("SUP-1") && ctl.output.contains("5000.00 USD"), "\(ctl.output)")
     }
 }
+
+/// Follow-up deadlines (issue 13): what is due today, for whom, and how often
+/// the first follow-up came in time.
+@Suite("Follow-up deadlines")
+struct FollowUpEndToEndTests {
+    @Test func dueListsOpenCasesNotFollowedUpByTheEndOfToday() throws {
+        let daemon = try Daemon(arguments: ["--follow-up-within-days", "0"])
+        let front = try daemon.client("frontline")
+        #expect(okObject(try front.request("HELLO front-token"))?["follow_up_within_days"] as? Int == 0)
+        #expect(okObject(try front.request("APPEND " + Events.complaint(1, caseID: "DUE-1", agent: "A-1"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.complaint(2, caseID: "DUE-2", agent: "A-2"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.complaint(3, caseID: "DUE-3", agent: "A-1"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.followUp(4, caseID: "DUE-3", satisfaction: 8))) != nil)
+
+        let due = try #require(okObject(try front.request("DUE")))
+        let cases = try #require(due["cases"] as? [[String: Any]])
+        #expect(cases.map { $0["case_id"] as? String } == ["DUE-1", "DUE-2"])
+        let today = try #require(due["day"] as? String)
+        #expect(cases.first?["follow_up_due"] as? String == "\(today)T23:59:59.999999Z", "the end of today in the ledger's time zone, UTC")
+        #expect((okObject(try front.request("DUE A-2"))?["cases"] as? [[String: Any]])?.map { $0["case_id"] as? String } == ["DUE-2"])
+        #expect(errorCode(try daemon.client("auditor").request("DUE")) == "forbidden")
+
+        let followed = try #require(okObject(try front.request("CASE DUE-3")))
+        #expect(followed["follow_up_late"] as? Bool == false)
+        #expect(okObject(try front.request("CASE DUE-1"))?["follow_up_late"] is NSNull)
+        #expect(okObject(try daemon.client("finance").request("OUTCOMES"))?["follow_up_on_time_rate"] as? Double == 1)
+
+        // The deadlines survive a restart and match a rebuild; the setting cannot change.
+        daemon.stop()
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        let changed = try Daemon.run([
+            "serve", "--listen", "127.0.0.1:0", "--database", daemon.conninfo, "--token-file", daemon.folder.appending(path: "tokens").path,
+            "--data-dir", daemon.folder.path, "--follow-up-within-days", "3",
+        ])
+        #expect(changed.status != 0)
+        #expect(changed.output.contains("started with --follow-up-within-days 0, not 3"), "\(changed.output)")
+    }
+}
