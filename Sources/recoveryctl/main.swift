@@ -14,7 +14,7 @@ struct RecoveryCtl: ParsableCommand {
             their code and message, with exit status 1.
             """,
         subcommands: [
-            AppendCommand.self, CaseCommand.self, CasesCommand.self, BudgetCommand.self, BudgetsCommand.self, PeopleCommand.self,
+            AppendCommand.self, CaseCommand.self, CasesCommand.self, DueCommand.self, BudgetCommand.self, BudgetsCommand.self, PeopleCommand.self,
             OutcomesCommand.self,
             ReplayCommand.self, VerifyCommand.self, HeadCommand.self, TailCommand.self,
         ])
@@ -547,6 +547,35 @@ struct CasesCommand: ParsableCommand {
                     [shown($0.caseId), $0.openedDay, $0.status, $0.outcome, shown($0.owner), shown($0.customerId), money($0.compensationNet, $0.currency)]
                 }))
             if let next = page.next { print("more: --after \(shown(next))") }
+        }
+    }
+}
+
+struct DueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "due", abstract: "Open cases whose first follow-up is due by the end of today, oldest deadline first.")
+    @Argument(help: "Only this owner's (agent_id).") var agentID: String?
+    @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    struct Due: Decodable {
+        struct Line: Decodable {
+            var caseId: String
+            var owner: String
+            var customerId: String
+            var followUpDue: String
+        }
+        var day: String
+        var cases: [Line]
+    }
+
+    func run() throws {
+        try reporting {
+            let line = try connection.connect().request("DUE" + (agentID.map { " \($0)" } ?? ""))
+            let due = try Answer(line).decode(Due.self)
+            if json { return printJSON(line) }
+            print("follow-ups due by the end of \(due.day)")
+            print(table(["case", "owner", "customer", "due"], due.cases.map { [shown($0.caseId), shown($0.owner), shown($0.customerId), $0.followUpDue] }))
         }
     }
 }
