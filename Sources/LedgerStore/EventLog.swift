@@ -263,6 +263,13 @@ public final class EventLog {
         let known = try existing(Set(events.map(\.eventID)))
         let projections = Projections(connection: connection)
         current.cases.merge(try projections.cases(Set(events.compactMap(\.caseID)).filter { current.cases[$0] == nil })) { held, _ in held }
+        let customers = Set(events.compactMap { event -> String? in
+            if case .complaint(let complaint) = event.body { complaint.customerID } else { nil }
+        }).filter { current.customerComplaints[$0] == nil }
+        current.customerComplaints.merge(
+            try projections.complaintDays(
+                of: customers, from: configuration.businessDay(of: recordedAt).adding(days: -Int64(configuration.repeatWindowDays)))
+        ) { held, _ in held }
         let decision = Ledger.decide(batch: submissions, existing: known, state: current, at: recordedAt, configuration: configuration)
         let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
         let receipts: [ChainHead]

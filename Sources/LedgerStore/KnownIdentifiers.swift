@@ -1,17 +1,20 @@
 import RecoveryDomain
 
-/// Membership filters of the `event_id`s in the log and the `case_id`s in the
-/// projection tables, read with `COPY … TO STDOUT` (DESIGN.md §4: new ids skip
+/// Membership filters of the `event_id`s in the log and the `case_id`s and
+/// `customer_id`s in the projection tables, read with `COPY … TO STDOUT` (DESIGN.md §4: new ids skip
 /// the writer's look-ups).
 public struct KnownIdentifiers: Sendable {
     public var events: MembershipFilter
     public var cases: MembershipFilter
+    /// The customers with a case: a complaint of anyone else is a first failure.
+    public var customers: MembershipFilter
 
     /// Empty filters sized for a log of `position` events and its growth.
     public init(sizedFor position: Int64) {
         let capacity = Int(clamping: max(1_000_000, 2 * position))
         events = MembershipFilter(capacity: capacity)
         cases = MembershipFilter(capacity: capacity)
+        customers = MembershipFilter(capacity: capacity)
     }
 
     /// Reads every `event_id` up to `position` and every `case_id` into
@@ -21,8 +24,10 @@ public struct KnownIdentifiers: Sendable {
         try connection.copyOut("COPY (SELECT event_id FROM events WHERE position <= \(position)) TO STDOUT") { row in
             known.events.insert(UnsafeRawBufferPointer(rebasing: row.dropLast()))  // each row ends with a newline
         }
-        try connection.copyOut("COPY (SELECT case_id FROM cases) TO STDOUT") { row in
-            CopyText.unescaped(row.dropLast()).withUnsafeBytes { known.cases.insert($0) }
+        try connection.copyOut("COPY (SELECT case_id, customer_id FROM cases) TO STDOUT") { row in
+            let fields = row.dropLast().split(separator: 0x09, maxSplits: 1, omittingEmptySubsequences: false)
+            CopyText.unescaped(fields[0]).withUnsafeBytes { known.cases.insert($0) }
+            if fields.count == 2 { CopyText.unescaped(fields[1]).withUnsafeBytes { known.customers.insert($0) } }
         }
         return known
     }
@@ -30,6 +35,7 @@ public struct KnownIdentifiers: Sendable {
     public mutating func formUnion(_ other: KnownIdentifiers) {
         events.formUnion(other.events)
         cases.formUnion(other.cases)
+        customers.formUnion(other.customers)
     }
 }
 

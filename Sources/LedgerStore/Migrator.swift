@@ -15,8 +15,6 @@ public enum Migrator {
     /// Every migration this build carries, in version order.
     public static var migrations: [Migration] { EmbeddedSchema.migrations.sorted { $0.version < $1.version } }
 
-    /// Brings the database up to date; returns the versions it applied now.
-    @discardableResult
     /// For a read-only replica, which cannot be migrated: refuses a schema
     /// other than this build's (the writer's side migrates it).
     public static func checkCurrent(_ connection: PGConnection) throws {
@@ -35,6 +33,8 @@ public enum Migrator {
         }
     }
 
+    /// Brings the database up to date; returns the versions it applied now.
+    @discardableResult
     public static func migrate(_ connection: PGConnection, log: (String) -> Void = { _ in }) throws -> [Int] {
         try connection.query("SELECT pg_advisory_lock($1)", [.int(lockKey)])
         defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [.int(lockKey)]) }

@@ -28,7 +28,7 @@ public struct Projections {
                 Column("first_apology_at", "timestamptz"), Column("resolved_at", "timestamptz"),
                 Column("satisfaction", "smallint"), Column("would_recommend", "smallint"),
                 Column("compensation_net", "bigint"), Column("last_position", "bigint"),
-                Column("follow_up_due", "timestamptz"), Column("follow_up_late", "boolean"),
+                Column("follow_up_due", "timestamptz"), Column("follow_up_late", "boolean"), Column("prior_cases", "integer"),
             ],
             key: ["case_id"], rows: delta.cases.count)
         for c in delta.cases.values {
@@ -52,6 +52,7 @@ public struct Projections {
             cases.arrays[17].append(c.lastPosition)
             cases.arrays[18].append(c.followUpDue?.description)
             cases.arrays[19].append(c.followUpLate.map { $0 ? "true" : "false" })
+            cases.arrays[20].append(c.priorCases)
             cases.endRow()
         }
         var compensations = PGColumns(
@@ -130,7 +131,7 @@ public struct Projections {
             columns: [
                 "case_id", "customer_id", "channel", "category", "severity", "baseline", "owner_id", "opened_at",
                 "opened_day", "status", "outcome", "steps", "first_apology_at", "resolved_at", "satisfaction",
-                "would_recommend", "compensation_net", "last_position", "follow_up_due", "follow_up_late",
+                "would_recommend", "compensation_net", "last_position", "follow_up_due", "follow_up_late", "prior_cases",
             ],
             key: ["case_id"],
             rows: cases.map { c in
@@ -140,7 +141,7 @@ public struct Projections {
                     "{" + c.steps.names.joined(separator: ",") + "}", c.firstApologyAt?.description,
                     c.resolvedAt?.description, c.satisfaction.map(String.init), c.wouldRecommend.map(String.init),
                     String(c.compensationNet), String(c.lastPosition), c.followUpDue?.description,
-                    c.followUpLate.map { $0 ? "true" : "false" },
+                    c.followUpLate.map { $0 ? "true" : "false" }, String(c.priorCases),
                 ]
             })
         try upsert(
@@ -206,7 +207,7 @@ public struct Projections {
         steps::text, to_char(first_apology_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), satisfaction, would_recommend,
         compensation_net, last_position, to_char(follow_up_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        follow_up_late
+        follow_up_late, prior_cases
         """
 
     /// The cases named (those that exist), with their compensations.
@@ -250,6 +251,23 @@ public struct Projections {
         return (Array(found.prefix(limit)), found.count > limit)
     }
 
+    /// The recorded days of these customers' complaints from `earliest` on,
+    /// oldest first (a customer with none gets an empty list).
+    public func complaintDays(of customers: some Collection<String>, from earliest: BusinessDay) throws -> [String: [BusinessDay]] {
+        var days = Dictionary(uniqueKeysWithValues: customers.map { ($0, [BusinessDay]()) })
+        guard !customers.isEmpty else { return days }
+        let rows = try connection.query(
+            "SELECT customer_id, opened_day::text FROM cases WHERE customer_id = ANY($1::text[]) AND opened_day >= $2::date ORDER BY opened_day",
+            [.text(Self.arrayLiteral(customers)), .text(earliest.description)])
+        for row in 0..<rows.rowCount {
+            guard let customer = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init) else {
+                throw Self.unreadable("cases", key: "customer_id \(rows.string(row, 0) ?? "NULL")")
+            }
+            days[customer, default: []].append(day)
+        }
+        return days
+    }
+
     /// Open cases not followed up yet whose follow-up is due by `by`, of
     /// `owner` or everyone, oldest deadline first (at most `limit`).
     public func casesDue(by deadline: Timestamp, owner: String?, limit: Int = 1_000) throws -> [CaseState] {
@@ -286,7 +304,8 @@ public struct Projections {
                 resolvedAt: rows.string(row, 12).flatMap { Timestamp(rfc3339: $0) },
                 satisfaction: rows.int64(row, 13).map(Int.init), wouldRecommend: rows.int64(row, 14).map(Int.init),
                 compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0,
-                followUpDue: rows.string(row, 17).flatMap { Timestamp(rfc3339: $0) }, followUpLate: rows.bool(row, 18)))
+                followUpDue: rows.string(row, 17).flatMap { Timestamp(rfc3339: $0) }, followUpLate: rows.bool(row, 18),
+                priorCases: Int(rows.int64(row, 19) ?? 0)))
         }
         guard !cases.isEmpty else { return cases }
         let entries = try connection.query(

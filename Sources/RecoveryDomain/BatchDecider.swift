@@ -39,6 +39,8 @@ public struct LedgerDelta: Sendable, Equatable {
     public internal(set) var allowances: [String: [AllowanceSetting]] = [:]
     /// Compensation entries added or reversed: compensation `event_id` → case.
     public internal(set) var compensations: [EventID: String] = [:]
+    /// Customers who complained, with their complaint days after the batch.
+    public internal(set) var customerComplaints: [String: [BusinessDay]] = [:]
 
     public init(after position: Int64) {
         basePosition = position
@@ -106,6 +108,14 @@ public struct LedgerView: LedgerRows {
 
     public mutating func noteCompensation(_ eventID: EventID, of caseID: String) {
         delta.compensations[eventID] = caseID
+    }
+
+    public func complaintDays(ofCustomer customerID: String) -> [BusinessDay]? {
+        newest({ $0.customerComplaints[customerID] }, else: { base.customerComplaints[customerID] })
+    }
+
+    public mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String) {
+        delta.customerComplaints[customerID] = days
     }
 }
 

@@ -55,14 +55,20 @@ public struct CaseState: Sendable, Equatable {
     /// Once the first follow-up is recorded: whether it was recorded after
     /// ``followUpDue``.
     public var followUpLate: Bool?
+    /// The customer had other cases whose complaints were recorded within
+    /// `repeat_window_days` before this one (DESIGN.md §2): how many, and
+    /// whether any (a repeat failure, not a first one).
+    public var priorCases: Int
+    public var isRepeat: Bool { priorCases > 0 }
 
     public init(
         caseID: String, customerID: String, channel: Channel, category: String, severity: Int, baseline: Int?,
         owner: String, openedAt: Timestamp, openedDay: BusinessDay, status: Status, steps: MAMASteps,
         firstApologyAt: Timestamp?, resolvedAt: Timestamp?, satisfaction: Int?, wouldRecommend: Int?,
         compensationNet: Int64, compensations: [EventID: CompensationEntry], lastPosition: Int64,
-        followUpDue: Timestamp? = nil, followUpLate: Bool? = nil
+        followUpDue: Timestamp? = nil, followUpLate: Bool? = nil, priorCases: Int = 0
     ) {
+        self.priorCases = priorCases
         self.followUpDue = followUpDue
         self.followUpLate = followUpLate
         self.caseID = caseID

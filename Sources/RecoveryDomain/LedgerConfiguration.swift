@@ -21,6 +21,9 @@ public struct LedgerConfiguration: Sendable, Equatable {
     /// weekends) from the first compensation, or the complaint, to the end of
     /// the day the first follow-up is due.
     public var followUpWithinDays: Int = 2
+    /// A complaint is a repeat when the same customer had a case whose
+    /// complaint was recorded this many days before it, or fewer.
+    public var repeatWindowDays: Int = 365
 
     /// The end of the day a case's first follow-up is due, counted from `day`.
     public func followUpDue(from day: BusinessDay) -> Timestamp {

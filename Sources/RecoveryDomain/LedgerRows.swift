@@ -12,6 +12,10 @@ public protocol LedgerRows {
     mutating func setSettings(_ settings: [AllowanceSetting], of agentID: String)
     /// Notes that the compensation `eventID` of `caseID` was added or reversed.
     mutating func noteCompensation(_ eventID: EventID, of caseID: String)
+    /// The recorded days of a customer's complaints within the repeat window
+    /// (older ones may be dropped), oldest first; nil when not known here.
+    func complaintDays(ofCustomer customerID: String) -> [BusinessDay]?
+    mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String)
 }
 
 extension LedgerRows {
@@ -62,6 +66,9 @@ extension LedgerRows {
         guard let caseID = event.caseID else { return }
 
         if case .complaint(let complaint) = event.body {
+            let earliest = day.adding(days: -Int64(configuration.repeatWindowDays))
+            let history = (complaintDays(ofCustomer: complaint.customerID) ?? []).filter { $0 >= earliest }
+            setComplaintDays(history + [day], ofCustomer: complaint.customerID)
             setCase(
                 CaseState(
                     caseID: caseID, customerID: complaint.customerID, channel: complaint.channel,
@@ -69,7 +76,7 @@ extension LedgerRows {
                     owner: event.agentID, openedAt: at, openedDay: day, status: .open,
                     steps: .listened, firstApologyAt: nil, resolvedAt: nil, satisfaction: nil, wouldRecommend: nil,
                     compensationNet: 0, compensations: [:], lastPosition: recorded.position,
-                    followUpDue: configuration.followUpDue(from: day)))
+                    followUpDue: configuration.followUpDue(from: day), priorCases: history.count))
             return
         }
         guard var current = caseState(caseID) else { return }
@@ -130,4 +137,6 @@ extension LedgerState: LedgerRows {
     public mutating func setBudgetRow(_ row: BudgetDay, for key: BudgetKey) { budgets[key] = row }
     public func settings(of agentID: String) -> [AllowanceSetting]? { allowances[agentID] }
     public mutating func setSettings(_ settings: [AllowanceSetting], of agentID: String) { allowances[agentID] = settings }
+    public func complaintDays(ofCustomer customerID: String) -> [BusinessDay]? { customerComplaints[customerID] }
+    public mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String) { customerComplaints[customerID] = days }
 }

@@ -11,6 +11,11 @@ public struct LedgerState: Sendable, Equatable {
     public var budgets: [BudgetKey: BudgetDay]
     /// Each person's allowance settings, oldest first.
     public var allowances: [String: [AllowanceSetting]]
+    /// Per customer, the recorded days of their complaints within the repeat
+    /// window: what tells a first failure from a repeat. A fold from the start
+    /// has every customer; the daemon loads a customer's when a complaint
+    /// names them.
+    public var customerComplaints: [String: [BusinessDay]] = [:]
 
     public init(
         lastPosition: Int64 = 0, cases: [String: CaseState] = [:], budgets: [BudgetKey: BudgetDay] = [:],
@@ -20,6 +25,12 @@ public struct LedgerState: Sendable, Equatable {
         self.cases = cases
         self.budgets = budgets
         self.allowances = allowances
+    }
+
+    /// Equal rows; ``customerComplaints`` is an index of what the cases hold
+    /// (their `prior_cases` are compared), loaded in part, so it is left out.
+    public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
+        lhs.lastPosition == rhs.lastPosition && lhs.cases == rhs.cases && lhs.budgets == rhs.budgets && lhs.allowances == rhs.allowances
     }
 
     /// In-place ``Ledger/evolve(_:with:configuration:)``.
@@ -34,12 +45,15 @@ public struct LedgerState: Sendable, Equatable {
         cases.merge(delta.cases) { _, new in new }
         budgets.merge(delta.budgets) { _, new in new }
         allowances.merge(delta.allowances) { _, new in new }
+        customerComplaints.merge(delta.customerComplaints) { _, new in new }
     }
 
-    /// Drops what deciding no longer needs in memory — cases that are not open
-    /// and budget days before `day` — all of which the projection tables hold.
+    /// Drops what deciding no longer needs in memory — cases that are not open,
+    /// budget days before `day`, customers' complaint days — all of which the
+    /// projection tables hold.
     public mutating func evictSettled(before day: BusinessDay) {
         cases = cases.filter { $0.value.status == .open }
         budgets = budgets.filter { $0.key.day >= day }
+        customerComplaints = [:]
     }
 }

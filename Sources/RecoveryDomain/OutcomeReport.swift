@@ -3,6 +3,9 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
     /// The agent who holds the case (after any escalation).
     case agent
     case channel, category, severity
+    /// `first` or `repeat`: whether the customer had a case within the repeat
+    /// window before (the paradox is expected after first failures only).
+    case `repeat`
     /// The business day the complaint was recorded on (not its `occurred_at`:
     /// a back-dated complaint does not move into a past period's report).
     case day
@@ -14,6 +17,7 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
         case .category: state.category
         case .severity: String(state.severity)
         case .day: state.openedDay.description
+        case .repeat: state.isRepeat ? "repeat" : "first"
         }
     }
 }

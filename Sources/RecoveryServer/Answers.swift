@@ -20,6 +20,7 @@ enum Answers {
             "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
             "warn_below_percent": .integer(Int64(ledger.warnBelowPercent)),
             "follow_up_within_days": .integer(Int64(ledger.followUpWithinDays)),
+            "repeat_window_days": .integer(Int64(ledger.repeatWindowDays)),
         ]
         if let agent { object["agent"] = .string(agent) }
         object["signing_key"] = .string(signingKey)
@@ -34,7 +35,7 @@ enum Answers {
             "status": .string(c.status.rawValue), "outcome": .string(c.outcome.rawValue), "channel": .string(c.channel.rawValue),
             "category": .string(c.category), "severity": .integer(Int64(c.severity)), "opened_at": .string(c.openedAt.description),
             "opened_day": .string(c.openedDay.description), "compensation_net": .integer(c.compensationNet), "currency": .string(currency),
-            "last_position": .integer(c.lastPosition),
+            "last_position": .integer(c.lastPosition), "repeat": .bool(c.isRepeat), "prior_cases": .integer(Int64(c.priorCases)),
         ]
     }
 
@@ -52,6 +53,8 @@ enum Answers {
         object["satisfaction"] = c.satisfaction.map { .integer(Int64($0)) } ?? .null
         object["would_recommend"] = c.wouldRecommend.map { .integer(Int64($0)) } ?? .null
         object["uplift"] = c.uplift.map { .integer(Int64($0)) } ?? .null
+        object["repeat"] = .bool(c.isRepeat)
+        object["prior_cases"] = .integer(Int64(c.priorCases))
         object["follow_up_due"] = c.followUpDue.map { .string($0.description) } ?? .null
         object["follow_up_late"] = c.followUpLate.map(JSONValue.bool) ?? .null
         object["seconds_to_apology"] = c.secondsToApology.map(JSONValue.fraction) ?? .null

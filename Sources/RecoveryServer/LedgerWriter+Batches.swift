@@ -44,7 +44,10 @@ extension LedgerWriter {
             let sent = try log.send(rows, projections: try Projections.statements(for: decision.delta))
             for record in decision.records {
                 known.events.insert(record.event.eventID.text)
-                if case .complaint = record.event.body, let caseID = record.event.caseID { known.cases.insert(caseID) }
+                if case .complaint(let complaint) = record.event.body, let caseID = record.event.caseID {
+                    known.cases.insert(caseID)
+                    known.customers.insert(complaint.customerID)
+                }
             }
             inFlight.append(InFlight(batch: batch, decision: decision, rows: rows, sent: sent, started: started))
         } catch {
@@ -111,6 +114,12 @@ extension LedgerWriter {
                 if inFlightIDs == nil { inFlightIDs = Set(inFlight.flatMap { $0.decision.records.map(\.event.eventID) }) }
                 if !inFlightIDs!.contains(event.eventID) { return true }
             }
+            // A complaint needs its customer's earlier complaints (repeat or first).
+            if case .complaint(let complaint) = event.body, view.complaintDays(ofCustomer: complaint.customerID) == nil,
+                !filtersReady || known.customers.mightContain(complaint.customerID)
+            {
+                return true
+            }
             guard let caseID = event.caseID else { continue }
             guard let current = view.caseState(caseID) else {
                 if !filtersReady || known.cases.mightContain(caseID) { return true }
@@ -149,6 +158,13 @@ extension LedgerWriter {
         }
         if !missingCases.isEmpty {
             state.cases.merge(try projections.cases(missingCases)) { current, _ in current }
+        }
+        let customers = Set(events.compactMap { event -> String? in
+            if case .complaint(let complaint) = event.body { complaint.customerID } else { nil }
+        }).filter { state.customerComplaints[$0] == nil && (!filtersReady || known.customers.mightContain($0)) }
+        if !customers.isEmpty {
+            let earliest = configuration.ledger.businessDay(of: recordedAt).adding(days: -Int64(configuration.ledger.repeatWindowDays))
+            state.customerComplaints.merge(try projections.complaintDays(of: customers, from: earliest)) { current, _ in current }
         }
         var keys = Set<BudgetKey>()
         for event in events {

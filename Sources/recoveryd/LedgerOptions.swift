@@ -22,6 +22,9 @@ struct LedgerOptions: ParsableArguments {
     @Option(help: "Days (weekends count) from the first compensation, or the complaint, to the end of the day a case's first follow-up is due (0–365; fixed at the first start).")
     var followUpWithinDays = 2
 
+    @Option(help: "A complaint is a repeat when the customer had another case recorded this many days before it, or fewer (0–36500; fixed at the first start).")
+    var repeatWindowDays = 365
+
     @Option(help: "A recorded compensation's answer warns when the person charged has less than this percentage of their allowance left (0–100).")
     var warnBelowPercent = 20
 
@@ -31,11 +34,13 @@ struct LedgerOptions: ParsableArguments {
         guard defaultAllowance >= 0, supervisorAllowance >= 0 else { throw ValidationError("allowances are never negative") }
         guard (0...100).contains(warnBelowPercent) else { throw ValidationError("--warn-below-percent must be from 0 to 100") }
         guard (0...365).contains(followUpWithinDays) else { throw ValidationError("--follow-up-within-days must be from 0 to 365") }
+        guard (0...36_500).contains(repeatWindowDays) else { throw ValidationError("--repeat-window-days must be from 0 to 36500") }
         var configuration = LedgerConfiguration(
             currency: currency, timeZone: zone, defaultAllowance: defaultAllowance,
             defaultSupervisorAllowance: supervisorAllowance, supervisors: Set(supervisor))
         configuration.warnBelowPercent = warnBelowPercent
         configuration.followUpWithinDays = followUpWithinDays
+        configuration.repeatWindowDays = repeatWindowDays
         return configuration
     }
 }

@@ -37,6 +37,7 @@ struct RebuildCommand: AsyncParsableCommand {
             configuration.timeZone = zone
             configuration.currency = stored.currency
             configuration.followUpWithinDays = stored.followUpWithinDays
+            configuration.repeatWindowDays = stored.repeatWindowDays
         }
         // The writer's lock first: a rewrite must not race a running daemon.
         let log = try write ? EventLog(connection: PGConnection(conninfo, timeouts: .maintenance)) : nil

@@ -110,8 +110,8 @@ struct Serve: AsyncParsableCommand {
                 try Migrator.migrate(connection) { logger.info("\($0)") }
             }
             try LedgerSettings.check(
-                currency: ledger.currency, timeZone: ledger.timeZone, followUpWithinDays: ledger.followUpWithinDays, connection: connection,
-                readOnly: follow)
+                currency: ledger.currency, timeZone: ledger.timeZone, followUpWithinDays: ledger.followUpWithinDays,
+                repeatWindowDays: ledger.repeatWindowDays, connection: connection, readOnly: follow)
             let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
             _ = try tls?.context()  // bad TLS files stop the start here, with their names
             let signer = try signing.signer(dataDirectory: database.dataDirectory, create: true)

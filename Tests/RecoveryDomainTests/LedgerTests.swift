@@ -388,6 +388,34 @@ struct ReportTests {
         #expect(report.followUpOnTimeRate == Ratio(1, 2))
     }
 
+    @Test func aComplaintFromACustomerWithACaseInTheWindowIsARepeat() {
+        var configuration = LedgerConfiguration()
+        configuration.repeatWindowDays = 30
+        var ledger = LedgerUnderTest(configuration: configuration)
+        func complain(_ caseID: String, _ customer: String, at time: String) -> CaseState? {
+            let result = ledger.submit(
+                #"{"type":"complaint","agent_id":"A-7","case_id":"\#(caseID)","customer_id":"\#(customer)","channel":"phone","category":"late","severity":3,"baseline":5}"#,
+                at: time)
+            #expect(result.isSuccess, "\(result)")
+            return ledger.state.cases[caseID]
+        }
+        #expect(complain("X-1", "CU-X", at: "2026-01-01T10:00:00Z")?.priorCases == 0)
+        #expect(complain("X-2", "CU-X", at: "2026-01-20T10:00:00Z")?.priorCases == 1)
+        // 30 days before 2026-02-25 is 2026-01-26: neither earlier case counts.
+        #expect(complain("X-3", "CU-X", at: "2026-02-25T10:00:00Z")?.isRepeat == false)
+        // The window's first day counts: 2026-03-27 is 30 days after 2026-02-25.
+        #expect(complain("X-4", "CU-X", at: "2026-03-27T10:00:00Z")?.priorCases == 1)
+        #expect(complain("X-5", "CU-X", at: "2026-03-27T11:00:00Z")?.priorCases == 2, "the same day counts")
+        #expect(complain("Y-1", "CU-Y", at: "2026-03-27T12:00:00Z")?.isRepeat == false)
+
+        _ = ledger.followUp("X-1", satisfaction: 9)
+        _ = ledger.followUp("X-2", satisfaction: 9)
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .repeat)
+        #expect(report.groups.map(\.key) == ["first", "repeat"])
+        #expect(report.groups.map(\.summary.cases) == [3, 3])
+        #expect(report.groups[0].summary.count(.paradox) == 1 && report.groups[1].summary.count(.paradox) == 1)
+    }
+
     @Test func meanUpliftCountsOnlyResolvedOutcomes() {
         var ledger = LedgerUnderTest()
         ledger.open("R-1", baseline: 5)

@@ -100,3 +100,45 @@ struct FollowUpEndToEndTests {
         #expect(changed.output.contains("started with --follow-up-within-days 0, not 3"), "\(changed.output)")
     }
 }
+
+/// First versus repeat failures (issue 13), through the daemon's writer,
+/// across a restart (the customer's history is read from the tables).
+@Suite("First and repeat failures")
+struct RepeatEndToEndTests {
+    @Test func aReturningCustomersComplaintIsARepeatAcrossRestarts() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        #expect(okObject(try front.request("HELLO front-token"))?["repeat_window_days"] as? Int == 365)
+        func complaint(_ n: Int, _ caseID: String, _ customer: String) -> String {
+            #"APPEND {"event_id":"\#(Events.id(n))","type":"complaint","agent_id":"A-7","case_id":"\#(caseID)","customer_id":"\#(customer)","channel":"phone","category":"late","severity":3,"baseline":5}"#
+        }
+        // Two complaints of one customer sent together (one batch, or one
+        // batch behind the other): the second sees the first.
+        try front.send(complaint(1, "RP-1", "CU-Z") + "\n" + complaint(2, "RP-2", "CU-Z") + "\n")
+        #expect(okObject(try front.readLine() ?? "") != nil)
+        #expect(okObject(try front.readLine() ?? "") != nil)
+        #expect(okObject(try front.request("CASE RP-1"))?["repeat"] as? Bool == false)
+        let second = try #require(okObject(try front.request("CASE RP-2")))
+        #expect(second["repeat"] as? Bool == true)
+        #expect(second["prior_cases"] as? Int == 1)
+
+        daemon.stop()
+        try daemon.start()
+        let again = try daemon.client("frontline")
+        let event = #"{"event_id":"\#(Events.id(3))","type":"complaint","agent_id":"A-7","case_id":"RP-3","customer_id":"CU-Z","channel":"phone","category":"late","severity":3}"#
+        #expect(okObject(try again.request("APPEND " + event)) != nil)
+        #expect(okObject(try again.request("CASE RP-3"))?["prior_cases"] as? Int == 2, "the history was read from the tables")
+        let fresh = #"{"event_id":"\#(Events.id(4))","type":"complaint","agent_id":"A-7","case_id":"RP-4","customer_id":"CU-NEW","channel":"phone","category":"late","severity":3}"#
+        #expect(okObject(try again.request("APPEND " + fresh)) != nil)
+        #expect(okObject(try again.request("CASE RP-4"))?["repeat"] as? Bool == false)
+        #expect((okObject(try again.request("CASES customer=CU-Z"))?["cases"] as? [[String: Any]])?.first?["prior_cases"] as? Int == 2)
+
+        let outcomes = try #require(okObject(try daemon.client("finance").request("OUTCOMES by=repeat")))
+        let groups = try #require(outcomes["groups"] as? [[String: Any]])
+        #expect(groups.map { $0["key"] as? String } == ["first", "repeat"])
+        #expect(groups.map { $0["cases"] as? Int } == [2, 2])
+        daemon.stop()
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+    }
+}
