@@ -5,7 +5,7 @@ CREATE ROLE recoveryd LOGIN;
 GRANT CONNECT, TEMPORARY ON DATABASE ledger TO recoveryd;  -- TEMPORARY: rebuild --write stages projection rows
 GRANT USAGE ON SCHEMA public TO recoveryd;
 GRANT SELECT, INSERT ON events TO recoveryd;
-GRANT SELECT, INSERT, UPDATE ON cases, case_compensations, budget_days, allowances, ledger_checkpoint TO recoveryd;
+GRANT SELECT, INSERT, UPDATE ON cases, case_compensations, budget_days, allowances, customer_days, ledger_checkpoint TO recoveryd;
 GRANT SELECT, INSERT ON ledger_settings TO recoveryd;
 GRANT SELECT, INSERT ON signed_heads TO recoveryd;
 GRANT SELECT ON schema_migrations TO recoveryd;

@@ -100,7 +100,17 @@ public struct Projections {
                 allowances.endRow()
             }
         }
-        for table in [cases, compensations, budgets, allowances] where table.rows > 0 {
+        var customers = PGColumns(
+            table: "customer_days",
+            columns: [Column("customer_id", "text"), Column("day", "date"), Column("spent", "bigint")],
+            key: ["customer_id", "day"], rows: delta.customerDays.count)
+        for (key, spent) in delta.customerDays {
+            customers.arrays[0].append(key.customerID)
+            customers.arrays[1].append(key.day.description)
+            customers.arrays[2].append(spent)
+            customers.endRow()
+        }
+        for table in [cases, compensations, budgets, allowances, customers] where table.rows > 0 {
             guard !table.containsNUL else {
                 throw StoreError(.server, sqlState: "22021", "a value for \(table.table) holds a NUL character")
             }
@@ -114,7 +124,17 @@ public struct Projections {
         try write(
             cases: delta.cases.values, compensations: delta.compensationEntries,
             budgets: delta.budgets.map { (key: $0.key, value: $0.value) },
-            allowances: delta.allowances.map { (key: $0.key, value: $0.value) })
+            allowances: delta.allowances.map { (key: $0.key, value: $0.value) },
+            customerDays: delta.customerDays.map { (key: $0.key, value: $0.value) })
+    }
+
+    /// Writes every row of `state` (a rebuild's, or a test's).
+    public func write(everything state: LedgerState) throws {
+        try write(
+            cases: Array(state.cases.values),
+            compensations: state.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
+            budgets: state.budgets.map { ($0.key, $0.value) }, allowances: state.allowances.map { ($0.key, $0.value) },
+            customerDays: state.customerDays.map { ($0.key, $0.value) })
     }
 
     /// Upserts the rows of these cases, these compensation entries (the writer
@@ -124,7 +144,8 @@ public struct Projections {
         cases: some Collection<CaseState>,
         compensations: some Collection<(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)>,
         budgets: some Collection<(key: BudgetKey, value: BudgetDay)>,
-        allowances: some Collection<(key: String, value: [AllowanceSetting])>
+        allowances: some Collection<(key: String, value: [AllowanceSetting])>,
+        customerDays: some Collection<(key: CustomerDayKey, value: Int64)> = [(key: CustomerDayKey, value: Int64)]()
     ) throws {
         try upsert(
             table: "cases",
@@ -168,6 +189,9 @@ public struct Projections {
             rows: allowances.flatMap { agent, settings in
                 settings.map { [agent, $0.since.description, String($0.dailyLimit), $0.role.rawValue] }
             })
+        try upsert(
+            table: "customer_days", columns: ["customer_id", "day", "spent"], key: ["customer_id", "day"],
+            rows: customerDays.map { key, spent in [key.customerID, key.day.description, String(spent)] })
     }
 
     /// Upserts `rows` through a temporary staging table: the rows go by COPY
@@ -360,6 +384,30 @@ public struct Projections {
         )
     }
 
+    /// Customers' compensation totals: of one day, or all of them (`nil`).
+    public func customerDays(on day: BusinessDay?) throws -> [CustomerDayKey: Int64] {
+        try loadCustomerDays(where: "($1::date IS NULL OR day = $1::date)", [day.map { .text($0.description) }])
+    }
+
+    /// These customers' day totals (those that exist).
+    public func customerDays(_ keys: some Collection<CustomerDayKey>) throws -> [CustomerDayKey: Int64] {
+        guard !keys.isEmpty else { return [:] }
+        return try loadCustomerDays(
+            where: "(customer_id, day) IN (SELECT * FROM unnest($1::text[], $2::date[]))",
+            [.text(Self.arrayLiteral(keys.map(\.customerID))), .text(Self.arrayLiteral(keys.map(\.day.description)))])
+    }
+
+    private func loadCustomerDays(where condition: String, _ parameters: [PGParameter?]) throws -> [CustomerDayKey: Int64] {
+        let rows = try connection.query("SELECT customer_id, day::text, spent FROM customer_days WHERE \(condition)", parameters)
+        var days: [CustomerDayKey: Int64] = [:]
+        for row in 0..<rows.rowCount {
+            guard let customer = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init), let spent = rows.int64(row, 2)
+            else { throw Self.unreadable("customer_days", key: "customer_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }
+            days[CustomerDayKey(customerID: customer, day: day)] = spent
+        }
+        return days
+    }
+
     /// Everyone with a budget row (a charge or an allowance change on some day).
     public func peopleWithBudgetRows() throws -> Set<String> {
         let rows = try connection.query("SELECT DISTINCT agent_id FROM budget_days")
@@ -394,14 +442,18 @@ public struct Projections {
     /// does not grow with the number of open cases, nor memory with cases no
     /// one touches.
     public func workingState(today day: BusinessDay) throws -> LedgerState {
-        LedgerState(lastPosition: try checkpoint().position, budgets: try budgets(on: day), allowances: try allowances())
+        var state = LedgerState(lastPosition: try checkpoint().position, budgets: try budgets(on: day), allowances: try allowances())
+        state.customerDays = try customerDays(on: day)
+        return state
     }
 
     /// Everything the tables hold, as one state (for `rebuild --check`).
     public func completeState() throws -> LedgerState {
-        LedgerState(
+        var state = LedgerState(
             lastPosition: try checkpoint().position, cases: try allCases(), budgets: try budgets(on: nil),
             allowances: try allowances())
+        state.customerDays = try customerDays(on: nil)
+        return state
     }
 
     static func steps(_ text: String) -> MAMASteps {

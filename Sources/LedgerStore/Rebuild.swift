@@ -93,11 +93,9 @@ public enum Rebuild {
         }
         let connection = log.connection
         try connection.transaction {
-            try connection.execute("DELETE FROM case_compensations; DELETE FROM cases; DELETE FROM budget_days; DELETE FROM allowances")
-            try Projections(connection: connection).write(
-                cases: Array(replayed.cases.values),
-                compensations: replayed.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
-                budgets: replayed.budgets.map { ($0.key, $0.value) }, allowances: replayed.allowances.map { ($0.key, $0.value) })
+            try connection.execute(
+                "DELETE FROM case_compensations; DELETE FROM cases; DELETE FROM budget_days; DELETE FROM allowances; DELETE FROM customer_days")
+            try Projections(connection: connection).write(everything: replayed)
             try connection.query(
                 "UPDATE ledger_checkpoint SET position = $1, hash = $2, updated_at = now()",
                 [.int(log.head.position), .bytes(log.head.hash)])
@@ -123,6 +121,11 @@ public enum Rebuild {
         for agent in Set(replayed.allowances.keys).union(stored.allowances.keys).sorted()
         where replayed.allowances[agent] != stored.allowances[agent] {
             out.append("allowances of \(agent) differ")
+        }
+        for key in Set(replayed.customerDays.keys).union(stored.customerDays.keys).sorted()
+        where replayed.customerDays[key] != stored.customerDays[key] {
+            out.append(
+                "customer \(key.customerID) \(key.day): log says \(replayed.customerDays[key].map(String.init) ?? "absent"); table says \(stored.customerDays[key].map(String.init) ?? "absent")")
         }
         return out
     }

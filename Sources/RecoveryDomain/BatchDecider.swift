@@ -41,6 +41,8 @@ public struct LedgerDelta: Sendable, Equatable {
     public internal(set) var compensations: [EventID: String] = [:]
     /// Customers who complained, with their complaint days after the batch.
     public internal(set) var customerComplaints: [String: [BusinessDay]] = [:]
+    /// Customers' days whose compensation total changed, with the new total.
+    public internal(set) var customerDays: [CustomerDayKey: Int64] = [:]
 
     public init(after position: Int64) {
         basePosition = position
@@ -117,6 +119,12 @@ public struct LedgerView: LedgerRows {
     public mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String) {
         delta.customerComplaints[customerID] = days
     }
+
+    public func customerSpent(_ key: CustomerDayKey) -> Int64? {
+        newest({ $0.customerDays[key] }, else: { base.customerDays[key] })
+    }
+
+    public mutating func setCustomerSpent(_ spent: Int64, for key: CustomerDayKey) { delta.customerDays[key] = spent }
 }
 
 /// How the batch decider answered one submission.

@@ -47,3 +47,19 @@ public struct AllowanceSetting: Sendable, Equatable {
         self.role = role
     }
 }
+
+/// One customer's business day: what compensation to them, across every
+/// agent, is capped by (`customer_daily_cap`, DESIGN.md §2).
+public struct CustomerDayKey: Sendable, Hashable, Comparable {
+    public var customerID: String
+    public var day: BusinessDay
+
+    public init(customerID: String, day: BusinessDay) {
+        self.customerID = customerID
+        self.day = day
+    }
+
+    public static func < (lhs: CustomerDayKey, rhs: CustomerDayKey) -> Bool {
+        (lhs.day, lhs.customerID) < (rhs.day, rhs.customerID)
+    }
+}

@@ -44,6 +44,16 @@ public enum Ledger {
         case .compensation(let compensation):
             try requireOpen(current)
             try checkCharge(compensation, by: event.agentID, on: day, state: state, configuration: configuration)
+            if let cap = configuration.customerDailyCap {
+                let spent = state.customerSpent(CustomerDayKey(customerID: current.customerID, day: day)) ?? 0
+                guard spent + compensation.amount <= cap else {
+                    let left = Money(minorUnits: max(0, cap - spent), currency: configuration.currency)
+                    let asked = Money(minorUnits: compensation.amount, currency: configuration.currency)
+                    throw Rejection(
+                        .budgetExceeded,
+                        "customer \(current.customerID) has \(left) left of the daily cap on \(day), \(asked) asked; no approval lifts it")
+                }
+            }
         case .compensationReversal(let reversal):
             guard let entry = current.compensations[reversal.reverses] else {
                 throw Rejection(.notFound, "no compensation \(reversal.reverses) in case \(caseID)")

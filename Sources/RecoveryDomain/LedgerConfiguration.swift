@@ -24,6 +24,9 @@ public struct LedgerConfiguration: Sendable, Equatable {
     /// A complaint is a repeat when the same customer had a case whose
     /// complaint was recorded this many days before it, or fewer.
     public var repeatWindowDays: Int = 365
+    /// The most compensation (minor units, net of reversals) one customer may
+    /// receive on a business day across all agents; nil: no cap.
+    public var customerDailyCap: Int64?
 
     /// The end of the day a case's first follow-up is due, counted from `day`.
     public func followUpDue(from day: BusinessDay) -> Timestamp {

@@ -16,6 +16,9 @@ public protocol LedgerRows {
     /// (older ones may be dropped), oldest first; nil when not known here.
     func complaintDays(ofCustomer customerID: String) -> [BusinessDay]?
     mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String)
+    /// Compensation given to a customer on a day, net of reversals (nil: none here).
+    func customerSpent(_ key: CustomerDayKey) -> Int64?
+    mutating func setCustomerSpent(_ spent: Int64, for key: CustomerDayKey)
 }
 
 extension LedgerRows {
@@ -98,6 +101,8 @@ extension LedgerRows {
             current.compensations[event.eventID] = CaseState.CompensationEntry(
                 amount: compensation.amount, chargedTo: payer, day: day, reversed: false)
             current.compensationNet += compensation.amount
+            let customerDay = CustomerDayKey(customerID: current.customerID, day: day)
+            setCustomerSpent((customerSpent(customerDay) ?? 0) + compensation.amount, for: customerDay)
             current.steps.insert(.met)
             noteCompensation(event.eventID, of: caseID)
         case .compensationReversal(let reversal):
@@ -110,6 +115,8 @@ extension LedgerRows {
             row.reversals += 1
             precondition(row.spent >= 0, "a reversal never credits more than was charged")
             setBudgetRow(row, for: BudgetKey(agentID: entry.chargedTo, day: entry.day))
+            let customerDay = CustomerDayKey(customerID: current.customerID, day: entry.day)
+            setCustomerSpent((customerSpent(customerDay) ?? entry.amount) - entry.amount, for: customerDay)
             noteCompensation(reversal.reverses, of: caseID)
         case .escalation(let escalation):
             current.owner = escalation.toAgentID
@@ -139,4 +146,6 @@ extension LedgerState: LedgerRows {
     public mutating func setSettings(_ settings: [AllowanceSetting], of agentID: String) { allowances[agentID] = settings }
     public func complaintDays(ofCustomer customerID: String) -> [BusinessDay]? { customerComplaints[customerID] }
     public mutating func setComplaintDays(_ days: [BusinessDay], ofCustomer customerID: String) { customerComplaints[customerID] = days }
+    public func customerSpent(_ key: CustomerDayKey) -> Int64? { customerDays[key] }
+    public mutating func setCustomerSpent(_ spent: Int64, for key: CustomerDayKey) { customerDays[key] = spent }
 }

@@ -16,6 +16,8 @@ public struct LedgerState: Sendable, Equatable {
     /// has every customer; the daemon loads a customer's when a complaint
     /// names them.
     public var customerComplaints: [String: [BusinessDay]] = [:]
+    /// Compensation per customer and day, net of reversals (the cap's rows).
+    public var customerDays: [CustomerDayKey: Int64] = [:]
 
     public init(
         lastPosition: Int64 = 0, cases: [String: CaseState] = [:], budgets: [BudgetKey: BudgetDay] = [:],
@@ -31,6 +33,7 @@ public struct LedgerState: Sendable, Equatable {
     /// (their `prior_cases` are compared), loaded in part, so it is left out.
     public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
         lhs.lastPosition == rhs.lastPosition && lhs.cases == rhs.cases && lhs.budgets == rhs.budgets && lhs.allowances == rhs.allowances
+            && lhs.customerDays == rhs.customerDays
     }
 
     /// In-place ``Ledger/evolve(_:with:configuration:)``.
@@ -46,6 +49,7 @@ public struct LedgerState: Sendable, Equatable {
         budgets.merge(delta.budgets) { _, new in new }
         allowances.merge(delta.allowances) { _, new in new }
         customerComplaints.merge(delta.customerComplaints) { _, new in new }
+        customerDays.merge(delta.customerDays) { _, new in new }
     }
 
     /// Drops what deciding no longer needs in memory — cases that are not open,
@@ -55,5 +59,6 @@ public struct LedgerState: Sendable, Equatable {
         cases = cases.filter { $0.value.status == .open }
         budgets = budgets.filter { $0.key.day >= day }
         customerComplaints = [:]
+        customerDays = customerDays.filter { $0.key.day >= day }
     }
 }

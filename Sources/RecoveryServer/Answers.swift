@@ -21,6 +21,7 @@ enum Answers {
             "warn_below_percent": .integer(Int64(ledger.warnBelowPercent)),
             "follow_up_within_days": .integer(Int64(ledger.followUpWithinDays)),
             "repeat_window_days": .integer(Int64(ledger.repeatWindowDays)),
+            "customer_daily_cap": ledger.customerDailyCap.map(JSONValue.integer) ?? .null,
         ]
         if let agent { object["agent"] = .string(agent) }
         object["signing_key"] = .string(signingKey)

@@ -126,7 +126,9 @@ extension LedgerWriter {
                 continue
             }
             if case .compensationReversal(let reversal) = event.body, let entry = current.compensations[reversal.reverses],
-                entry.day != stateDay, view.budgetRow(BudgetKey(agentID: entry.chargedTo, day: entry.day)) == nil
+                entry.day != stateDay,
+                view.budgetRow(BudgetKey(agentID: entry.chargedTo, day: entry.day)) == nil
+                    || view.customerSpent(CustomerDayKey(customerID: current.customerID, day: entry.day)) == nil
             {
                 return true
             }
@@ -167,17 +169,24 @@ extension LedgerWriter {
             state.customerComplaints.merge(try projections.complaintDays(of: customers, from: earliest)) { current, _ in current }
         }
         var keys = Set<BudgetKey>()
+        var customerKeys = Set<CustomerDayKey>()
         for event in events {
-            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID,
-                let entry = state.cases[caseID]?.compensations[reversal.reverses]
+            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID, let current = state.cases[caseID],
+                let entry = current.compensations[reversal.reverses]
             {
                 keys.insert(BudgetKey(agentID: entry.chargedTo, day: entry.day))
+                customerKeys.insert(CustomerDayKey(customerID: current.customerID, day: entry.day))
             }
             keys.formUnion(Ledger.requirements(of: event, recordedAt: recordedAt, configuration: configuration.ledger).budgetDays)
         }
         let missingKeys = keys.filter { state.budgets[$0] == nil && $0.day != stateDay }
         if !missingKeys.isEmpty {
             state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
+        }
+        // Today's customer rows are all in memory; a reversal of an earlier day's needs that day's.
+        let missingCustomers = customerKeys.filter { state.customerDays[$0] == nil && $0.day != stateDay }
+        if !missingCustomers.isEmpty {
+            state.customerDays.merge(try projections.customerDays(missingCustomers)) { current, _ in current }
         }
     }
 

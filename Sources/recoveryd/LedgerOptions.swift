@@ -25,6 +25,9 @@ struct LedgerOptions: ParsableArguments {
     @Option(help: "A complaint is a repeat when the customer had another case recorded this many days before it, or fewer (0–36500; fixed at the first start).")
     var repeatWindowDays = 365
 
+    @Option(help: "The most compensation, in minor units, one customer may receive per business day across all agents (default: no cap).")
+    var customerDailyCap: Int64?
+
     @Option(help: "A recorded compensation's answer warns when the person charged has less than this percentage of their allowance left (0–100).")
     var warnBelowPercent = 20
 
@@ -35,12 +38,14 @@ struct LedgerOptions: ParsableArguments {
         guard (0...100).contains(warnBelowPercent) else { throw ValidationError("--warn-below-percent must be from 0 to 100") }
         guard (0...365).contains(followUpWithinDays) else { throw ValidationError("--follow-up-within-days must be from 0 to 365") }
         guard (0...36_500).contains(repeatWindowDays) else { throw ValidationError("--repeat-window-days must be from 0 to 36500") }
+        if let customerDailyCap, customerDailyCap < 0 { throw ValidationError("--customer-daily-cap is never negative") }
         var configuration = LedgerConfiguration(
             currency: currency, timeZone: zone, defaultAllowance: defaultAllowance,
             defaultSupervisorAllowance: supervisorAllowance, supervisors: Set(supervisor))
         configuration.warnBelowPercent = warnBelowPercent
         configuration.followUpWithinDays = followUpWithinDays
         configuration.repeatWindowDays = repeatWindowDays
+        configuration.customerDailyCap = customerDailyCap
         return configuration
     }
 }

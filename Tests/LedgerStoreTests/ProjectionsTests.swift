@@ -32,10 +32,7 @@ struct ProjectionsTests {
     }
 
     static func write(_ state: LedgerState, _ connection: PGConnection) throws {
-        try Projections(connection: connection).write(
-            cases: Array(state.cases.values),
-            compensations: state.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
-            budgets: state.budgets.map { ($0.key, $0.value) }, allowances: state.allowances.map { ($0.key, $0.value) })
+        try Projections(connection: connection).write(everything: state)
     }
 
     @Test func rowsReadBackExactlyAsWritten() throws {

@@ -416,6 +416,24 @@ struct ReportTests {
         #expect(report.groups[0].summary.count(.paradox) == 1 && report.groups[1].summary.count(.paradox) == 1)
     }
 
+    @Test func aCustomersDailyCapHoldsAcrossAgentsAndReversalsGiveRoomBack() {
+        var configuration = LedgerConfiguration()
+        configuration.customerDailyCap = 10_000
+        var ledger = LedgerUnderTest(configuration: configuration)
+        ledger.open("CAP-1", agent: "A-1", at: "2026-11-22T09:00:00Z")
+        ledger.open("CAP-2", agent: "A-2")  // the same customer, C-1, another agent and case
+        #expect(ledger.compensate("CAP-1", 6_000, agent: "A-1", id: "00000000-0000-4000-8000-00000000ca01").isSuccess)
+        let over = ledger.compensate("CAP-2", 5_000, agent: "A-2")
+        #expect(over.rejection?.code == .budgetExceeded)
+        #expect(over.rejection?.message == "customer C-1 has 40.00 USD left of the daily cap on 2026-11-22, 50.00 USD asked; no approval lifts it")
+        #expect(ledger.compensate("CAP-2", 4_000, agent: "A-2").isSuccess, "exactly the cap")
+        #expect(ledger.state.customerDays[CustomerDayKey(customerID: "C-1", day: BusinessDay("2026-11-22")!)] == 10_000)
+        // A reversal gives the customer's room back; the next day starts afresh.
+        #expect(ledger.submit(#"{"type":"compensation_reversal","agent_id":"A-1","case_id":"CAP-1","reverses":"00000000-0000-4000-8000-00000000ca01","reason":"duplicate"}"#).isSuccess)
+        #expect(ledger.compensate("CAP-2", 6_000, agent: "A-2").isSuccess)
+        #expect(ledger.compensate("CAP-2", 10_000, agent: "A-2", at: "2026-11-23T09:00:00Z").isSuccess)
+    }
+
     @Test func meanUpliftCountsOnlyResolvedOutcomes() {
         var ledger = LedgerUnderTest()
         ledger.open("R-1", baseline: 5)

@@ -142,3 +142,48 @@ struct RepeatEndToEndTests {
         #expect(rebuild.status == 0, "\(rebuild.output)")
     }
 }
+
+/// The per-customer daily cap (issue 13): twenty agents compensating one
+/// customer at once never pass it.
+@Suite("A customer's daily cap")
+struct CustomerCapEndToEndTests {
+    @Test func twentyConcurrentCompensationsForOneCustomerNeverPassTheCap() throws {
+        let daemon = try Daemon(arguments: ["--customer-daily-cap", "25000"])
+        let setup = try daemon.client("frontline")
+        #expect(okObject(try setup.request("HELLO front-token"))?["customer_daily_cap"] as? Int == 25_000)
+        for n in 1...20 {
+            let complaint = #"{"event_id":"\#(Events.id(n))","type":"complaint","agent_id":"AG-\#(n)","case_id":"CC-\#(n)","customer_id":"VIP-1","channel":"chat","category":"late","severity":3}"#
+            #expect(okObject(try setup.request("APPEND " + complaint)) != nil)
+        }
+        // Twenty agents, each on a connection of their own, 3,000 each, all at once.
+        let answers = NSLockedBox<[String]>([])
+        let start = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for n in 1...20 {
+            let client = try daemon.client("frontline")
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                start.wait()
+                let answer = (try? client.request("APPEND " + Events.compensation(100 + n, caseID: "CC-\(n)", amount: 3_000, agent: "AG-\(n)"))) ?? "no answer"
+                answers.mutate { $0.append(answer) }
+            }
+        }
+        for _ in 1...20 { start.signal() }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        let accepted = answers.value.filter { okObject($0) != nil }.count
+        let capped = answers.value.filter { $0.hasPrefix("ERR budget_exceeded customer VIP-1 has") }.count
+        #expect(accepted == 8, "25,000 ÷ 3,000: eight fit, \(answers.value)")
+        #expect(capped == 12)
+        let net = try (1...20).reduce(0) { sum, n in sum + ((okObject(try setup.request("CASE CC-\(n)"))?["compensation_net"] as? Int) ?? 0) }
+        #expect(net == 24_000)
+        daemon.stop()
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        // After a restart the day's total is read back: one more 3,000 does not fit, 1,000 does.
+        try daemon.start()
+        let after = try daemon.client("frontline")
+        #expect(errorCode(try after.request("APPEND " + Events.compensation(200, caseID: "CC-1", amount: 3_000, agent: "AG-1"))) == "budget_exceeded")
+        #expect(okObject(try after.request("APPEND " + Events.compensation(201, caseID: "CC-1", amount: 1_000, agent: "AG-1"))) != nil)
+    }
+}
