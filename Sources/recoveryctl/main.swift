@@ -361,10 +361,7 @@ struct ReplayCommand: ParsableCommand {
                 throw ClientError("the REPLAY answer has no prev_hash")
             }
             if from == 1 {
-                // From the start, the chain begins at the genesis hash whatever the server says.
-                if previous != ChainVerifier.genesis {
-                    throw ClientError("the server gives prev_hash \(summary.prevHash) before position 1; the genesis hash is 64 zeros")
-                }
+                try requireGenesis(summary)
                 previous = ChainVerifier.genesis
             }
             var chain = ChainVerifier(previousHash: previous, previousPosition: from - 1)
@@ -375,6 +372,14 @@ struct ReplayCommand: ParsableCommand {
             print("hash      \(summary.hash)  \(verified ? "(chain verified)" : "(CHAIN DOES NOT MATCH)")")
             if !verified { throw ExitCode.failure }
         }
+    }
+}
+
+/// From position 1 the chain starts at the genesis hash, whatever the server
+/// says: a server that gives another `prev_hash` is refused.
+func requireGenesis(_ summary: Reply.ReplaySummary) throws {
+    guard ChainVerifier.bytes(hex: summary.prevHash) == ChainVerifier.genesis else {
+        throw ClientError("the server gives prev_hash \(summary.prevHash) before position 1; the genesis hash is 64 zeros")
     }
 }
 
@@ -444,9 +449,7 @@ struct VerifyCommand: ParsableCommand {
             } else {
                 let (events, final) = try connection.connect().stream("REPLAY 1")
                 let summary = try Answer(final).decode(Reply.ReplaySummary.self)
-                if ChainVerifier.bytes(hex: summary.prevHash) != ChainVerifier.genesis {
-                    throw ClientError("the server gives prev_hash \(summary.prevHash) before position 1; the genesis hash is 64 zeros")
-                }
+                try requireGenesis(summary)
                 expectedHash = summary.hash
                 payloads = events.map { Array($0.utf8) }
             }
