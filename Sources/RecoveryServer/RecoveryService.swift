@@ -41,6 +41,8 @@ public final class RecoveryService: Service, Sendable {
         let reads = ReadPool(conninfo: configuration.conninfo, size: configuration.readConnections, timeouts: configuration.timeouts)
         let server = ServerContext(
             configuration: configuration, writer: writer, reads: reads, hub: hub, standby: standby, tailer: tailer, logger: logger)
+        // Before listening: a SIGHUP from then on reads the token file again.
+        let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let limits = configuration.limits
         let idle = TimeAmount.seconds(Int64(limits.idleTimeout))
@@ -65,6 +67,7 @@ public final class RecoveryService: Service, Sendable {
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
         } catch {
+            reloads?.cancel()
             tailer?.stop()
             writer.stop(timeout: .seconds(1))
             reads.shutdown()
@@ -84,7 +87,6 @@ public final class RecoveryService: Service, Sendable {
             standby.start()
         }
         if configuration.mode == .follower { logger.notice("follower: serving reads from a replica; appends go to the writer") }
-        let reloads = configuration.tokenFile.map { TokenReloads(file: $0, connections: server.connections, logger: logger) }
         let signing = Self.signHeads(server, every: configuration.headInterval, on: group.next())
 
         try? await gracefulShutdown()

@@ -181,7 +181,7 @@ struct BenchEnvironment {
             Self.daemonBinary,
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
-                folder.appending(path: "tokens").path, "--log-level", "warning",
+                folder.appending(path: "tokens").path, "--data-dir", folder.path, "--log-level", "warning",
             ], output: folder.appending(path: "recoveryd.log").path)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {

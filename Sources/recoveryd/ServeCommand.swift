@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerStore
+import NIOConcurrencyHelpers
 import LineProtocol
 import Logging
 import RecoveryDomain
@@ -97,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // SIGHUP means "read the token file again", never "exit": ignored
+        // until the daemon listens and handles it.
+        signal(SIGHUP, SIG_IGN)
         let logger = makeLogger(logLevel)
         let (host, port) = try Self.address(listen)
         let ledgerConfiguration = try ledger.ledger()
@@ -119,15 +123,26 @@ struct Serve: AsyncParsableCommand {
             let configuration = ServerConfiguration(
                 host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
                 tokenFile: tokenURL, tls: tls, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
-            let pidFile = try PIDFile(in: database.dataDirectory)
-            defer { pidFile.remove() }
+            // Written once listening (the writer's lock is held by then), so a
+            // second daemon refused at start never replaces the running one's.
+            let dataDirectory = database.dataDirectory
+            let pidFile = NIOLockedValueBox<PIDFile?>(nil)
+            defer { pidFile.withLockedValue { $0?.remove() } }
             var served = configuration
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
-            services.append(RecoveryService(configuration: served, logger: logger))
+            services.append(
+                RecoveryService(configuration: served, logger: logger) { _ in
+                    do {
+                        let written = try PIDFile(in: dataDirectory)
+                        pidFile.withLockedValue { $0 = written }
+                    } catch {
+                        logger.warning("cannot write the pid file; `recoveryd token revoke` cannot signal this daemon", metadata: ["error": "\(error)"])
+                    }
+                })
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

@@ -109,10 +109,12 @@ struct DurabilityEndToEndTests {
         let daemon = try Daemon()
         let second = try Daemon.run([
             "serve", "--listen", "127.0.0.1:\(try Daemon.freePort())", "--database", daemon.conninfo,
-            "--token-file", daemon.folder.appending(path: "tokens").path,
+            "--token-file", daemon.folder.appending(path: "tokens").path, "--data-dir", daemon.folder.path,
         ])
         #expect(second.status != 0)
         #expect(second.output.contains("another writer holds this ledger"), "\(second.output)")
+        // It did not take over the running daemon's pid file.
+        #expect(try String(contentsOf: daemon.folder.appending(path: "recoveryd.pid"), encoding: .utf8) == "\(daemon.pid)\n")
     }
 
     @Test func postgresStoppedAndStartedUnderLoadGivesNoFalseOKAndRecovers() throws {
