@@ -58,6 +58,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a COMMIT may take; past it the outcome is unknown and the batch is answered ERR unavailable.") var commitTimeout = 5.0
     @Option(help: "Seconds SIGTERM waits for answers in flight before answering the rest ERR unavailable and exiting.") var shutdownGrace = 15.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Log lines as text, or json (one object per line, for log shippers).") var logFormat = "text"
 
     var timeouts: PGTimeouts {
         PGTimeouts(connect: .seconds(connectTimeout), statement: .seconds(statementTimeout), commit: .seconds(commitTimeout))
@@ -90,6 +91,7 @@ struct Serve: AsyncParsableCommand {
         }
         if standby && follow { throw ValidationError("--standby and --follow exclude each other") }
         if follow && database.isEmbedded { throw ValidationError("--follow needs --database: the replica to read") }
+        if LogFormat(rawValue: logFormat) == nil { throw ValidationError("--log-format must be text or json") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         if let bad = limits.named.first(where: { $0.value <= 0 }) {
@@ -101,7 +103,7 @@ struct Serve: AsyncParsableCommand {
         // SIGHUP means "read the token file again", never "exit": ignored
         // until the daemon listens and handles it.
         signal(SIGHUP, SIG_IGN)
-        let logger = makeLogger(logLevel)
+        let logger = makeLogger(logLevel, format: LogFormat(rawValue: logFormat) ?? .text)
         let (host, port) = try Self.address(listen)
         let ledgerConfiguration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)

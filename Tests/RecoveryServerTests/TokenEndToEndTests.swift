@@ -143,3 +143,33 @@ struct TokenEndToEndTests {
         #expect(okObject(try admin.request("BUDGET SUP-1"))?["spent"] as? Int == 70_000)
     }
 }
+
+/// `--log-format json` (DESIGN.md §6): one JSON object per line, the same
+/// fields as the text lines.
+@Suite("JSON logs")
+struct JSONLogTests {
+    @Test func everyLineIsOneObjectWithTimeLevelLabelMessageAndMetadata() throws {
+        let daemon = try Daemon(arguments: ["--log-format", "json"])
+        #expect(errorCode(try daemon.client().request("HELLO wrong")) == "auth_required")
+        let deadline = Date().addingTimeInterval(10)
+        while !daemon.log.contains("HELLO with an unknown token"), Date() < deadline { usleep(50_000) }
+        daemon.stop()
+        let lines = daemon.log.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(lines.count >= 3)
+        var objects: [[String: Any]] = []
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not one JSON object: \(line)")
+            if let object { objects.append(object) }
+        }
+        for object in objects {
+            #expect(object["time"] is String && object["level"] is String && object["label"] as? String == "recoveryd" && object["message"] is String)
+        }
+        let listening = try #require(objects.first { $0["message"] as? String == "recoveryd listening" })
+        #expect(listening["address"] as? String != nil)
+        #expect(listening["level"] as? String == "info")
+        let failed = try #require(objects.first { $0["message"] as? String == "HELLO with an unknown token" })
+        #expect(failed["peer"] as? String == "127.0.0.1")
+        #expect(failed["level"] as? String == "warning")
+    }
+}
