@@ -290,7 +290,7 @@ struct BudgetsCommand: ParsableCommand {
 
 struct OutcomesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "outcomes", abstract: "Recovery outcomes and the paradox rate, grouped.")
-    @Option(help: "agent, channel, category, severity or day.") var by: String?
+    @Option(help: "agent, channel, category, severity, repeat or day.") var by: String?
     @Option(help: "First complaint day (YYYY-MM-DD).") var from: String?
     @Option(help: "Last complaint day (YYYY-MM-DD).") var to: String?
     @Flag(help: "Print the server's JSON.") var json = false

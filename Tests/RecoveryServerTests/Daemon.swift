@@ -114,6 +114,15 @@ final class Daemon {
     static func freePort() throws -> Int { try LoopbackPort.free() }
 }
 
+/// Waits until `condition` holds, polling every 0.1 s; throws after `timeout`.
+func waitFor(_ what: String, timeout: TimeInterval = 15, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        guard Date() < deadline else { throw DaemonError("timed out waiting for \(what)") }
+        usleep(100_000)
+    }
+}
+
 struct DaemonError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

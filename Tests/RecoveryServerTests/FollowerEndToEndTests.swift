@@ -9,14 +9,6 @@ import Testing
 /// the replica, `ERR read_only` for appends, and its lag in `HELLO`.
 @Suite("A follower on a hot-standby replica")
 struct FollowerEndToEndTests {
-    private static func waitFor(_ what: String, timeout: TimeInterval = 20, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try !condition() {
-            guard Date() < deadline else { throw DaemonError("timed out waiting for \(what)") }
-            usleep(100_000)
-        }
-    }
-
     @Test func itServesReadsAndSubscriptionsFromTheReplica() throws {
         let primary = try TestPostgres.dedicated()
         let conninfo = try primary.cluster.createDatabase("ledger")
@@ -44,7 +36,7 @@ struct FollowerEndToEndTests {
         let hello = try #require(okObject(try reader.request("HELLO audit-token")))
         #expect(hello["mode"] as? String == "follower")
         #expect(hello.keys.contains("lag_positions") && hello.keys.contains("lag_seconds"))
-        try Self.waitFor("the follower's lag to be measured as none") {
+        try waitFor("the follower's lag to be measured as none") {
             okObject(try reader.request("HELLO audit-token"))?["lag_positions"] as? Int == 0
         }
 

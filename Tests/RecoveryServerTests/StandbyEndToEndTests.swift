@@ -9,14 +9,6 @@ import Testing
 /// takes over when the writer dies, with every acknowledged event kept.
 @Suite("A standby daemon on the same database")
 struct StandbyEndToEndTests {
-    private static func waitFor(_ what: String, timeout: TimeInterval = 15, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try !condition() {
-            guard Date() < deadline else { throw DaemonError("timed out waiting for \(what)") }
-            usleep(100_000)
-        }
-    }
-
     @Test func itServesReadsAndSendsAppendsToTheWriter() throws {
         let conninfo = try TestPostgres.database(migrated: false)
         let writer = try Daemon(conninfo: conninfo)
@@ -27,7 +19,7 @@ struct StandbyEndToEndTests {
 
         let reader = try standby.client()
         var hello: [String: Any] = [:]
-        try Self.waitFor("the standby to know the writer") {
+        try waitFor("the standby to know the writer") {
             hello = okObject(try reader.request("HELLO front-token")) ?? [:]
             return hello["writer"] != nil
         }
@@ -112,7 +104,7 @@ struct StandbyEndToEndTests {
                 }
             }
         }
-        try Self.waitFor("a third of the appends") { acknowledged.value.count >= total / 3 }
+        try waitFor("a third of the appends") { acknowledged.value.count >= total / 3 }
         killedAt.mutate { $0 = Date() }
         writer.stop(signal: SIGKILL)
         #expect(done.wait(timeout: .now() + 150) == .success)

@@ -6,14 +6,6 @@ import Testing
 /// to one person may act only as that person.
 @Suite("Tokens: rotation, revocation and person-bound tokens")
 struct TokenEndToEndTests {
-    private static func waitFor(_ what: String, timeout: TimeInterval = 10, _ condition: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            guard Date() < deadline else { throw DaemonError("timed out waiting for \(what)") }
-            usleep(50_000)
-        }
-    }
-
     private static func reloads(_ daemon: Daemon) -> Int { daemon.log.components(separatedBy: "token file read again").count - 1 }
 
     /// `recoveryd token new` into the daemon's token file, which makes the
@@ -45,7 +37,7 @@ struct TokenEndToEndTests {
 
         #expect(try frontline.readLine() == "ERR auth_required the token of this connection was revoked; closing")
         #expect(try frontline.readLine() == nil)
-        try Self.waitFor("the reload's log line") { daemon.log.contains("token file read again") }
+        try waitFor("the reload's log line") { daemon.log.contains("token file read again") }
         #expect(daemon.log.contains("connections_closed=1"), "\(daemon.log)")
         // The auditor's token is still in the file: its connection carries on.
         #expect(try auditor.request("PING") == #"OK {"pong":true}"#)
@@ -84,7 +76,7 @@ struct TokenEndToEndTests {
         let path = daemon.folder.appending(path: "tokens").path
         chmod(path, 0o666)
         kill(daemon.pid, SIGHUP)
-        try Self.waitFor("the refusal in the log") { daemon.log.contains("token file not read again") }
+        try waitFor("the refusal in the log") { daemon.log.contains("token file not read again") }
         #expect(daemon.log.contains("chmod go-w"))
         // The tokens in use are unchanged.
         #expect(okObject(try daemon.client().request("HELLO admin-token")) != nil)
@@ -102,7 +94,7 @@ struct TokenEndToEndTests {
         let daemon = try Daemon()
         let client = try daemon.client()
         #expect(errorCode(try client.request("HELLO not-a-token")) == "auth_required")
-        try Self.waitFor("the failed HELLO in the log") { daemon.log.contains("HELLO with an unknown token") }
+        try waitFor("the failed HELLO in the log") { daemon.log.contains("HELLO with an unknown token") }
         let line = daemon.log.split(separator: "\n").first { $0.contains("HELLO with an unknown token") } ?? ""
         #expect(line.contains("peer=127.0.0.1"), "\(line)")
         #expect(!line.contains("not-a-token"))
