@@ -4,7 +4,8 @@
 # server programs (initdb, pg_ctl: tests start throwaway clusters of their own)
 # and pg_auto_failover (the failover test runs a monitor and two nodes); the
 # openssl command (TLS tests make a throwaway CA) and Python's cryptography
-# package (the docs' verifier checks signed heads with it, and a test runs it).
+# package (the docs' verifier checks signed heads with it, and a test runs it);
+# libfaketime (the scripted-week test moves the daemon's clock through a week).
 set -euo pipefail
 
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" 2>/dev/null; then
@@ -14,6 +15,7 @@ fi
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-cryptography)
 elif ! python3 -c "import cryptography" 2>/dev/null; then
@@ -32,7 +34,7 @@ if ! command -v pg_autoctl >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl and python3's cryptography are present"
+    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl, libfaketime and python3's cryptography are present"
     exit 0
 fi
 

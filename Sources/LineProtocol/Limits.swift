@@ -38,6 +38,9 @@ public struct Limits: Sendable, Equatable {
     /// Appends waiting for the writer, across all connections. At the limit
     /// connections stop sending appends to it and stop reading until it drains.
     public var maxQueue: Int = 10_000
+    /// Events one `at=<position>` answer may fold again (the events, up to
+    /// that position, of the rows changed since). Past it: `ERR too_large`.
+    public var maxAtEvents: Int = 1_000_000
 
     public init() {}
 
@@ -49,7 +52,7 @@ public struct Limits: Sendable, Equatable {
             ("subscriber_buffer", subscriberBuffer), ("idle_timeout", idleTimeout), ("hello_timeout", helloTimeout),
             ("write_timeout", writeTimeout), ("max_failed_hellos", maxFailedHellos), ("max_connections", maxConnections),
             ("max_unauthenticated", maxUnauthenticated), ("max_connections_per_peer", maxConnectionsPerPeer),
-            ("max_batch", maxBatch), ("max_queue", maxQueue),
+            ("max_batch", maxBatch), ("max_queue", maxQueue), ("max_at_events", maxAtEvents),
         ]
     }
 }

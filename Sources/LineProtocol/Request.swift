@@ -8,11 +8,13 @@ public enum Request: Sendable, Equatable {
     case ping
     case quit
     case append(json: [UInt8])
-    case caseQuery(caseID: String)
-    case budget(agentID: String, day: BusinessDay?)
+    /// `at`, here and in the next three: answer as the ledger stood right
+    /// after that position (nil: now).
+    case caseQuery(caseID: String, at: Int64? = nil)
+    case budget(agentID: String, day: BusinessDay?, at: Int64? = nil)
     /// `day`: nil for today (in the ledger's time zone).
-    case budgets(day: BusinessDay?)
-    case outcomes(by: OutcomeDimension?, from: BusinessDay?, to: BusinessDay?)
+    case budgets(day: BusinessDay?, at: Int64? = nil)
+    case outcomes(by: OutcomeDimension?, from: BusinessDay?, to: BusinessDay?, at: Int64? = nil)
     case replay(from: Int64, to: Int64?)
     case subscribe(from: Int64)
     case unsubscribe
@@ -73,6 +75,12 @@ public enum Request: Sendable, Equatable {
             }
         }
         func usage(_ text: String) -> ProtocolError { ProtocolError(.badRequest, "usage: \(text)") }
+        // The point-in-time verbs take `at=<position>` as their last argument.
+        var at: Int64?
+        if ["CASE", "BUDGET", "BUDGETS", "OUTCOMES"].contains(verb), let last = arguments.last, last.lowercased().hasPrefix("at=") {
+            at = try position(String(last.dropFirst(3)), "at", from: 0)
+            arguments.removeLast()
+        }
         switch verb {
         case "HELLO":
             guard arguments.count == 1 else { throw usage("HELLO <token>") }
@@ -126,22 +134,22 @@ public enum Request: Sendable, Equatable {
             if let from = search.from, let to = search.to, from > to { throw ProtocolError(.badRequest, "from \(from) is after to \(to)") }
             return .cases(search)
         case "CASE":
-            guard arguments.count == 1 else { throw usage("CASE <case_id>") }
-            return .caseQuery(caseID: try identifier(arguments[0], "case_id"))
+            guard arguments.count == 1 else { throw usage("CASE <case_id> [at=<position>]") }
+            return .caseQuery(caseID: try identifier(arguments[0], "case_id"), at: at)
         case "BUDGET":
-            guard (1...2).contains(arguments.count) else { throw usage("BUDGET <agent_id> [YYYY-MM-DD]") }
+            guard (1...2).contains(arguments.count) else { throw usage("BUDGET <agent_id> [YYYY-MM-DD] [at=<position>]") }
             let day = arguments.count == 2 ? try day(arguments[1]) : nil
-            return .budget(agentID: try identifier(arguments[0], "agent_id"), day: day)
+            return .budget(agentID: try identifier(arguments[0], "agent_id"), day: day, at: at)
         case "BUDGETS":
-            guard arguments.count <= 1 else { throw usage("BUDGETS [YYYY-MM-DD]") }
-            return .budgets(day: arguments.isEmpty ? nil : try day(arguments[0]))
+            guard arguments.count <= 1 else { throw usage("BUDGETS [YYYY-MM-DD] [at=<position>]") }
+            return .budgets(day: arguments.isEmpty ? nil : try day(arguments[0]), at: at)
         case "OUTCOMES":
             var by: OutcomeDimension?
             var from: BusinessDay?
             var to: BusinessDay?
             for argument in arguments {
                 let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>]") }
+                guard parts.count == 2 else { throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>] [at=<position>]") }
                 switch parts[0].lowercased() {
                 case "by":
                     guard by == nil, let dimension = OutcomeDimension(rawValue: parts[1].lowercased()) else {
@@ -155,11 +163,11 @@ public enum Request: Sendable, Equatable {
                     guard to == nil else { throw ProtocolError(.badRequest, "to is given twice") }
                     to = try day(parts[1])
                 default:
-                    throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>]")
+                    throw usage("OUTCOMES [by=<dimension>] [from=<date>] [to=<date>] [at=<position>]")
                 }
             }
             if let from, let to, from > to { throw ProtocolError(.badRequest, "from \(from) is after to \(to)") }
-            return .outcomes(by: by, from: from, to: to)
+            return .outcomes(by: by, from: from, to: to, at: at)
         case "REPLAY":
             guard (1...2).contains(arguments.count) else { throw usage("REPLAY <from> [<to>]") }
             let from = try position(arguments[0], "from")
@@ -195,9 +203,9 @@ public enum Request: Sendable, Equatable {
         return day
     }
 
-    private static func position(_ text: String, _ name: String) throws(ProtocolError) -> Int64 {
-        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let value = Int64(text), value >= 1 else {
-            throw ProtocolError(.badRequest, "\(name) must be a position (an integer from 1)")
+    private static func position(_ text: String, _ name: String, from minimum: Int64 = 1) throws(ProtocolError) -> Int64 {
+        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let value = Int64(text), value >= minimum else {
+            throw ProtocolError(.badRequest, "\(name) must be a position (an integer from \(minimum))")
         }
         return value
     }

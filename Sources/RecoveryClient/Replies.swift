@@ -4,6 +4,13 @@ import Foundation
 /// Keys are snake_case on the wire; amounts are integer minor units; rates
 /// and means are exact decimals as the server wrote them.
 public enum Reply {
+    /// What an answer given with `at=<position>` adds: the position it is as of
+    /// and the chain's hash there (both absent from an answer about now).
+    public struct AsOf: Decodable, Sendable {
+        public var at: Int64?
+        public var atHash: String?
+    }
+
     public struct Hello: Decodable, Sendable {
         public var server: String
         public var version: String

@@ -12,7 +12,29 @@ extension ServerContext {
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
         let currency = ledger.currency
         switch request {
-        case .caseQuery(let caseID):
+        case .caseQuery(let caseID, let at?):
+            return past(at, on: eventLoop) { past in
+                guard let (state, events) = try past.case(caseID, at: at) else {
+                    throw ProtocolError(.notFound, "no case \(caseID) at position \(at)")
+                }
+                return try Answers.caseState(state, events: events, currency: currency)
+            }
+        case .budget(let agentID, let day, let at?):
+            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
+            return past(at, on: eventLoop) { past in
+                Answers.budget(agentID: agentID, day: day, row: try past.budget(agentID: agentID, day: day, at: at), currency: currency)
+            }
+        case .budgets(let day, let at?):
+            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
+            return past(at, on: eventLoop) { past in
+                Answers.budgets(day: day, rows: try past.budgets(on: day, at: at), currency: currency)
+            }
+        case .outcomes(let by, let from, let to, let at?):
+            return past(at, on: eventLoop) { past in
+                let report = OutcomeReport(cases: try past.cases(openedFrom: from, to: to, at: at), by: by, from: from, to: to)
+                return Answers.outcomes(report, from: from, to: to, currency: currency)
+            }
+        case .caseQuery(let caseID, nil):
             return read(on: eventLoop) { connection in
                 guard let state = try Projections(connection: connection).cases([caseID])[caseID] else {
                     throw ProtocolError(.notFound, "no case \(caseID)")
@@ -20,15 +42,15 @@ extension ServerContext {
                 let events = try EventReader(connection: connection).events(ofCase: caseID)
                 return [Response.ok(try Answers.caseState(state, events: events, currency: currency))]
             }
-        case .budget(let agentID, let day):
+        case .budget(let agentID, let day, nil):
             let day = day ?? ledger.businessDay(of: Timestamp(Date()))
             return budget(agentID: agentID, day: day, on: eventLoop).map {
                 [Response.ok(Answers.budget(agentID: agentID, day: day, row: $0, currency: currency))]
             }
-        case .budgets(let day):
+        case .budgets(let day, nil):
             let day = day ?? ledger.businessDay(of: Timestamp(Date()))
             return budgets(on: day, on: eventLoop).map { [Response.ok(Answers.budgets(day: day, rows: $0, currency: currency))] }
-        case .outcomes(let by, let from, let to):
+        case .outcomes(let by, let from, let to, nil):
             return read(on: eventLoop) { connection in
                 let cases = try Projections(connection: connection).cases(openedFrom: from, to: to)
                 let report = OutcomeReport(cases: cases, by: by, from: from, to: to)
@@ -89,6 +111,23 @@ extension ServerContext {
             return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
         case .hello, .ping, .quit, .append, .replay, .subscribe, .unsubscribe:
             return eventLoop.makeSucceededFuture([.error(.internalError, "\(request.verb) is not a query")])
+        }
+    }
+
+    /// An answer as the ledger stood right after position `at` (``PastState``),
+    /// with `"at"` and `"at_hash"` added, all read in one snapshot.
+    private func past(
+        _ at: Int64, on eventLoop: EventLoop, _ body: @escaping @Sendable (PastState) throws -> [String: JSONValue]
+    ) -> EventLoopFuture<[Response]> {
+        let (ledger, maxEvents) = (self.ledger, configuration.limits.maxAtEvents)
+        return read(on: eventLoop) { connection in
+            let past = PastState(connection: connection, configuration: ledger, maxEvents: maxEvents)
+            return try past.snapshot(at: at) { head in
+                var answer = try body(past)
+                answer["at"] = .integer(head.position)
+                answer["at_hash"] = .string(Hex.encode(head.hash))
+                return [Response.ok(answer)]
+            }
         }
     }
 

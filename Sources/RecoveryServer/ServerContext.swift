@@ -128,6 +128,8 @@ final class ServerContext: SessionBackend {
     static func protocolError(for error: Error) -> ProtocolError {
         switch error {
         case let error as ProtocolError: error
+        case let error as PastState.PastTheHead: ProtocolError(.notFound, error.description)
+        case let error as PastState.TooFar: ProtocolError(.tooLarge, error.description)
         case let error as StoreError where error.code == .connection:
             ProtocolError(.unavailable, "the database is unavailable: \(error.message)")
         default: ProtocolError(.internalError, "\(error)")

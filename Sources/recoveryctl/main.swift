@@ -220,17 +220,28 @@ struct AppendCommand: ParsableCommand {
     }
 }
 
+/// ` at=N` for a point-in-time request, or nothing.
+func atArgument(_ at: Int64?) -> String { at.map { " at=\($0)" } ?? "" }
+
+/// The line above a point-in-time answer: which position, and its hash.
+func printAsOf(_ line: String) throws {
+    let asOf = try Answer(line).decode(Reply.AsOf.self)
+    if let at = asOf.at { print("as of position \(at) (chain hash \(asOf.atHash ?? "?"))") }
+}
+
 struct CaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "case", abstract: "Show one case: its outcome and history.")
     @Argument(help: "The case_id.") var caseID: String
+    @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("CASE \(caseID)")
+            let line = try connection.connect().request("CASE \(caseID)" + atArgument(at))
             let c = try Answer(line).decode(Reply.Case.self)
             if json { return printJSON(line) }
+            try printAsOf(line)
             func text(_ value: Int?) -> String { value.map(String.init) ?? "–" }
             print("case \(shown(c.caseId))  customer \(shown(c.customerId))  \(c.channel) / \(shown(c.category)) / severity \(c.severity)")
             print("owner \(shown(c.owner))  status \(c.status)  outcome \(c.outcome)  (baseline \(text(c.baseline)) → satisfaction \(text(c.satisfaction)), uplift \(text(c.uplift)))")
@@ -251,14 +262,16 @@ struct BudgetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "budget", abstract: "One person's allowance use on a day.")
     @Argument(help: "The agent_id.") var agentID: String
     @Argument(help: "The day (YYYY-MM-DD; default today).") var day: String?
+    @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? ""))
+            let line = try connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? "") + atArgument(at))
             let b = try Answer(line).decode(Reply.Budget.self)
             if json { return printJSON(line) }
+            try printAsOf(line)
             print("\(shown(b.agentId)) on \(b.day): spent \(money(b.spent, b.currency)) of \(money(b.allowance, b.currency)), \(money(b.remaining, b.currency)) left (\(b.compensations) compensations, \(b.reversals) reversals)")
         }
     }
@@ -267,14 +280,16 @@ struct BudgetCommand: ParsableCommand {
 struct BudgetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "budgets", abstract: "Everyone's allowance use on a day, with totals.")
     @Argument(help: "The day (YYYY-MM-DD; default today in the ledger's time zone).") var day: String?
+    @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("BUDGETS" + (day.map { " \($0)" } ?? ""))
+            let line = try connection.connect().request("BUDGETS" + (day.map { " \($0)" } ?? "") + atArgument(at))
             let b = try Answer(line).decode(Reply.Budgets.self)
             if json { return printJSON(line) }
+            try printAsOf(line)
             let rows = b.agents.map {
                 [
                     shown($0.agentId), money($0.allowance, b.currency), money($0.spent, b.currency), money($0.remaining, b.currency),
@@ -293,6 +308,7 @@ struct OutcomesCommand: ParsableCommand {
     @Option(help: "agent, channel, category, severity, repeat or day.") var by: String?
     @Option(help: "First complaint day (YYYY-MM-DD).") var from: String?
     @Option(help: "Last complaint day (YYYY-MM-DD).") var to: String?
+    @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
@@ -302,9 +318,10 @@ struct OutcomesCommand: ParsableCommand {
             if let by { request += " by=\(by)" }
             if let from { request += " from=\(from)" }
             if let to { request += " to=\(to)" }
-            let line = try connection.connect().request(request)
+            let line = try connection.connect().request(request + atArgument(at))
             let o = try Answer(line).decode(Reply.Outcomes.self)
             if json { return printJSON(line) }
+            try printAsOf(line)
             func row(_ key: String, _ s: Reply.Outcomes.Summary) -> [String] {
                 [key] + [s.cases, s.open, s.paradox, s.restored, s.unrecovered, s.unmeasured, s.defected].map(String.init)
                     + [decimal(s.paradoxRate, 4), decimal(s.meanUplift, 2), money(s.compensationTotal, o.currency)]

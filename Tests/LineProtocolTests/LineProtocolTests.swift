@@ -22,6 +22,12 @@ struct RequestTests {
         ("UNSUBSCRIBE", .unsubscribe),
         ("VERIFY", .verify(from: nil, to: nil)),
         ("VERIFY 3 4", .verify(from: 3, to: 4)),
+        ("CASE K-1 at=5", .caseQuery(caseID: "K-1", at: 5)),
+        ("BUDGET A-7 at=0", .budget(agentID: "A-7", day: nil, at: 0)),
+        ("BUDGET A-7 2026-11-22 AT=9", .budget(agentID: "A-7", day: BusinessDay("2026-11-22"), at: 9)),
+        ("BUDGETS at=12", .budgets(day: nil, at: 12)),
+        ("BUDGETS 2026-11-22 at=12", .budgets(day: BusinessDay("2026-11-22")!, at: 12)),
+        ("OUTCOMES by=repeat at=3", .outcomes(by: .repeat, from: nil, to: nil, at: 3)),
     ]
 
     @Test(arguments: 0..<parsed.count)
@@ -37,6 +43,10 @@ struct RequestTests {
         ("BUDGETS 2026-11-22 2026-11-23", .badRequest), ("OUTCOMES by=planet", .badRequest), ("OUTCOMES from=2026-11-30 to=2026-11-01", .badRequest),
         ("OUTCOMES sideways", .badRequest), ("REPLAY 0", .badRequest), ("REPLAY -1", .badRequest), ("REPLAY 9 5", .badRequest),
         ("REPLAY x", .badRequest), ("SUBSCRIBE", .badRequest), ("VERIFY 1 2 3", .badRequest),
+        // at= is a position from 0, and the last argument.
+        ("CASE K-1 at=-1", .badRequest), ("CASE K-1 at=", .badRequest), ("CASE K-1 at=x", .badRequest),
+        ("OUTCOMES at=3 by=agent", .badRequest), ("BUDGET A-7 at=1 2026-11-22", .badRequest), ("CASE at=3", .badRequest),
+        ("VERIFY at=3", .badRequest),
     ]
 
     @Test(arguments: 0..<refused.count)

@@ -31,7 +31,7 @@ struct FoldPropertyTests {
             case 0..<18:
                 let baseline = Bool.random(using: &rng) ? ",\"baseline\":\(Int.random(in: 0...10, using: &rng))" : ""
                 result = ledger.submit(
-                    #"{"type":"complaint","agent_id":"\#(agent)","case_id":"K-\#(caseCount)","customer_id":"C-\#(caseCount)","channel":"\#(Channel.allCases.randomElement(using: &rng)!.rawValue)","category":"cat-\#(Int.random(in: 0..<4, using: &rng))","severity":\#(Int.random(in: 1...5, using: &rng))\#(baseline)}"#)
+                    #"{"type":"complaint","agent_id":"\#(agent)","case_id":"K-\#(caseCount)","customer_id":"C-\#(caseCount % 150)","channel":"\#(Channel.allCases.randomElement(using: &rng)!.rawValue)","category":"cat-\#(Int.random(in: 0..<4, using: &rng))","severity":\#(Int.random(in: 1...5, using: &rng))\#(baseline)}"#)
                 caseCount += 1
             case 18..<30:
                 result = ledger.submit(#"{"type":"apology","agent_id":"\#(agent)","case_id":"\#(caseID)"}"#)

@@ -16,9 +16,11 @@ final class Daemon {
     private(set) var port: Int
     let folder: URL
     let extraArguments: [String]
+    /// Variables added to the daemon's environment (through `env`).
+    let environment: [String: String]
     private(set) var pid: pid_t = 0
 
-    init(conninfo: String? = nil, arguments: [String] = []) throws {
+    init(conninfo: String? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.conninfo = try conninfo ?? TestPostgres.database(migrated: false)
         folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -27,6 +29,7 @@ final class Daemon {
         try lines.write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
         port = try Self.freePort()
         extraArguments = arguments
+        self.environment = environment
         // The free port may be taken by another test's process before the
         // daemon binds it: then try another.
         for attempt in 1...3 {
@@ -57,7 +60,10 @@ final class Daemon {
             "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo,
             "--token-file", folder.appending(path: "tokens").path, "--data-dir", folder.path,
         ] + extraArguments
-        pid = try Self.spawn(Self.binary, arguments, output: logPath)
+        pid = environment.isEmpty
+            ? try Self.spawn(Self.binary, arguments, output: logPath)
+            // env execs the daemon in place: the pid is the daemon's.
+            : try Self.spawn("/usr/bin/env", environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [Self.binary] + arguments, output: logPath)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let client = try? LineClient(port: port) {
