@@ -7,8 +7,13 @@ import Testing
 @Suite("Folding evolve equals recomputing from the events")
 struct FoldPropertyTests {
     static let supervisors: Set<String> = ["S-0", "S-1", "S-2"]
-    static let configuration = LedgerConfiguration(
-        timeZone: TimeZone(identifier: "America/New_York")!, supervisors: supervisors)
+    static let configuration = {
+        var configuration = LedgerConfiguration(timeZone: TimeZone(identifier: "America/New_York")!, supervisors: supervisors)
+        // Short enough that a history of some weeks has customers both inside and past it.
+        configuration.repeatWindowDays = 9
+        configuration.followUpWithinDays = 1
+        return configuration
+    }()
 
     /// Builds a random history: mostly valid steps on live cases, some that the
     /// decider refuses (over budget, closed cases, second reversals); only what
@@ -31,7 +36,7 @@ struct FoldPropertyTests {
             case 0..<18:
                 let baseline = Bool.random(using: &rng) ? ",\"baseline\":\(Int.random(in: 0...10, using: &rng))" : ""
                 result = ledger.submit(
-                    #"{"type":"complaint","agent_id":"\#(agent)","case_id":"K-\#(caseCount)","customer_id":"C-\#(caseCount % 150)","channel":"\#(Channel.allCases.randomElement(using: &rng)!.rawValue)","category":"cat-\#(Int.random(in: 0..<4, using: &rng))","severity":\#(Int.random(in: 1...5, using: &rng))\#(baseline)}"#)
+                    #"{"type":"complaint","agent_id":"\#(agent)","case_id":"K-\#(caseCount)","customer_id":"C-\#(caseCount % 40)","channel":"\#(Channel.allCases.randomElement(using: &rng)!.rawValue)","category":"cat-\#(Int.random(in: 0..<4, using: &rng))","severity":\#(Int.random(in: 1...5, using: &rng))\#(baseline)}"#)
                 caseCount += 1
             case 18..<30:
                 result = ledger.submit(#"{"type":"apology","agent_id":"\#(agent)","case_id":"\#(caseID)"}"#)
@@ -47,7 +52,10 @@ struct FoldPropertyTests {
             case 66..<71:
                 result = ledger.submit(#"{"type":"escalation","agent_id":"\#(agent)","case_id":"\#(caseID)","to_agent_id":"S-\#(Int.random(in: 0...2, using: &rng))","reason":"manager"}"#)
             case 71..<92:
-                result = ledger.followUp(caseID, satisfaction: Int.random(in: 0...10, using: &rng), resolved: Int.random(in: 0..<5, using: &rng) == 0 ? false : nil)
+                let recommend = Bool.random(using: &rng) ? #","would_recommend":\#(Int.random(in: 0...10, using: &rng))"# : ""
+                let resolved = Int.random(in: 0..<5, using: &rng) == 0 ? #","resolved":false"# : ""
+                result = ledger.submit(
+                    #"{"type":"follow_up","agent_id":"\#(agent)","case_id":"\#(caseID)","satisfaction":\#(Int.random(in: 0...10, using: &rng))\#(recommend)\#(resolved)}"#)
             case 92..<96:
                 result = ledger.submit(#"{"type":"defection","agent_id":"\#(agent)","case_id":"\#(caseID)"}"#)
             default:
@@ -110,6 +118,7 @@ struct FoldPropertyTests {
         let byCase = Dictionary(grouping: events.filter { $0.event.caseID != nil }, by: { $0.event.caseID! })
         #expect(byCase.count == ledger.state.cases.count)
         var directCounts: [Outcome: Int] = [:]
+        var recommendations = [0, 0, 0]  // promoters, passives, detractors
         for (caseID, history) in byCase {
             guard case .complaint(let complaint) = history[0].event.body else {
                 Issue.record("case \(caseID) does not start with its complaint")
@@ -134,6 +143,27 @@ struct FoldPropertyTests {
                 return total
             }
             let folded = try #require(ledger.state.cases[caseID])
+            // Recovery practice (DESIGN.md §2), each from its definition.
+            let opened = configuration.businessDay(of: history[0].recordedAt)
+            let prior = events.filter { other in
+                guard other.position < history[0].position, case .complaint(let earlier) = other.event.body else { return false }
+                return earlier.customerID == complaint.customerID
+                    && configuration.businessDay(of: other.recordedAt) >= opened.adding(days: -Int64(configuration.repeatWindowDays))
+            }
+            #expect(folded.priorCases == prior.count, "\(caseID)")
+            let firstFollowUp = history.first { if case .followUp = $0.event.body { true } else { false } }
+            func due(before limit: Int64) -> Timestamp {
+                let compensated = history.first { recorded in
+                    guard recorded.position < limit, case .compensation = recorded.event.body else { return false }
+                    return true
+                }
+                return configuration.businessDay(of: (compensated ?? history[0]).recordedAt)
+                    .adding(days: Int64(configuration.followUpWithinDays)).end(in: configuration.timeZone)
+            }
+            #expect(folded.followUpDue == due(before: Int64.max), "\(caseID)")
+            #expect(folded.followUpLate == firstFollowUp.map { $0.recordedAt > due(before: $0.position) }, "\(caseID)")
+            #expect(folded.wouldRecommend == followUps.last?.wouldRecommend, "\(caseID)")
+            if let score = followUps.last?.wouldRecommend { recommendations[score >= 9 ? 0 : score >= 7 ? 1 : 2] += 1 }
             #expect(folded.outcome == outcome, "\(caseID)")
             #expect(folded.compensationNet == given, "\(caseID)")
             #expect(folded.satisfaction == followUps.last?.satisfaction)
@@ -142,6 +172,29 @@ struct FoldPropertyTests {
         let report = OutcomeReport(cases: ledger.state.cases.values)
         #expect(report.total.counts == directCounts)
         #expect(directCounts.count >= 5)  // most outcomes occur
+        #expect([report.total.promoters, report.total.passives, report.total.detractors] == recommendations)
+        #expect(recommendations.allSatisfy { $0 > 10 })
+        #expect(ledger.state.cases.values.contains { $0.priorCases > 0 } && ledger.state.cases.values.contains { $0.isRepeat == false })
+        #expect(ledger.state.cases.values.contains { $0.followUpLate == true } && ledger.state.cases.values.contains { $0.followUpLate == false })
+
+        // A customer's compensation per day, net of reversals (the cap's rows).
+        var customerDays: [CustomerDayKey: Int64] = [:]
+        var customerCharges: [EventID: (key: CustomerDayKey, amount: Int64)] = [:]
+        let customers = Dictionary(uniqueKeysWithValues: ledger.state.cases.values.map { ($0.caseID, $0.customerID) })
+        for recorded in events {
+            switch recorded.event.body {
+            case .compensation(let compensation):
+                let key = CustomerDayKey(customerID: customers[recorded.event.caseID!]!, day: configuration.businessDay(of: recorded.recordedAt))
+                customerDays[key, default: 0] += compensation.amount
+                customerCharges[recorded.event.eventID] = (key, compensation.amount)
+            case .compensationReversal(let reversal):
+                let charge = try #require(customerCharges[reversal.reverses])
+                customerDays[charge.key]! -= charge.amount
+            default:
+                break
+            }
+        }
+        #expect(ledger.state.customerDays == customerDays)
 
         // A rebuild from the recorded payload bytes gives exactly the same state.
         var rebuilt = LedgerState()
