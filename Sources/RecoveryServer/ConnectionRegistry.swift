@@ -115,6 +115,16 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { counts.withLockedValue { $0.entries.count } }
     var unauthenticated: Int { counts.withLockedValue { $0.unauthenticated } }
+    /// Connections that said a good `HELLO`, by their token's role.
+    var countsByRole: [String: Int] {
+        counts.withLockedValue { counts in
+            var byRole: [String: Int] = [:]
+            for entry in counts.entries.values where entry.authenticated {
+                if let role = entry.token?.role.rawValue { byRole[role, default: 0] += 1 }
+            }
+            return byRole
+        }
+    }
 
     /// Asks every connection to drain, and returns when all have closed or
     /// `grace` has passed; then those still open answer the rest

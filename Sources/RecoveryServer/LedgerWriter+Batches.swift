@@ -73,6 +73,7 @@ extension LedgerWriter {
         state.apply(flight.decision.delta)
         precondition(log.head.position == state.lastPosition, "the log and the state moved together")
         view.commit(flight.decision.delta, head: log.head)
+        metrics.committed(appends: flight.batch.count, took: ContinuousClock.now - flight.started)
         let receipts = flight.sent.receipts
         for (pending, outcome) in zip(flight.batch, flight.decision.outcomes) {
             switch outcome {
@@ -241,11 +242,13 @@ extension LedgerWriter {
         if unknown { suspectServer = log.connection.server }
         if !log.connection.isConnected {
             self.log = nil
+            view.disconnected()
             lastConnectError = "\(error)"
             nextAttempt = Date()
         } else if (try? log.resynchronize()) == nil || log.head.position != state.lastPosition {
             // The commit's outcome is unknown: start again from the tables.
             self.log = nil
+            view.disconnected()
             nextAttempt = Date()
         }
         let answer = AppendAnswer.refused(ProtocolError(.unavailable, message))

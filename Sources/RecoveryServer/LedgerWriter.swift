@@ -51,6 +51,7 @@ final class LedgerWriter: @unchecked Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
     let hub: SubscriptionHub
+    let metrics: ServerMetrics
     private let condition = NSCondition()
     private var queue: [Pending] = []
     /// Connections waiting for room in a full queue (`max_queue`).
@@ -83,8 +84,9 @@ final class LedgerWriter: @unchecked Sendable {
 
     let view = WriterView()
 
-    init(configuration: ServerConfiguration, hub: SubscriptionHub, logger: Logger) {
+    init(configuration: ServerConfiguration, hub: SubscriptionHub, metrics: ServerMetrics = ServerMetrics(), logger: Logger) {
         self.configuration = configuration
+        self.metrics = metrics
         self.hub = hub
         self.logger = logger
     }
@@ -119,6 +121,13 @@ final class LedgerWriter: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         return true
+    }
+
+    /// Appends waiting for the writer now.
+    var queueDepth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
     }
 
     /// Calls `room` once there is room in the queue: at once if there is now.

@@ -24,7 +24,8 @@ public final class RecoveryService: Service, Sendable {
     public func run() async throws {
         let tls = try configuration.tls.map { try $0.context() }
         let hub = SubscriptionHub()
-        let writer = LedgerWriter(configuration: configuration, hub: hub, logger: logger)
+        // Made after the command line bootstrapped the metrics backend, if it did.
+        let writer = LedgerWriter(configuration: configuration, hub: hub, metrics: ServerMetrics(), logger: logger)
         var standby: Standby?
         var tailer: LogTailer?
         switch configuration.mode {
@@ -74,6 +75,24 @@ public final class RecoveryService: Service, Sendable {
             try? await group.shutdownGracefully()
             throw ListenError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
+        var metricsChannel: Channel?
+        var metricsState: MetricsState?
+        if let listen = configuration.metrics {
+            let state = MetricsState(server: server)
+            do {
+                metricsChannel = try await MetricsServer.bind(listen, state: state, group: group)
+                metricsState = state
+                logger.info("metrics listening", metadata: ["address": "\(metricsChannel!.localAddress!)", "paths": "/metrics /healthz /readyz"])
+            } catch {
+                reloads?.cancel()
+                tailer?.stop()
+                try? await channel.close()
+                writer.stop(timeout: .seconds(1))
+                reads.shutdown()
+                try? await group.shutdownGracefully()
+                throw ListenError(description: "cannot listen for metrics on \(listen.host):\(listen.port): \(error)")
+            }
+        }
         let address = channel.localAddress!
         logger.info(
             "recoveryd listening",
@@ -97,6 +116,8 @@ public final class RecoveryService: Service, Sendable {
         tailer?.stop()
         logger.info("shutting down: no new connections; answering what is in flight")
         try? await channel.close()
+        try? await metricsChannel?.close()
+        metricsState?.close()
         let grace = configuration.shutdownGrace
         let started = ContinuousClock.now
         if await !server.connections.drainAll(grace: grace) {

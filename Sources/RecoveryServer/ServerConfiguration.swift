@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     /// Where clients reach this daemon (`HOST:PORT`), as a standby names the
     /// writer in `ERR read_only`: `--advertise`, else the listen address.
     public var advertise: String?
+    /// `--metrics-listen`: where `/metrics`, `/healthz` and `/readyz` are served (nil: nowhere).
+    public var metrics: MetricsListen?
     /// TLS for the listener; nil: plain TCP.
     public var tls: ServerTLS?
     /// Signs heads (`HEAD`, and periodically while appends flow).

@@ -15,6 +15,7 @@ final class ServerContext: SessionBackend {
     let hub: SubscriptionHub
     let connections: ConnectionRegistry
     let logger: Logger
+    let metrics: ServerMetrics
     /// Set on a standby (until and after it takes over).
     let standby: Standby?
     /// Set on a standby or follower: follows the log for subscribers.
@@ -25,6 +26,7 @@ final class ServerContext: SessionBackend {
         tailer: LogTailer? = nil, logger: Logger
     ) {
         self.configuration = configuration
+        metrics = writer.metrics
         self.standby = standby
         self.tailer = tailer
         self.writer = writer
@@ -76,6 +78,12 @@ final class ServerContext: SessionBackend {
             answer(.refused(ProtocolError(.readOnly, message)))
             return true
         }
+        let metrics = self.metrics
+        let started = DispatchTime.now().uptimeNanoseconds
+        let answer: @Sendable (AppendAnswer) -> Void = { result in
+            metrics.answered(result, since: started)
+            answer(result)
+        }
         let event: Event
         switch EventCodec.decode(json: json, currency: ledger.currency) {
         case .failure(let rejection):
@@ -107,10 +115,16 @@ final class ServerContext: SessionBackend {
     }
 
     func readPage(from: Int64, through: Int64?, limit: Int, on eventLoop: EventLoop) -> EventLoopFuture<[StoredEvent]> {
-        read(on: eventLoop) { connection in
-            try EventReader(connection: connection).page(from: from, through: through, limit: limit)
+        // A bounded page is a REPLAY's; an open-ended one a subscription's catch-up.
+        let counter = through == nil ? metrics.catchUpEvents : metrics.replayEvents
+        return read(on: eventLoop) { connection in
+            let page = try EventReader(connection: connection).page(from: from, through: through, limit: limit)
+            counter.increment(by: page.count)
+            return page
         }
     }
+
+    func slowConsumerClosed() { metrics.slowConsumers.increment() }
 
     func join(_ subscriber: ObjectIdentifier, deliver: @escaping @Sendable ([StoredEvent]) -> Void) {
         hub.join(subscriber, deliver: deliver)

@@ -34,4 +34,10 @@ protocol SessionBackend: AnyObject, Sendable {
     /// Starts calling `deliver` with every batch of committed events, in commit order.
     func join(_ subscriber: ObjectIdentifier, deliver: @escaping @Sendable ([StoredEvent]) -> Void)
     func leave(_ subscriber: ObjectIdentifier)
+    /// A stream was cut off with `ERR slow_consumer` (counted for metrics).
+    func slowConsumerClosed()
+}
+
+extension SessionBackend {
+    func slowConsumerClosed() {}
 }

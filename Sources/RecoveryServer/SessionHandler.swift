@@ -203,6 +203,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failedHello(let count):
             backend.logger.warning("HELLO with an unknown token", metadata: ["peer": "\(peer)", "failures": "\(count)"])
         case .slowConsumer(let last):
+            backend.slowConsumerClosed()
             backend.logger.warning("slow consumer cut off", metadata: ["peer": "\(peer)", "last": "\(last)"])
         case .close(let flushFirst):
             let channel = context.channel

@@ -16,6 +16,9 @@ final class SubscriptionHub: Sendable {
         _ = subscribers.withLockedValue { $0.removeValue(forKey: subscriber) }
     }
 
+    /// Subscribers now.
+    var count: Int { subscribers.withLockedValue { $0.count } }
+
     func publish(_ events: [StoredEvent]) {
         guard !events.isEmpty else { return }
         let current = subscribers.withLockedValue { Array($0.values) }

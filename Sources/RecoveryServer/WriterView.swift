@@ -17,6 +17,8 @@ final class WriterView: @unchecked Sendable {
     /// takes over): then nothing here is the ledger's, and queries read the
     /// tables; only ``position`` is kept, as last read from the log.
     private var serving = false
+    /// Whether the writer's connection is up (false after it lost it, until it reconnects).
+    private var connected = false
 
     var isServing: Bool {
         lock.lock()
@@ -36,10 +38,24 @@ final class WriterView: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         serving = true
+        connected = true
         self.head = head
         self.today = today
         self.budgets = budgets
         self.allowances = allowances
+    }
+
+    /// The writer lost its connection; it reconnects on the next append or attempt.
+    func disconnected() {
+        lock.lock()
+        defer { lock.unlock() }
+        connected = false
+    }
+
+    var isConnected: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return connected
     }
 
     /// A committed batch's changes.

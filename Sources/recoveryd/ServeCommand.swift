@@ -4,6 +4,8 @@ import LedgerStore
 import NIOConcurrencyHelpers
 import LineProtocol
 import Logging
+import Metrics
+import Prometheus
 import RecoveryDomain
 import RecoveryServer
 import ServiceLifecycle
@@ -30,6 +32,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "HOST:PORT clients reach this daemon at (default: --listen), as a standby names the writer.")
     var advertise: String?
+
+    @Option(help: "HOST:PORT to serve /metrics (Prometheus), /healthz and /readyz on over HTTP (default: not served).")
+    var metricsListen: String?
 
     @Option(help: "TLS certificate chain (PEM). With --tls-key the listener speaks TLS 1.2+ only.") var tlsCert: String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
@@ -107,6 +112,10 @@ struct Serve: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         let logger = makeLogger(logLevel, format: LogFormat(rawValue: logFormat) ?? .text)
         let (host, port) = try Self.address(listen)
+        let metrics = try metricsListen.map { text in
+            let (host, port) = try Self.address(text, option: "--metrics-listen")
+            return MetricsListen(host: host, port: port, registry: Self.bootstrapMetrics())
+        }
         let ledgerConfiguration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)
         do {
@@ -133,6 +142,7 @@ struct Serve: AsyncParsableCommand {
             let pidFile = NIOLockedValueBox<PIDFile?>(nil)
             defer { pidFile.withLockedValue { $0?.remove() } }
             var served = configuration
+            served.metrics = metrics
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
             // Started in this order and stopped in reverse: PostgreSQL last.
@@ -183,13 +193,28 @@ struct Serve: AsyncParsableCommand {
         return (try TokenFile.load(from: url), url)
     }
 
-    static func address(_ text: String) throws -> (String, Int) {
+    static func address(_ text: String, option: String = "--listen") throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:7411")
+            throw ValidationError("\(option) must be HOST:PORT, such as 127.0.0.1:7411")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
     }
-}
 
+    /// Makes swift-prometheus the process's swift-metrics backend, with
+    /// buckets that fit the daemon: appends take milliseconds, batches hold
+    /// up to `max_batch` appends.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2), .seconds(5),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+}

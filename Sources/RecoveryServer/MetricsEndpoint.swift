@@ -1,0 +1,211 @@
+import Foundation
+import LedgerStore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import RecoveryDomain
+
+/// `--metrics-listen`: `/metrics` (Prometheus text format), `/healthz` and
+/// `/readyz` over plain HTTP/1.1, one request per connection.
+public struct MetricsListen: Sendable {
+    public var host: String
+    public var port: Int
+    /// Where the process's swift-metrics backend collects (bootstrapped by the
+    /// command line before the server starts).
+    public var registry: PrometheusCollectorRegistry
+
+    public init(host: String, port: Int, registry: PrometheusCollectorRegistry) {
+        self.host = host
+        self.port = port
+        self.registry = registry
+    }
+}
+
+/// What a scrape reads at the moment it is made: states rather than events.
+/// It probes PostgreSQL on a connection of its own (short deadlines, so a
+/// scrape never waits behind queries or for long on a dead server).
+final class MetricsState: @unchecked Sendable {
+    private let server: ServerContext
+    private let started = Date()
+    private let lock = NSLock()
+    private var probe: PGConnection?
+
+    private let queueDepth = Metrics.Gauge(label: "recoveryd_writer_queue_depth")
+    private let connections: [String: Metrics.Gauge]
+    private let unauthenticated = Metrics.Gauge(label: "recoveryd_unauthenticated_connections")
+    private let subscribers = Metrics.Gauge(label: "recoveryd_subscribers")
+    private let databaseUp = Metrics.Gauge(label: "recoveryd_database_up")
+    private let writing = Metrics.Gauge(label: "recoveryd_writer_holds_lock")
+    private let position = Metrics.Gauge(label: "recoveryd_chain_position")
+    /// A standby's or follower's (a writer has no lag to report).
+    private let lagPositions: Metrics.Gauge?
+    private let lagSeconds: Metrics.Gauge?
+    private let spentToday: Metrics.Gauge
+    private let nearlySpent = Metrics.Gauge(label: "recoveryd_people_over_80_percent_of_allowance")
+    private let startTime = Metrics.Gauge(label: "recoveryd_start_time_seconds")
+
+    init(server: ServerContext) {
+        self.server = server
+        connections = Dictionary(
+            uniqueKeysWithValues: ClientRole.allCases.map { ($0.rawValue, Metrics.Gauge(label: "recoveryd_connections", dimensions: [("role", $0.rawValue)])) })
+        lagPositions = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_positions")
+        lagSeconds = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_seconds")
+        spentToday = Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.ledger.currency)])
+        startTime.record(started.timeIntervalSince1970)
+    }
+
+    /// Whether PostgreSQL answers `SELECT 1` within 2 s now.
+    func databaseAnswers() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let connection = try probe ?? PGConnection(
+                server.configuration.conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+            probe = connection
+            _ = try connection.query("SELECT 1")
+            return true
+        } catch {
+            probe = nil
+            return false
+        }
+    }
+
+    struct Readiness {
+        var ready: Bool
+        var reason: String
+    }
+
+    /// `/readyz`: the writer holds the lock and the database answers; a
+    /// follower, that the replica answers (it can serve reads).
+    func readiness(databaseUp: Bool) -> Readiness {
+        let view = server.writer.view
+        if server.configuration.mode == .follower {
+            return databaseUp ? Readiness(ready: true, reason: "follower: serving reads") : Readiness(ready: false, reason: "follower: the replica does not answer")
+        }
+        guard view.isServing else { return Readiness(ready: false, reason: "standby: the writer's lock is held elsewhere") }
+        guard view.isConnected, databaseUp else { return Readiness(ready: false, reason: "writer: the database is unavailable") }
+        return Readiness(ready: true, reason: "writer: taking appends")
+    }
+
+    /// Sets every state gauge; returns whether the database answered.
+    func collect() -> Bool {
+        let up = databaseAnswers()
+        let view = server.writer.view
+        queueDepth.record(server.writer.queueDepth)
+        let byRole = server.connections.countsByRole
+        for (role, gauge) in connections { gauge.record(byRole[role] ?? 0) }
+        unauthenticated.record(server.connections.unauthenticated)
+        subscribers.record(server.hub.count)
+        databaseUp.record(up ? 1 : 0)
+        writing.record(view.isServing ? 1 : 0)
+        position.record(view.position)
+        if let lag = server.tailer?.lag {
+            // -1: not measured yet (or the replica did not say).
+            lagPositions?.record(lag.positions ?? -1)
+            lagSeconds?.record(lag.seconds ?? -1)
+        }
+        let today = server.ledger.businessDay(of: Timestamp(Date()))
+        let rows = view.budgets(on: today) ?? []
+        spentToday.record(rows.reduce(Int64(0)) { $0 + $1.budget.spent })
+        // Over 80%: spent × 5 > allowance × 4, in integers.
+        nearlySpent.record(rows.filter { $0.budget.spent * 5 > $0.budget.allowance * 4 }.count)
+        return up
+    }
+
+    func close() {
+        lock.lock()
+        probe = nil
+        lock.unlock()
+    }
+}
+
+/// One HTTP request per connection: routes it, answers, closes.
+final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let state: MetricsState
+    private let registry: PrometheusCollectorRegistry
+    private let work: DispatchQueue
+    private var head: HTTPRequestHead?
+
+    init(state: MetricsState, registry: PrometheusCollectorRegistry, work: DispatchQueue) {
+        self.state = state
+        self.registry = registry
+        self.work = work
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            guard head.method == .GET || head.method == .HEAD else {
+                return respond(context, head, .methodNotAllowed, "only GET and HEAD\n", type: "text/plain")
+            }
+            switch path {
+            case "/healthz":
+                respond(context, head, .ok, "ok\n", type: "text/plain")
+            case "/readyz", "/metrics":
+                // The probe and the export block: off the event loop.
+                let (state, registry) = (self.state, self.registry)
+                let loop = context.eventLoop
+                let bound = NIOLoopBound((self, context), eventLoop: loop)
+                work.async {
+                    let up = state.collect()
+                    let answer: (HTTPResponseStatus, String, String)
+                    if path == "/readyz" {
+                        let readiness = state.readiness(databaseUp: up)
+                        answer = (readiness.ready ? .ok : .serviceUnavailable, readiness.reason + "\n", "text/plain")
+                    } else {
+                        var buffer: [UInt8] = []
+                        registry.emit(into: &buffer)
+                        answer = (.ok, String(decoding: buffer, as: UTF8.self), "text/plain; version=0.0.4; charset=utf-8")
+                    }
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        handler.respond(context, head, answer.0, answer.1, type: answer.2)
+                    }
+                }
+            default:
+                respond(context, head, .notFound, "not found: /metrics, /healthz and /readyz are served\n", type: "text/plain")
+            }
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ body: String, type: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: type)
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+enum MetricsServer {
+    /// Listens on `listen` with ``MetricsHTTPHandler``.
+    static func bind(_ listen: MetricsListen, state: MetricsState, group: EventLoopGroup) async throws -> NIOCore.Channel {
+        let work = DispatchQueue(label: "recoveryd-metrics")
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                    try pipeline.addHandler(MetricsHTTPHandler(state: state, registry: listen.registry, work: work))
+                }
+            }
+            .bind(host: listen.host, port: listen.port).get()
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import LedgerStore
+import PostgresTestSupport
+import Testing
+
+/// `--metrics-listen` (issue 14): `/metrics` after known traffic moves by
+/// exactly that traffic; `/healthz` and `/readyz` follow the database.
+@Suite("Metrics and health")
+struct MetricsEndToEndTests {
+    /// `curl` against the endpoint: the status and the body.
+    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
+        let output = try ChildProcess.run(
+            "/usr/bin/curl", ["-s", "--max-time", "10", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+        var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.removeLast()) ?? 0
+        return (status, lines.joined(separator: "\n"))
+    }
+
+    /// Every sample of a Prometheus text exposition, by name and labels as written.
+    static func samples(_ text: String) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    @Test func countersMoveByExactlyTheTrafficAndReadinessFollowsTheDatabase() throws {
+        let postgres = try TestPostgres.dedicated()
+        let metricsPort = try Daemon.freePort()
+        let daemon = try Daemon(conninfo: try postgres.database(), arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        #expect(try Self.get(metricsPort, "/healthz") == (200, "ok\n"))
+        #expect(try Self.get(metricsPort, "/readyz").status == 200)
+        #expect(try Self.get(metricsPort, "/nothing").status == 404)
+        let before = Self.samples(try Self.get(metricsPort, "/metrics").body)
+        #expect(before[#"recoveryd_appends_total{result="recorded"}"#] == 0)
+        #expect(before["recoveryd_database_up"] == 1)
+
+        // Known traffic: three complaints and a compensation recorded, one
+        // retried (a duplicate), one invalid, one over the allowance; a replay
+        // of three events.
+        let front = try daemon.client("frontline")
+        for n in 1...3 { #expect(okObject(try front.request("APPEND " + Events.complaint(n, caseID: "M-\(n)"))) != nil) }
+        #expect(okObject(try front.request("APPEND " + Events.complaint(1, caseID: "M-1")))?["duplicate"] as? Bool == true)
+        #expect(okObject(try front.request("APPEND " + Events.compensation(10, caseID: "M-1", amount: 170_000, agent: "A-7"))) != nil)
+        #expect(errorCode(try front.request("APPEND " + Events.compensation(11, caseID: "M-2", amount: 40_000, agent: "A-7"))) == "budget_exceeded")
+        #expect(errorCode(try front.request(#"APPEND {"type":"complaint"}"#)) == "invalid")
+        let auditor = try daemon.client("auditor")
+        try auditor.send("REPLAY 1 3\n")
+        var lines = 0
+        while let line = try auditor.readLine(), !line.hasPrefix("OK") { lines += 1 }
+        #expect(lines == 3)
+
+        let after = Self.samples(try Self.get(metricsPort, "/metrics").body)
+        func moved(_ name: String) -> Double { (after[name] ?? 0) - (before[name] ?? 0) }
+        #expect(moved(#"recoveryd_appends_total{result="recorded"}"#) == 4)
+        #expect(moved(#"recoveryd_appends_total{result="duplicate"}"#) == 1)
+        #expect(moved(#"recoveryd_appends_total{result="budget_exceeded"}"#) == 1)
+        #expect(moved(#"recoveryd_appends_total{result="invalid"}"#) == 1)
+        #expect(moved("recoveryd_append_seconds_count") == 7)
+        // The invalid one never reached the writer: six appends were decided in batches.
+        #expect(moved("recoveryd_batch_size_sum") == 6)
+        #expect(moved("recoveryd_commit_seconds_count") == moved("recoveryd_batch_size_count"))
+        #expect(moved(#"recoveryd_replay_events_total{stream="replay"}"#) == 3)
+        #expect(after["recoveryd_chain_position"] == 4)
+        #expect(after[#"recoveryd_connections{role="frontline"}"#] == 1)
+        #expect(after[#"recoveryd_connections{role="auditor"}"#] == 1)
+        #expect(after[#"recoveryd_compensation_today_minor_units{currency="USD"}"#] == 170_000)
+        #expect(after["recoveryd_people_over_80_percent_of_allowance"] == 1, "170,000 of 200,000 is 85%")
+        #expect(after["recoveryd_writer_queue_depth"] == 0)
+        #expect(after["recoveryd_writer_holds_lock"] == 1)
+        #expect(after[#"recoveryd_append_seconds_bucket{le="+Inf"}"#] == after["recoveryd_append_seconds_count"])
+
+        // Without its database the daemon is alive but not ready; then ready again.
+        try postgres.cluster.stop(mode: "fast")
+        #expect(try Self.get(metricsPort, "/healthz").status == 200)
+        let down = try Self.get(metricsPort, "/readyz")
+        #expect(down.status == 503)
+        #expect(down.body.contains("database is unavailable"), "\(down.body)")
+        #expect(Self.samples(try Self.get(metricsPort, "/metrics").body)["recoveryd_database_up"] == 0)
+        try postgres.cluster.start()
+        try waitFor("ready again") { try Self.get(metricsPort, "/readyz").status == 200 }
+        daemon.stop()
+    }
+
+    @Test func aStandbyIsAliveButNotReady() throws {
+        let conninfo = try TestPostgres.database(migrated: true)
+        let writer = try Daemon(conninfo: conninfo)
+        let metricsPort = try Daemon.freePort()
+        let standby = try Daemon(conninfo: conninfo, arguments: ["--standby", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        #expect(try Self.get(metricsPort, "/healthz").status == 200)
+        let readiness = try Self.get(metricsPort, "/readyz")
+        #expect(readiness.status == 503)
+        #expect(readiness.body.contains("standby"), "\(readiness.body)")
+        #expect(Self.samples(try Self.get(metricsPort, "/metrics").body)["recoveryd_writer_holds_lock"] == 0)
+        writer.stop()
+        try waitFor("the standby to take over") { try Self.get(metricsPort, "/readyz").status == 200 }
+        standby.stop()
+    }
+}
