@@ -31,7 +31,9 @@ struct FollowerEndToEndTests {
             try? replica.stop(mode: "immediate")
             try? FileManager.default.removeItem(at: folder)
         }
-        let follower = try Daemon(conninfo: replica.conninfo(database: "ledger"), arguments: ["--follow"])
+        let metricsPort = try Daemon.freePort()
+        let follower = try Daemon(
+            conninfo: replica.conninfo(database: "ledger"), arguments: ["--follow", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
         let reader = try follower.client()
         let hello = try #require(okObject(try reader.request("HELLO audit-token")))
         #expect(hello["mode"] as? String == "follower")
@@ -39,6 +41,14 @@ struct FollowerEndToEndTests {
         try waitFor("the follower's lag to be measured as none") {
             okObject(try reader.request("HELLO audit-token"))?["lag_positions"] as? Int == 0
         }
+
+        // Ready: it can serve reads; its lag is a metric.
+        let ready = try MetricsEndToEndTests.get(metricsPort, "/readyz")
+        #expect(ready.status == 200 && ready.body.contains("follower"), "\(ready)")
+        let scraped = MetricsEndToEndTests.samples(try MetricsEndToEndTests.get(metricsPort, "/metrics").body)
+        #expect(scraped["recoveryd_replication_lag_positions"] == 0)
+        #expect(scraped["recoveryd_replication_lag_seconds"] != nil)
+        #expect(scraped["recoveryd_writer_holds_lock"] == 0)
 
         let refused = try follower.client("frontline").request("APPEND " + Events.complaint(9, caseID: "F-9"))
         #expect(errorCode(refused) == "read_only", "\(refused)")

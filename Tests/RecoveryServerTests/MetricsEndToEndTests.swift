@@ -99,3 +99,40 @@ struct MetricsEndToEndTests {
         standby.stop()
     }
 }
+
+/// deploy/prometheus (issue 14): the scrape configuration and the alert rules
+/// pass promtool, each alert fires on the series it is for (promtool's rule
+/// tests), and every recoveryd metric a rule names is one the daemon serves.
+@Suite("The Prometheus configuration")
+struct PrometheusConfigurationTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appending(path: "deploy/prometheus")
+
+    @Test func promtoolAcceptsTheConfigurationAndTheRulesAndTheirTests() throws {
+        let promtool = "/usr/bin/promtool"
+        #expect(FileManager.default.isExecutableFile(atPath: promtool), "deploy/install-deps.sh installs Debian's prometheus package")
+        let config = try ChildProcess.run(promtool, ["check", "config", "prometheus.yml"], currentDirectory: Self.folder)
+        #expect(config.contains("SUCCESS: 1 rule files found"), "\(config)")
+        let rules = try ChildProcess.run(promtool, ["check", "rules", "recoveryd-alerts.yml"], currentDirectory: Self.folder)
+        #expect(rules.contains("SUCCESS: 7 rules found"), "\(rules)")
+        let tests = try ChildProcess.run(promtool, ["test", "rules", "recoveryd-alerts.test.yml"], currentDirectory: Self.folder)
+        #expect(tests.contains("SUCCESS"), "\(tests)")
+    }
+
+    @Test func everyMetricTheRulesNameIsServed() throws {
+        let rules = try String(contentsOf: Self.folder.appending(path: "recoveryd-alerts.yml"), encoding: .utf8)
+        let named = Set(rules.matches(of: /recoveryd_[a-z0-9_]+/).map { String($0.output) })
+        #expect(named.count >= 6)
+        let metricsPort = try Daemon.freePort()
+        let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        _ = try daemon.client("frontline").request("APPEND " + Events.complaint(1, caseID: "P-1"))
+        let served = Set(MetricsEndToEndTests.samples(try MetricsEndToEndTests.get(metricsPort, "/metrics").body).keys.map {
+            String($0.prefix { $0 != "{" })
+        })
+        // Replication lag is served by standbys and followers only (FollowerEndToEndTests).
+        for name in named.subtracting(["recoveryd_replication_lag_seconds"]) {
+            #expect(served.contains(name), "\(name) is named by a rule but not served")
+        }
+        daemon.stop()
+    }
+}
