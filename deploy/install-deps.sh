@@ -7,7 +7,8 @@
 # package (the docs' verifier checks signed heads with it, and a test runs it);
 # libfaketime (the scripted-week test moves the daemon's clock through a week);
 # curl (the metrics test scrapes /metrics as Prometheus would); Prometheus's
-# promtool (a test checks deploy/prometheus with it).
+# promtool (a test checks deploy/prometheus with it); Chromium (a test renders
+# `recoveryctl report`'s page headless and checks the picture).
 set -euo pipefail
 
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" 2>/dev/null; then
@@ -20,6 +21,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-cryptography)
 elif ! python3 -c "import cryptography" 2>/dev/null; then
@@ -38,7 +40,7 @@ if ! command -v pg_autoctl >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl, libfaketime, curl, promtool and python3's cryptography are present"
+    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl, libfaketime, curl, promtool, chromium and python3's cryptography are present"
     exit 0
 fi
 

@@ -41,6 +41,8 @@ public enum Permissions {
         case .cases: [.frontline, .auditor, .finance, .admin]
         case .people: [.finance, .admin]
         case .due: [.frontline, .finance, .admin]
+        case .status: .everyone
+        case .spending: [.finance, .admin]
         }
     }
 

@@ -27,6 +27,10 @@ public enum Request: Sendable, Equatable {
     case people
     /// Open cases whose first follow-up is due by the end of today (of one owner, or all).
     case due(agentID: String?)
+    /// The daemon's state for operators: mode, position, database, lag, connections, uptime.
+    case status
+    /// Compensation over a range of business days, grouped by `by` (none: one total).
+    case spending(from: BusinessDay, to: BusinessDay, by: [SpendingDimension])
 
     /// The verb as written in docs, for messages.
     public var verb: String {
@@ -47,6 +51,8 @@ public enum Request: Sendable, Equatable {
         case .cases: "CASES"
         case .people: "PEOPLE"
         case .due: "DUE"
+        case .status: "STATUS"
+        case .spending: "SPENDING"
         }
     }
 
@@ -100,6 +106,37 @@ public enum Request: Sendable, Equatable {
         case "PEOPLE":
             guard arguments.isEmpty else { throw usage("PEOPLE") }
             return .people
+        case "STATUS":
+            guard arguments.isEmpty else { throw usage("STATUS") }
+            return .status
+        case "SPENDING":
+            let form = "SPENDING from=<date> to=<date> [by=<dimension>[,<dimension>…]]"
+            var from: BusinessDay?
+            var to: BusinessDay?
+            var by: [SpendingDimension]?
+            for argument in arguments {
+                let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw usage(form) }
+                switch parts[0].lowercased() {
+                case "from" where from == nil: from = try day(parts[1])
+                case "to" where to == nil: to = try day(parts[1])
+                case "by" where by == nil:
+                    let names = parts[1].lowercased().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                    let dimensions = names.compactMap(SpendingDimension.init(rawValue:))
+                    guard dimensions.count == names.count, Set(dimensions).count == dimensions.count else {
+                        throw ProtocolError(
+                            .badRequest, "by is a comma-separated list of \(SpendingDimension.allCases.map(\.rawValue).joined(separator: ", ")), each once")
+                    }
+                    by = dimensions
+                default: throw usage(form)
+                }
+            }
+            guard let from, let to else { throw usage(form) }
+            if from > to { throw ProtocolError(.badRequest, "from \(from) is after to \(to)") }
+            guard to.daysSinceEpoch - from.daysSinceEpoch < 366 else {
+                throw ProtocolError(.badRequest, "the range is at most 366 days; ask for a year at a time")
+            }
+            return .spending(from: from, to: to, by: by ?? [])
         case "DUE":
             guard arguments.count <= 1 else { throw usage("DUE [<agent_id>]") }
             return .due(agentID: arguments.isEmpty ? nil : try identifier(arguments[0], "agent_id"))
@@ -186,7 +223,7 @@ public enum Request: Sendable, Equatable {
         default:
             throw ProtocolError(
                 .unknownCommand,
-                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES DUE BUDGET BUDGETS PEOPLE OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD"
+                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES DUE BUDGET BUDGETS PEOPLE SPENDING OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD STATUS"
             )
         }
     }

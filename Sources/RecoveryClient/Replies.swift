@@ -131,6 +131,11 @@ public enum Reply {
             public var paradoxRate: Decimal?
             public var meanUplift: Decimal?
             public var compensationTotal: Int64
+            public var promoters: Int?
+            public var passives: Int?
+            public var detractors: Int?
+            public var nps: Decimal?
+            public var followUpOnTimeRate: Decimal?
         }
 
         public var currency: String
@@ -232,5 +237,49 @@ extension LineConnection {
     /// Sends one request and decodes its `OK` answer as `T`.
     public func call<T: Decodable>(_ request: String, as type: T.Type) throws -> T {
         try Answer(self.request(request)).decode(type)
+    }
+}
+
+extension Reply {
+    /// `SPENDING`: compensation over a range of days, grouped.
+    public struct Spending: Decodable, Sendable {
+        public struct Row: Decodable, Sendable {
+            public var agentId: String?
+            public var day: String?
+            public var kind: String?
+            public var category: String?
+            public var compensations: Int64
+            public var reversals: Int64
+            public var gross: Int64
+            public var net: Int64
+            public var allowance: Int64?
+        }
+
+        public var from: String
+        public var to: String
+        public var currency: String
+        public var rows: [Row]
+        public var totalNet: Int64
+    }
+
+    /// `STATUS`: what an operator checks first.
+    public struct Status: Decodable, Sendable {
+        public var server: String
+        public var version: String
+        public var mode: String
+        public var position: Int64
+        public var database: String
+        public var writerConnected: Bool
+        public var writer: String?
+        public var lagPositions: Int64?
+        public var lagSeconds: String?
+        public var connections: Int
+        public var unauthenticated: Int
+        public var connectionsByRole: [String: Int]
+        public var subscribers: Int
+        public var queueDepth: Int
+        public var uptimeSeconds: Int64
+        public var startedAt: String
+        public var ledger: String
     }
 }

@@ -9,6 +9,8 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
     /// The business day the complaint was recorded on (not its `occurred_at`:
     /// a back-dated complaint does not move into a past period's report).
     case day
+    /// The Monday of the week the complaint was recorded in (weeks start on Monday).
+    case week
 
     public func key(of state: CaseState) -> String {
         switch self {
@@ -17,6 +19,7 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
         case .category: state.category
         case .severity: String(state.severity)
         case .day: state.openedDay.description
+        case .week: state.openedDay.weekStart.description
         case .repeat: state.isRepeat ? "repeat" : "first"
         }
     }
@@ -141,4 +144,16 @@ public struct DayBudgets: Sendable, Equatable {
         lhs.day == rhs.day && lhs.rows.map(\.agentID) == rhs.rows.map(\.agentID)
             && lhs.rows.map(\.budget) == rhs.rows.map(\.budget)
     }
+}
+
+/// What `SPENDING` groups compensation by (docs/PROTOCOL.md).
+public enum SpendingDimension: String, Sendable, CaseIterable {
+    /// The person charged: the approver when there was one.
+    case person
+    /// The business day charged (the compensation's recorded day).
+    case day
+    /// The compensation's `kind`.
+    case kind
+    /// The case's category.
+    case category
 }

@@ -147,6 +147,12 @@ public struct BusinessDay: Sendable, Hashable, Comparable, CustomStringConvertib
 
     public func adding(days: Int64) -> BusinessDay { BusinessDay(daysSinceEpoch: daysSinceEpoch + days) }
 
+    /// The Monday of this day's week (ISO 8601 weeks start on Monday; 1970-01-01 was a Thursday).
+    public var weekStart: BusinessDay {
+        let sinceMonday = (daysSinceEpoch + 3) - (daysSinceEpoch + 3).floorDivided(by: 7) * 7
+        return adding(days: -sinceMonday)
+    }
+
     /// The first instant of this day in `timeZone`: local midnight, with the
     /// offset in force then (a day may be 23 or 25 hours long).
     public func start(in timeZone: TimeZone) -> Timestamp {

@@ -112,4 +112,24 @@ enum Answers {
             })
         return object
     }
+
+    static func spending(_ rows: [SpendingRow], from: BusinessDay, to: BusinessDay, by: [SpendingDimension], currency: String) -> [String: JSONValue] {
+        let names: [SpendingDimension: String] = [.person: "agent_id", .day: "day", .kind: "kind", .category: "category"]
+        return [
+            "from": .string(from.description), "to": .string(to.description), "currency": .string(currency),
+            "by": .array(by.map { .string($0.rawValue) }),
+            "rows": .array(
+                rows.map { row in
+                    var object: [String: JSONValue] = [
+                        "compensations": .integer(row.compensations), "reversals": .integer(row.reversals), "gross": .integer(row.gross),
+                        "net": .integer(row.net),
+                    ]
+                    for (dimension, value) in row.key { object[names[dimension]!] = .string(value) }
+                    if let allowance = row.allowance { object["allowance"] = .integer(allowance) }
+                    return .object(object)
+                }),
+            "total_net": .integer(rows.reduce(0) { $0 + $1.net }), "total_gross": .integer(rows.reduce(0) { $0 + $1.gross }),
+            "compensations": .integer(rows.reduce(0) { $0 + $1.compensations }), "reversals": .integer(rows.reduce(0) { $0 + $1.reversals }),
+        ]
+    }
 }

@@ -109,8 +109,40 @@ extension ServerContext {
                 }
             }
             return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
+        case .status:
+            return status(on: eventLoop)
+        case .spending(let from, let to, let by):
+            return read(on: eventLoop) { connection in
+                let rows = try Projections(connection: connection).spending(from: from, to: to, by: by)
+                return [Response.ok(Answers.spending(rows, from: from, to: to, by: by, currency: currency))]
+            }
         case .hello, .ping, .quit, .append, .replay, .subscribe, .unsubscribe:
             return eventLoop.makeSucceededFuture([.error(.internalError, "\(request.verb) is not a query")])
+        }
+    }
+
+    /// `STATUS`: what an operator checks first. The database is probed with a
+    /// read (its failure is the answer's `"database":"down"`, not an error).
+    private func status(on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
+        var answer: [String: JSONValue] = [
+            "server": .string("recoveryd"), "version": .string(recoverydVersion), "mode": .string(mode),
+            "position": .integer(writer.view.position), "writer_connected": .bool(writer.view.isServing && writer.view.isConnected),
+            "connections": .integer(Int64(connections.count)), "unauthenticated": .integer(Int64(connections.unauthenticated)),
+            "connections_by_role": .object(connections.countsByRole.mapValues { .integer(Int64($0)) }),
+            "subscribers": .integer(Int64(hub.count)), "queue_depth": .integer(Int64(writer.queueDepth)),
+            "uptime_seconds": .integer(Int64(Date().timeIntervalSince(started))),
+            "started_at": .string(Timestamp(started).description), "ledger": .string(configuration.signer.ledger),
+        ]
+        if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
+        if let lag = tailer?.lag, configuration.mode == .follower {
+            answer["lag_positions"] = lag.positions.map(JSONValue.integer) ?? .null
+            answer["lag_seconds"] = lag.seconds.map { .string(String(format: "%.3f", $0)) } ?? .null
+        }
+        let reached = reads.run(on: eventLoop) { connection in _ = try connection.query("SELECT 1") }
+        return reached.map { "up" }.recover { _ in "down" }.map { (database: String) in
+            var answer = answer
+            answer["database"] = .string(database)
+            return [Response.ok(answer)]
         }
     }
 

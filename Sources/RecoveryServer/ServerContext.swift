@@ -16,6 +16,8 @@ final class ServerContext: SessionBackend {
     let connections: ConnectionRegistry
     let logger: Logger
     let metrics: ServerMetrics
+    /// When this daemon started serving (`STATUS`'s uptime).
+    let started = Date()
     /// Set on a standby (until and after it takes over).
     let standby: Standby?
     /// Set on a standby or follower: follows the log for subscribers.

@@ -56,3 +56,36 @@ struct TerminalTextTests {
         #expect(TerminalText.escape("x\u{2028}y\u{85}z\u{7F}") == "x\\u{2028}y\\u{85}z\\u{7f}")
     }
 }
+
+@Suite("The finance report's page and tables")
+struct FinanceReportTests {
+    static func report(category: String) throws -> FinanceReport {
+        let quoted = String(decoding: try JSONEncoder().encode(category), as: UTF8.self)
+        let spending = try Reply.decode(
+            Reply.Spending.self,
+            from: #"{"from":"2026-03-01","to":"2026-03-02","currency":"USD","total_net":1500,"rows":[{"day":"2026-03-01","category":\#(quoted),"compensations":2,"reversals":1,"gross":2500,"net":1500}]}"#)
+        let outcomes = try Reply.decode(
+            Reply.Outcomes.self,
+            from: #"{"currency":"USD","groups":[{"key":"2026-02-23","cases":2,"open":0,"paradox":1,"restored":1,"unrecovered":0,"unmeasured":0,"defected":0,"paradox_rate":0.5,"mean_uplift":null,"compensation_total":1500,"nps":-50.00,"follow_up_on_time_rate":1}],"cases":2,"open":0,"paradox":1,"restored":1,"unrecovered":0,"unmeasured":0,"defected":0,"paradox_rate":0.5,"mean_uplift":null,"compensation_total":1500}"#)
+        return FinanceReport(
+            from: "2026-03-01", to: "2026-03-02", days: ["2026-03-01", "2026-03-02"], currency: "USD", server: "127.0.0.1:7411", position: 9,
+            generatedAt: "2026-03-03T00:00:00Z", budgetUse: [], byKind: [], byCategory: spending.rows, byPerson: [], weeks: outcomes.groups,
+            total: outcomes.total, money: { "\($0 / 100).\(String(format: "%02d", $0 % 100))" })
+    }
+
+    @Test func textFromEventsIsEscapedInThePage() throws {
+        let page = try Self.report(category: #"<script>alert("x")</script> & co"#).html()
+        #expect(!page.contains("<script"))
+        #expect(page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"))
+        #expect(page.contains("No compensation in this range."), "empty charts say so")
+        #expect(page.contains("<td>-50</td>"), "the NPS is in the table")
+    }
+
+    @Test func csvQuotesWhatNeedsItAndDisarmsFormulas() throws {
+        let files = Dictionary(uniqueKeysWithValues: try Self.report(category: #"=HYPERLINK("x"),"a""#).csv().map { ($0.file, $0.text) })
+        let byCategory = try #require(files["spending_by_category.csv"])
+        #expect(byCategory == "day,category,net,compensations,reversals\r\n2026-03-01,\"'=HYPERLINK(\"\"x\"\"),\"\"a\"\"\",15.00,2,1\r\n")
+        #expect(files["outcomes_by_week.csv"]?.contains("2026-02-23,2,1,1,0,0,0,0.5,0,0,0,-50,1\r\n") == true, "\(files["outcomes_by_week.csv"] ?? "")")
+        #expect(Set(files.keys) == ["budget_use.csv", "spending_by_kind.csv", "spending_by_category.csv", "outcomes_by_week.csv", "reversals_by_person.csv"])
+    }
+}

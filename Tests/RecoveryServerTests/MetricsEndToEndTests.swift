@@ -72,8 +72,18 @@ struct MetricsEndToEndTests {
         #expect(after["recoveryd_writer_holds_lock"] == 1)
         #expect(after[#"recoveryd_append_seconds_bucket{le="+Inf"}"#] == after["recoveryd_append_seconds_count"])
 
+        // STATUS, and recoveryctl status, say the same.
+        let status = try #require(okObject(try auditor.request("STATUS")))
+        #expect(status["mode"] as? String == "writer" && status["database"] as? String == "up" && status["position"] as? Int == 4)
+        #expect((status["connections_by_role"] as? [String: Int]) == ["frontline": 1, "auditor": 1])
+        #expect((status["uptime_seconds"] as? Int).map { $0 >= 0 } == true)
+        let ctl = try RecoveryCtlTests.ctl(daemon, "finance", ["status"])
+        #expect(ctl.status == 0, "\(ctl.output)")
+        #expect(ctl.output.contains("mode         writer") && ctl.output.contains("database     up") && ctl.output.contains("position     4"), "\(ctl.output)")
+
         // Without its database the daemon is alive but not ready; then ready again.
         try postgres.cluster.stop(mode: "fast")
+        #expect(okObject(try auditor.request("STATUS"))?["database"] as? String == "down")
         #expect(try Self.get(metricsPort, "/healthz").status == 200)
         let down = try Self.get(metricsPort, "/readyz")
         #expect(down.status == 503)

@@ -15,7 +15,7 @@ struct RecoveryCtl: ParsableCommand {
             """,
         subcommands: [
             AppendCommand.self, CaseCommand.self, CasesCommand.self, DueCommand.self, BudgetCommand.self, BudgetsCommand.self, PeopleCommand.self,
-            OutcomesCommand.self,
+            OutcomesCommand.self, ReportCommand.self, StatusCommand.self,
             ReplayCommand.self, VerifyCommand.self, HeadCommand.self, TailCommand.self,
         ])
 }
@@ -48,6 +48,11 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func connect() throws -> LineConnection { try connectWithHello().connection }
+
+    /// Connects and says HELLO, keeping which server answered.
+    func session() throws -> ServerList.Session {
+        try servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: false)
+    }
 
     /// Connects and says HELLO; returns the connection and HELLO's answer.
     /// With a list of servers, the first that answers; with `writer`, the
@@ -305,7 +310,7 @@ struct BudgetsCommand: ParsableCommand {
 
 struct OutcomesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "outcomes", abstract: "Recovery outcomes and the paradox rate, grouped.")
-    @Option(help: "agent, channel, category, severity, repeat or day.") var by: String?
+    @Option(help: "agent, channel, category, severity, repeat, day or week.") var by: String?
     @Option(help: "First complaint day (YYYY-MM-DD).") var from: String?
     @Option(help: "Last complaint day (YYYY-MM-DD).") var to: String?
     @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
