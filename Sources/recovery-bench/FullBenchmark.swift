@@ -21,10 +21,13 @@ struct FullBenchmark: ParsableCommand {
     @Option(help: "Seconds per timed phase.") var seconds = 10.0
     @Option(help: "Events in the log for the start-up measurement (0 skips it).") var startupEvents = 1_000_000
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Start the daemon with --metrics-listen, and read its append counter after the run (to measure what metrics cost).")
+    var metrics = false
+    @Flag(help: "Measure only the appends phase (with the daemon's CPU per event).") var appendsOnly = false
 
     func run() throws {
         var report: [(String, [String: Any])] = []
-        var environment = try BenchEnvironment(server: server, token: token, database: database)
+        var environment = try BenchEnvironment(server: server, token: token, database: database, metrics: metrics)
         defer { environment.tearDown() }
         progress("appends: \(connections) connections × depth \(depth) for \(seconds) s")
         let cpuBefore = environment.cpu()
@@ -42,7 +45,9 @@ struct FullBenchmark: ParsableCommand {
             appends["daemon_cpu_us_per_event"] = String(format: "%.1f", (after.daemon - before.daemon) / events * 1e6)
             appends["postgres_cpu_us_per_event"] = String(format: "%.1f", ProcessCPU.used(from: before.postgres, to: after.postgres) / events * 1e6)
         }
+        if let scraped = environment.scrapeRecordedAppends() { appends["metrics_recorded_appends"] = scraped }
         report.append(("appends (max)", appends))
+        if appendsOnly { return try printReport(report, json: json) }
 
         if let conninfo = environment.conninfo {
             progress("ceiling: the same rows through libpq COPY (1,000-row transactions) and one row per transaction")
@@ -144,7 +149,10 @@ struct BenchEnvironment {
         return (own, ProcessCPU.tree(postmaster))
     }
 
-    init(server: String?, token: String?, database: String?) throws {
+    /// The port of the daemon's `--metrics-listen`, when started with it.
+    private var metricsPort: Int?
+
+    init(server: String?, token: String?, database: String?, metrics: Bool = false) throws {
         if let server {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), let token else {
                 throw ValidationError("--server HOST:PORT needs --token")
@@ -168,6 +176,7 @@ struct BenchEnvironment {
         let digest = SHA256.hash(data: Array(self.token.utf8)).map { String(format: "%02x", $0) }.joined()
         try "admin \(digest) bench\n".write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
         port = try LoopbackPort.free()
+        if metrics { metricsPort = try LoopbackPort.free() }
         try startDaemon()
     }
 
@@ -182,13 +191,25 @@ struct BenchEnvironment {
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
                 folder.appending(path: "tokens").path, "--data-dir", folder.path, "--log-level", "warning",
-            ], output: folder.appending(path: "recoveryd.log").path)
+            ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []), output: folder.appending(path: "recoveryd.log").path)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if (try? LineConnection(host: host, port: port)) != nil { return }
             usleep(5_000)
         }
         throw ClientError("recoveryd did not start; see \(folder.appending(path: "recoveryd.log").path)")
+    }
+
+    /// `recoveryd_appends_total{result="recorded"}` from the daemon's `/metrics`.
+    func scrapeRecordedAppends() -> Int? {
+        guard let metricsPort, let http = try? LineConnection(host: host, port: metricsPort) else { return nil }
+        try? http.send("GET /metrics HTTP/1.0\r\nHost: \(host)\r\n\r\n")
+        while let line = try? http.readLine() {
+            if line.hasPrefix(#"recoveryd_appends_total{result="recorded"} "#) {
+                return Int(line.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            }
+        }
+        return nil
     }
 
     /// SIGTERM, wait, start again: seconds until the new one accepts connections.
