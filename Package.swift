@@ -4,6 +4,7 @@ import PackageDescription
 // Module layout and one-way dependencies: ../shared/DESIGN.md §6.
 //   recoveryd → RecoveryServer → LedgerStore, LineProtocol → RecoveryDomain
 //   LedgerStore → CLibPQ (system libpq)
+//   recovery-bench → RecoveryServer too (its metrics, measured in `recovery-bench cpu --metrics`)
 //   recoveryctl, recovery-bench → RecoveryClient (a blocking line-protocol client,
 //   shared with the end-to-end tests) and the pure modules
 //   EmbedSchemaPlugin + embed-schema compile schema/*.sql into LedgerStore
@@ -111,6 +112,7 @@ let package = Package(
         .executableTarget(
             name: "recovery-bench",
             dependencies: [
+                "RecoveryServer",
                 "LedgerStore",
                 "LineProtocol",
                 "RecoveryClient",

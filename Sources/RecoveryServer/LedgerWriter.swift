@@ -71,6 +71,9 @@ final class LedgerWriter: @unchecked Sendable {
     var filtersReady = false
     private var backoff: TimeInterval = 0.1
     static let maxBackoff: TimeInterval = 1
+    /// How long the writer stays idle before it checks that its connection
+    /// (and with it the writer's lock) is still there.
+    static let idleCheck: TimeInterval = 2
     var nextAttempt = Date.distantPast
     var lastConnectError = ""
     /// The server (`host:port`) where a COMMIT's outcome was last unknown: a
@@ -175,8 +178,10 @@ final class LedgerWriter: @unchecked Sendable {
                         reconnectIfDue()
                         condition.lock()
                     }
-                } else {
-                    condition.wait()
+                } else if !condition.wait(until: Date().addingTimeInterval(Self.idleCheck)), queue.isEmpty, inFlight.isEmpty, !stopping {
+                    condition.unlock()
+                    checkIdleConnection()
+                    condition.lock()
                 }
             }
             if queue.isEmpty && stopping && inFlight.isEmpty {
@@ -290,6 +295,22 @@ final class LedgerWriter: @unchecked Sendable {
         guard let ready else { return }
         known.formUnion(ready)
         filtersReady = true
+    }
+
+    /// While no appends come, a lost connection (PostgreSQL restarted, a
+    /// failover) is found by a `SELECT 1`, not by the next append: the writer
+    /// reconnects at once, and `/readyz` and `STATUS` say so meanwhile.
+    private func checkIdleConnection() {
+        guard let log else { return }
+        do {
+            _ = try log.connection.query("SELECT 1")
+        } catch {
+            self.log = nil
+            view.disconnected()
+            lastConnectError = "\(error)"
+            nextAttempt = Date()
+            logger.warning("the writer's connection to PostgreSQL was lost while idle; reconnecting", metadata: ["error": "\(error)"])
+        }
     }
 
     func reconnectIfDue() {

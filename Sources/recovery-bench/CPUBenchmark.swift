@@ -3,6 +3,7 @@ import Foundation
 import LedgerStore
 import LineProtocol
 import RecoveryDomain
+import RecoveryServer
 
 /// `recovery-bench cpu`: the per-event work of an append, in one thread and
 /// without any I/O: decoding the request, the permission check, the content
@@ -18,20 +19,23 @@ struct CPUBenchmark: ParsableCommand {
     @Option(help: "Events.") var events = 200_000
     @Option(help: "Appends per batch.") var batch = 500
     @Option(help: "Connections the case mix is spread over.") var connections = 64
+    @Flag(help: "Also count each append and batch in the daemon's metrics (swift-prometheus), as --metrics-listen does.")
+    var metrics = false
 
     func run() throws {
+        if metrics { _ = ServerMetrics.bootstrapPrometheus() }
         var scripts = (0..<connections).map { CaseScript(connection: $0) }
         let lines = (0..<events).map { Array(scripts[$0 % connections].next().utf8) }
         let clock = ContinuousClock()
         let started = clock.now
-        let answered = try Self.appendAll(lines, batch: batch)
+        let answered = try Self.appendAll(lines, batch: batch, metrics: metrics ? ServerMetrics() : nil)
         let seconds = (clock.now - started).seconds
         print("cpu: \(answered) events in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", seconds / Double(answered) * 1e6)) µs per event on one thread")
     }
 
     /// Every append of `lines` through the per-event work, in batches; returns
     /// how many were answered. (`--toggle-collect` this function to count it alone.)
-    static func appendAll(_ lines: [[UInt8]], batch: Int) throws -> Int {
+    static func appendAll(_ lines: [[UInt8]], batch: Int, metrics: ServerMetrics? = nil) throws -> Int {
         let configuration = LedgerConfiguration()
         var state = LedgerState()
         var tip = ChainHead.empty
@@ -39,6 +43,7 @@ struct CPUBenchmark: ParsableCommand {
         var answerBytes = 0
         for chunk in stride(from: 0, to: lines.count, by: batch) {
             // On the event loops: decode, check, digest.
+            let started = DispatchTime.now().uptimeNanoseconds
             var submissions: [Submission] = []
             submissions.reserveCapacity(batch)
             for line in lines[chunk..<min(chunk + batch, lines.count)] {
@@ -63,7 +68,9 @@ struct CPUBenchmark: ParsableCommand {
                 guard case .recorded(let row) = outcome else { throw ValidationError("an append was refused: \(outcome)") }
                 answerBytes += Response.receipt(position: receipts[row].position, hash: receipts[row].hash, duplicate: false).encoded().count
                 answered += 1
+                metrics?.answered(result: "recorded", since: started)
             }
+            metrics?.committed(appends: decision.outcomes.count, took: .nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)))
         }
         precondition(answerBytes > 0, "receipts were written")
         return answered

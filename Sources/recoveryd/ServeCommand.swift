@@ -4,8 +4,6 @@ import LedgerStore
 import NIOConcurrencyHelpers
 import LineProtocol
 import Logging
-import Metrics
-import Prometheus
 import RecoveryDomain
 import RecoveryServer
 import ServiceLifecycle
@@ -114,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try Self.address(listen)
         let metrics = try metricsListen.map { text in
             let (host, port) = try Self.address(text, option: "--metrics-listen")
-            return MetricsListen(host: host, port: port, registry: Self.bootstrapMetrics())
+            return MetricsListen(host: host, port: port, registry: ServerMetrics.bootstrapPrometheus())
         }
         let ledgerConfiguration = try ledger.ledger()
         let cluster = try database.startEmbedded(logger: logger)
@@ -200,21 +198,5 @@ struct Serve: AsyncParsableCommand {
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
-    }
-
-    /// Makes swift-prometheus the process's swift-metrics backend, with
-    /// buckets that fit the daemon: appends take milliseconds, batches hold
-    /// up to `max_batch` appends.
-    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
-        let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-            .seconds(2), .seconds(5),
-        ]
-        factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000]
-        MetricsSystem.bootstrap(factory)
-        return registry
     }
 }

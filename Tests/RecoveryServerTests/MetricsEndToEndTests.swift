@@ -89,8 +89,11 @@ struct MetricsEndToEndTests {
         #expect(down.status == 503)
         #expect(down.body.contains("database is unavailable"), "\(down.body)")
         #expect(Self.samples(try Self.get(metricsPort, "/metrics").body)["recoveryd_database_up"] == 0)
+        try waitFor("the idle writer to notice") { okObject(try auditor.request("STATUS"))?["writer_connected"] as? Bool == false }
         try postgres.cluster.start()
         try waitFor("ready again") { try Self.get(metricsPort, "/readyz").status == 200 }
+        // The idle writer found its lost connection and reconnected: the next append just works.
+        #expect(okObject(try front.request("APPEND " + Events.complaint(20, caseID: "M-20"))) != nil)
         daemon.stop()
     }
 
