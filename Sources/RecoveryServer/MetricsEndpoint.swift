@@ -102,10 +102,11 @@ final class MetricsState: @unchecked Sendable {
         databaseUp.record(up ? 1 : 0)
         writing.record(view.isServing ? 1 : 0)
         position.record(view.position)
-        if let lag = server.tailer?.lag {
-            // -1: not measured yet (or the replica did not say).
-            lagPositions?.record(lag.positions ?? -1)
-            lagSeconds?.record(lag.seconds ?? -1)
+        if let tailer = server.tailer {
+            // -1: not measured (yet, or at all on a standby, which reads the writer's own database).
+            let lag = tailer.lag
+            lagPositions?.record(lag?.positions ?? -1)
+            lagSeconds?.record(lag?.seconds ?? -1)
         }
         let today = server.ledger.businessDay(of: Timestamp(Date()))
         let rows = view.budgets(on: today) ?? []

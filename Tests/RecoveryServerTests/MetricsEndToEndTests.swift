@@ -106,7 +106,9 @@ struct MetricsEndToEndTests {
         let readiness = try Self.get(metricsPort, "/readyz")
         #expect(readiness.status == 503)
         #expect(readiness.body.contains("standby"), "\(readiness.body)")
-        #expect(Self.samples(try Self.get(metricsPort, "/metrics").body)["recoveryd_writer_holds_lock"] == 0)
+        let scraped = Self.samples(try Self.get(metricsPort, "/metrics").body)
+        #expect(scraped["recoveryd_writer_holds_lock"] == 0)
+        #expect(scraped["recoveryd_replication_lag_positions"] == -1, "a standby has no replica to lag behind")
         writer.stop()
         try waitFor("the standby to take over") { try Self.get(metricsPort, "/readyz").status == 200 }
         standby.stop()
