@@ -7,14 +7,20 @@ import Foundation
 public enum HashChain {
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
-    public static func next(after previous: [UInt8], payload: some DataProtocol) -> [UInt8] {
+    // Over contiguous bytes, not `DataProtocol`: the generic path looks up
+    // type metadata at run time on every call, a tenth of an append's work.
+    public static func next(after previous: [UInt8], payload: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: previous)
-        hasher.update(data: payload)
-        return Array(hasher.finalize())
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        payload.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
-    public static func digest(_ bytes: some DataProtocol) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
+    }
 }
 
 /// The end of the chain: the last position and its hash.

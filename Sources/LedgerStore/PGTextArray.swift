@@ -25,18 +25,36 @@ struct PGTextArray {
             return
         }
         bytes.append(UInt8(ascii: "\""))
-        for byte in value {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                bytes.append(UInt8(ascii: "\\"))
-                bytes.append(byte)
-            case 0:
-                containsNUL = true
-            default:
-                bytes.append(byte)
-            }
+        // Contiguous values (every String, every array) go in runs between
+        // the bytes that need escaping, not byte by byte.
+        if value.withContiguousStorageIfAvailable({ appendEscaped($0) }) == nil {
+            for byte in value { appendEscaped(byte) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ buffer: UnsafeBufferPointer<UInt8>) {
+        var run = 0
+        for index in buffer.indices {
+            let byte = buffer[index]
+            guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0 else { continue }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[run..<index]))
+            appendEscaped(byte)
+            run = index + 1
+        }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[run...]))
+    }
+
+    private mutating func appendEscaped(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+            bytes.append(UInt8(ascii: "\\"))
+            bytes.append(byte)
+        case 0:
+            containsNUL = true
+        default:
+            bytes.append(byte)
+        }
     }
 
     mutating func append(_ value: String?) { append(value?.utf8) }

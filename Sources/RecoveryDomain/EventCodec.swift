@@ -322,7 +322,7 @@ struct FieldReader {
     mutating func optionalString(_ key: CanonicalEvent.Key, freeText: Bool = false) throws(Rejection) -> String? {
         guard let value = try take(key) else { return nil }
         guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
-        if newInput, let control = text.utf8.first(where: { $0 < 0x20 && !(freeText && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D)) }) {
+        if newInput, let control = Self.firstControl(in: text, allowingWhitespace: freeText) {
             let which = String(format: "U+%04X", control)
             throw .invalid(
                 freeText
@@ -330,6 +330,17 @@ struct FieldReader {
                     : "\(key) must not contain control characters (found \(which))")
         }
         return text
+    }
+
+    /// The first control character (below U+0020) of `text`, save tab, LF
+    /// and CR when `allowingWhitespace`; scanned over the contiguous bytes.
+    static func firstControl(in text: String, allowingWhitespace: Bool) -> UInt8? {
+        func refused(_ byte: UInt8) -> Bool { byte < 0x20 && !(allowingWhitespace && (byte == 0x09 || byte == 0x0A || byte == 0x0D)) }
+        let found = text.utf8.withContiguousStorageIfAvailable { bytes -> UInt8? in
+            for byte in bytes where refused(byte) { return byte }
+            return nil
+        }
+        return found ?? text.utf8.first(where: refused)
     }
 
     mutating func string(_ key: CanonicalEvent.Key) throws(Rejection) -> String {

@@ -23,7 +23,20 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let micros = microseconds - secs * 1_000_000
         let day = BusinessDay(daysSinceEpoch: secs.floorDivided(by: 86_400))
         let secondOfDay = secs - day.daysSinceEpoch * 86_400
-        return "\(day)T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))Z"
+        // Written as bytes: this is on every append's path (recorded_at, the case rows' times).
+        var text: [UInt8] = []
+        text.reserveCapacity(27)
+        day.write(into: &text)
+        text.append(UInt8(ascii: "T"))
+        appendDigits(secondOfDay / 3600, 2, to: &text)
+        text.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay / 60 % 60, 2, to: &text)
+        text.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay % 60, 2, to: &text)
+        text.append(UInt8(ascii: "."))
+        appendDigits(micros, 6, to: &text)
+        text.append(UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `T` or `t` or a
@@ -80,9 +93,29 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
-private func pad(_ value: Int64, _ width: Int) -> String {
-    let digits = String(value)
-    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+/// `value` in decimal, zero-padded to at least `width` digits (a sign first
+/// if negative, which no valid ledger time has).
+private func appendDigits(_ value: Int64, _ width: Int, to text: inout [UInt8]) {
+    guard value >= 0 else {
+        text.append(UInt8(ascii: "-"))
+        return appendDigits(value == .min ? .max : -value, width, to: &text)
+    }
+    var digits = 1
+    var power: Int64 = 10
+    while digits < 19 && value >= power {
+        digits += 1
+        power *= 10
+    }
+    var remaining = value
+    let start = text.count
+    let count = max(width, digits)
+    text.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+    var index = start + count - 1
+    while remaining > 0 {
+        text[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+        remaining /= 10
+        index -= 1
+    }
 }
 
 extension Int64 {
@@ -168,8 +201,20 @@ public struct BusinessDay: Sendable, Hashable, Comparable, CustomStringConvertib
     }
 
     public var description: String {
+        var text: [UInt8] = []
+        text.reserveCapacity(10)
+        write(into: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `YYYY-MM-DD` as bytes.
+    func write(into text: inout [UInt8]) {
         let (y, m, d) = civil
-        return "\(pad(Int64(y), 4))-\(pad(Int64(m), 2))-\(pad(Int64(d), 2))"
+        appendDigits(Int64(y), 4, to: &text)
+        text.append(UInt8(ascii: "-"))
+        appendDigits(Int64(m), 2, to: &text)
+        text.append(UInt8(ascii: "-"))
+        appendDigits(Int64(d), 2, to: &text)
     }
 
     public static func < (lhs: BusinessDay, rhs: BusinessDay) -> Bool { lhs.daysSinceEpoch < rhs.daysSinceEpoch }

@@ -1,5 +1,5 @@
 import Foundation
-import LedgerStore
+@testable import LedgerStore
 import PostgresTestSupport
 import RecoveryDomain
 import Testing
@@ -59,5 +59,34 @@ struct ProjectionsTests {
         }
         try log.append(recorded.map { EventRow($0) }) { try Self.write(state, $0) }
         #expect(try Projections(connection: PGConnection(db)).completeState() == state)
+    }
+}
+
+/// The array literals a batch's columns travel in: every value comes back out
+/// of PostgreSQL's `unnest` exactly as it went in.
+@Suite("Text array parameters")
+struct TextArrayTests {
+    static let values: [String?] = [
+        "plain", "", #"a "quoted" word"#, #"back\slash"#, #"\"\\"#, "comma, brace } { and NULL", "NULL", "ünïcödé ✓", nil,
+        String(repeating: "x\"", count: 300),
+    ]
+
+    @Test func escapedElementsRoundTripThroughPostgres() throws {
+        var array = PGTextArray()
+        for value in Self.values { array.append(value) }
+        #expect(!array.containsNUL)
+        #expect(array.literal.hasPrefix(#"{"plain","","a \"quoted\" word","back\\slash","\\\"\\\\""#), "\(array.literal.prefix(80))")
+        let connection = try PGConnection(TestPostgres.database(migrated: false))
+        let rows = try connection.query("SELECT unnest($1::text[])", [array.parameter])
+        #expect(rows.rowCount == Self.values.count)
+        for (row, value) in Self.values.enumerated() { #expect(rows.string(row, 0) == value, "\(row)") }
+    }
+
+    @Test func aNULIsNotedAndLeftOut() {
+        var array = PGTextArray()
+        array.append("a\u{0}b" as String?)
+        array.append(Array("c\u{0}".utf8) as [UInt8]?)
+        #expect(array.containsNUL)
+        #expect(array.literal == #"{"ab","c"}"#)
     }
 }

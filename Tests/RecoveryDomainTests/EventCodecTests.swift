@@ -1,4 +1,5 @@
 import Foundation
+import TestRandomness
 import Testing
 
 @testable import RecoveryDomain
@@ -173,6 +174,21 @@ struct TimeAndMoneyTests {
         for bad in ["2025-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T10:00:00", "2026-11-22T10:00:00+1:00", "2026-11-22"] {
             #expect(Timestamp(rfc3339: bad) == nil, "\(bad)")
         }
+    }
+
+    @Test func writtenTimesParseBackToThemselves() throws {
+        var rng = SplitMix64(state: 7)
+        // From 0001-01-01 to 9999-12-31, microseconds included.
+        for _ in 0..<5_000 {
+            let t = Timestamp(microseconds: Int64.random(in: -62_135_596_800_000_000...253_402_300_799_999_999, using: &rng))
+            let text = t.description
+            #expect(text.utf8.count == 27, "\(text)")
+            #expect(Timestamp(rfc3339: text) == t, "\(text)")
+            #expect(BusinessDay(String(text.prefix(10)))?.description == String(text.prefix(10)))
+        }
+        #expect(Timestamp(microseconds: 0).description == "1970-01-01T00:00:00.000000Z")
+        #expect(Timestamp(rfc3339: "9999-12-31T23:59:59.999999Z")?.description == "9999-12-31T23:59:59.999999Z")
+        #expect(Timestamp(rfc3339: "0001-01-01T00:00:00.000001Z")?.description == "0001-01-01T00:00:00.000001Z")
     }
 
     @Test func businessDaysFollowTheZoneAcrossDaylightSaving() throws {
