@@ -62,7 +62,7 @@ public enum Request: Sendable, Equatable {
     }
 
     private static func parseLine(_ line: [UInt8]) throws(ProtocolError) -> Request {
-        guard String(validating: line, as: UTF8.self) != nil else {
+        guard String(validUTF8: line[...]) != nil else {
             throw ProtocolError(.badRequest, "the line is not valid UTF-8")
         }
         let space = line.firstIndex(of: 0x20)

@@ -224,7 +224,7 @@ public struct JSONParser {
             index += 1
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
-            guard let text = String(validating: bytes[start..<index], as: UTF8.self) else {
+            guard let text = String(validUTF8: bytes[start..<index]) else {
                 throw failure("invalid UTF-8 in string")
             }
             index += 1
@@ -237,7 +237,7 @@ public struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                guard let text = String(validating: utf8, as: UTF8.self) else { throw failure("invalid UTF-8 in string") }
+                guard let text = String(validUTF8: utf8[...]) else { throw failure("invalid UTF-8 in string") }
                 return text
             }
             if byte < 0x20 { throw failure("control character in string must be escaped") }
@@ -294,5 +294,23 @@ public struct JSONParser {
             index += 1
         }
         return value
+    }
+}
+
+extension String {
+    /// The string `bytes` spell if they are valid UTF-8, else nil — without
+    /// the standard library's generic `String(validating:as:)`, which looks
+    /// up type metadata at run time on every call (a tenth of an append's
+    /// decoding). ASCII is taken as it is; otherwise the bytes are decoded
+    /// (invalid sequences would be replaced) and must come back unchanged.
+    public init?(validUTF8 bytes: ArraySlice<UInt8>) {
+        let decoded = bytes.withUnsafeBufferPointer { buffer -> String? in
+            var high: UInt8 = 0
+            for byte in buffer { high |= byte }
+            let text = String(decoding: buffer, as: UTF8.self)
+            return high < 0x80 || text.utf8.elementsEqual(buffer) ? text : nil
+        }
+        guard let decoded else { return nil }
+        self = decoded
     }
 }

@@ -164,6 +164,26 @@ struct EventCodecTests {
     }
 }
 
+@Suite("UTF-8 validation")
+struct UTF8ValidationTests {
+    @Test func agreesWithTheStandardLibraryOnEveryKindOfInput() {
+        let cases: [[UInt8]] = [
+            [], Array("plain ascii".utf8), Array("ünïcödé ✓ 🙂".utf8), [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0x80],
+            [0xF5, 0x80, 0x80, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xEF, 0xBF, 0xBD], [0x61, 0xFF, 0x62], [0x00],
+        ]
+        for bytes in cases {
+            #expect(String(validUTF8: bytes[...]) == String(validating: bytes, as: UTF8.self), "\(bytes)")
+        }
+        var rng = SplitMix64(state: 11)
+        for _ in 0..<20_000 {
+            // Mostly valid text with some bytes flipped, so both answers occur.
+            var bytes = Array("aé€🙂 x".utf8).shuffled(using: &rng).prefix(Int.random(in: 0...10, using: &rng)).map { $0 }
+            if Bool.random(using: &rng), !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            #expect(String(validUTF8: bytes[...]) == String(validating: bytes, as: UTF8.self), "\(bytes)")
+        }
+    }
+}
+
 @Suite("Time, days and money")
 struct TimeAndMoneyTests {
     @Test func rfc3339ParsesOffsetsAndFractionsAndWritesUTC() throws {
