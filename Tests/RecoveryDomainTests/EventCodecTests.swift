@@ -184,6 +184,19 @@ struct UTF8ValidationTests {
     }
 }
 
+@Suite("Hex")
+struct HexTests {
+    @Test func everyByteRoundTrips() {
+        let all = (0...255).map { UInt8($0) }
+        let text = Hex.encode(all)
+        #expect(text.hasPrefix("000102030405060708090a0b0c0d0e0f10") && text.hasSuffix("fafbfcfdfeff"))
+        #expect(Hex.decode(text) == all)
+        var out = Array("x:".utf8)
+        Hex.append([0xAB, 0x01], to: &out)
+        #expect(out == Array("x:ab01".utf8))
+    }
+}
+
 @Suite("Time, days and money")
 struct TimeAndMoneyTests {
     @Test func rfc3339ParsesOffsetsAndFractionsAndWritesUTC() throws {
