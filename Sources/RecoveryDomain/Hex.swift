@@ -1,5 +1,7 @@
 /// Lowercase hexadecimal, as hashes are shown on the wire.
 public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
     public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         append(bytes, to: &out)
@@ -8,23 +10,13 @@ public enum Hex {
 
     public static func encode(_ bytes: some Sequence<UInt8>) -> String { encode(Array(bytes)) }
 
-    /// Appends the hex digits of `bytes` to `out`, written in place (hashes
-    /// go out in hex on every append).
+    /// Appends the hex digits of `bytes` to `out`.
     public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: bytes.count * 2))
-        out.withUnsafeMutableBufferPointer { buffer in
-            var index = start
-            for byte in bytes {
-                buffer[index] = digit(byte >> 4)
-                buffer[index + 1] = digit(byte & 0x0F)
-                index += 2
-            }
+        out.reserveCapacity(out.count + bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
         }
-    }
-
-    @inline(__always) private static func digit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 
     public static func decode(_ text: String) -> [UInt8]? {
