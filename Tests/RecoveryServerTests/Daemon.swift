@@ -103,6 +103,27 @@ final class Daemon {
         return client
     }
 
+    /// Sends each request on a connection of its own (with `role`'s token),
+    /// all released at the same moment; the answers, in no particular order.
+    func atOnce(_ role: String, _ requests: [String]) throws -> [String] {
+        let answers = NSLockedBox<[String]>([])
+        let start = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for request in requests {
+            let client = try client(role)
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                start.wait()
+                let answer = (try? client.request(request)) ?? "no answer"
+                answers.mutate { $0.append(answer) }
+            }
+        }
+        for _ in requests { start.signal() }
+        guard group.wait(timeout: .now() + 60) == .success else { throw DaemonError("requests sent at once were not all answered in 60 s") }
+        return answers.value
+    }
+
     /// Runs `recoveryd` with other arguments to completion.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let output = FileManager.default.temporaryDirectory.appending(path: "recoveryd-run-\(UUID().uuidString)").path

@@ -156,24 +156,11 @@ struct CustomerCapEndToEndTests {
             #expect(okObject(try setup.request("APPEND " + complaint)) != nil)
         }
         // Twenty agents, each on a connection of their own, 3,000 each, all at once.
-        let answers = NSLockedBox<[String]>([])
-        let start = DispatchSemaphore(value: 0)
-        let group = DispatchGroup()
-        for n in 1...20 {
-            let client = try daemon.client("frontline")
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                start.wait()
-                let answer = (try? client.request("APPEND " + Events.compensation(100 + n, caseID: "CC-\(n)", amount: 3_000, agent: "AG-\(n)"))) ?? "no answer"
-                answers.mutate { $0.append(answer) }
-            }
-        }
-        for _ in 1...20 { start.signal() }
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        let accepted = answers.value.filter { okObject($0) != nil }.count
-        let capped = answers.value.filter { $0.hasPrefix("ERR budget_exceeded customer VIP-1 has") }.count
-        #expect(accepted == 8, "25,000 ÷ 3,000: eight fit, \(answers.value)")
+        let answers = try daemon.atOnce(
+            "frontline", (1...20).map { "APPEND " + Events.compensation(100 + $0, caseID: "CC-\($0)", amount: 3_000, agent: "AG-\($0)") })
+        let accepted = answers.filter { okObject($0) != nil }.count
+        let capped = answers.filter { $0.hasPrefix("ERR budget_exceeded customer VIP-1 has") }.count
+        #expect(accepted == 8, "25,000 ÷ 3,000: eight fit, \(answers)")
         #expect(capped == 12)
         let net = try (1...20).reduce(0) { sum, n in sum + ((okObject(try setup.request("CASE CC-\(n)"))?["compensation_net"] as? Int) ?? 0) }
         #expect(net == 24_000)

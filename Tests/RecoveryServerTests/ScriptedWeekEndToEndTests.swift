@@ -112,23 +112,13 @@ struct ScriptedWeekEndToEndTests {
         // Thursday: twenty agents compensate CU-1's K3 at once; the cap
         // (30,000 a day per customer) lets fifteen of the 2,000s through.
         try clock.set("2026-03-05T15:00:00Z")
-        let answers = NSLockedBox<[String]>([])
-        let start = DispatchSemaphore(value: 0)
-        let group = DispatchGroup()
-        for n in 1...20 {
-            let client = try daemon.client("frontline")
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                start.wait()
-                let event = #"{"event_id":"\#(Events.id(1_000 + n, salt: 7))","type":"compensation","agent_id":"AG-\#(n)","case_id":"K3","amount":2000,"currency":"USD","kind":"credit"}"#
-                answers.mutate { $0.append((try? client.request("APPEND " + event)) ?? "no answer") }
-            }
-        }
-        for _ in 1...20 { start.signal() }
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(answers.value.filter { okObject($0) != nil }.count == 15, "\(answers.value)")
-        #expect(answers.value.filter { $0.hasPrefix("ERR budget_exceeded customer CU-1 has") }.count == 5, "\(answers.value)")
+        let answers = try daemon.atOnce(
+            "frontline",
+            (1...20).map {
+                #"APPEND {"event_id":"\#(Events.id(1_000 + $0, salt: 7))","type":"compensation","agent_id":"AG-\#($0)","case_id":"K3","amount":2000,"currency":"USD","kind":"credit"}"#
+            })
+        #expect(answers.filter { okObject($0) != nil }.count == 15, "\(answers)")
+        #expect(answers.filter { $0.hasPrefix("ERR budget_exceeded customer CU-1 has") }.count == 5, "\(answers)")
         let signed = try #require(okObject(try finance.request("HEAD")))
         let head = try #require(signed["position"] as? Int).int64
         receipts[head] = signed["hash"] as? String
