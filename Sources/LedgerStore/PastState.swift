@@ -91,10 +91,13 @@ public struct PastState {
     /// `people`, in position order; at most ``maxEvents``.
     private func events(cases: some Collection<String>, allowancesOf people: some Collection<String>, through position: Int64) throws -> [StoredEvent] {
         guard !cases.isEmpty || !people.isEmpty else { return [] }
+        // One indexed part per kind of row (events_by_case, events_allowances;
+        // an empty list costs one index probe): an OR of the two would scan the whole log.
         let rows = try connection.query(
             """
-            SELECT position, payload, hash FROM events
-            WHERE position <= $1 AND (case_id = ANY($2::text[]) OR (type = 'allowance' AND agent_id = ANY($3::text[])))
+            SELECT position, payload, hash FROM events WHERE case_id = ANY($2::text[]) AND position <= $1
+            UNION ALL
+            SELECT position, payload, hash FROM events WHERE type = 'allowance' AND agent_id = ANY($3::text[]) AND position <= $1
             ORDER BY position LIMIT $4
             """,
             [.int(position), .text(Projections.arrayLiteral(cases)), .text(Projections.arrayLiteral(people)), .int(maxEvents + 1)])
