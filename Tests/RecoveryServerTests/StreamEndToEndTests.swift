@@ -90,7 +90,8 @@ struct StreamEndToEndTests {
     }
 
     @Test func aSlowSubscriberIsCutOffWithTheLastPositionSentNeverSkipped() throws {
-        let daemon = try Daemon(arguments: ["--subscriber-buffer", "50"])
+        let metricsPort = try Daemon.freePort()
+        let daemon = try Daemon(arguments: ["--subscriber-buffer", "50", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
         let subscriber = try LineClient(port: daemon.port, receiveBuffer: 4_096)
         _ = try subscriber.request("HELLO \(Daemon.tokens["auditor"]!)")
         try subscriber.send("SUBSCRIBE 1\n")
@@ -122,5 +123,10 @@ struct StreamEndToEndTests {
         #expect(reported == last, "every event up to the reported position arrived")
         #expect(last < 6_000)
         #expect(try subscriber.readLine() == nil)
+        // Counted for operators, and no longer a subscriber.
+        try waitFor("the metrics to show the cut-off subscriber") {
+            let scraped = MetricsEndToEndTests.samples(try MetricsEndToEndTests.get(metricsPort, "/metrics").body)
+            return scraped["recoveryd_slow_consumer_closes_total"] == 1 && scraped["recoveryd_subscribers"] == 0
+        }
     }
 }
