@@ -99,18 +99,27 @@ struct FailoverEndToEndTests {
 
         let killed = Date()
         try formation.killPostmaster(node: 1)
-        var writable: Date?
+        // Usually the monitor promotes node 2. Under heavy load node 1's keeper
+        // may restart its postmaster before the monitor calls it failed (seen
+        // once in CI): then node 1 takes writes again and there is no
+        // failover. Either way the daemon must find the writable node, and no
+        // acknowledged event may be lost.
+        var writable: (node: Int, since: Date)?
         while Date().timeIntervalSince(killed) < 90 {
-            if writable == nil, formation.isWritable(node: 2) { writable = Date() }
-            if let writable, load.snapshot.oks.contains(where: { $0 > writable }) { break }
+            if writable == nil, let node = [2, 1].first(where: { formation.isWritable(node: $0) }) { writable = (node, Date()) }
+            if let writable, load.snapshot.oks.contains(where: { $0 > writable.since }) { break }
             usleep(100_000)
         }
-        let promoted = try #require(writable, "node 2 never took writes: \(formation.events)")
-        let firstOK = try #require(load.snapshot.oks.first { $0 > promoted }, "no OK on node 2: \(daemon.log.suffix(2_000))")
+        let (primary, promoted) = try #require(writable, "no node took writes again: \(formation.events)")
+        let firstOK = try #require(load.snapshot.oks.first { $0 > promoted }, "no OK on node \(primary): \(daemon.log.suffix(2_000))")
         let seconds = { (from: Date, to: Date) in String(format: "%.1f", to.timeIntervalSince(from)) }
-        print("failover: kill → node 2 writable \(seconds(killed, promoted)) s, → first OK \(seconds(killed, firstOK)) s (daemon's part \(seconds(promoted, firstOK)) s)")
+        print("failover: kill → node \(primary) writable \(seconds(killed, promoted)) s, → first OK \(seconds(killed, firstOK)) s (daemon's part \(seconds(promoted, firstOK)) s)\(primary == 1 ? "; node 1 was restarted in place, no failover" : "")")
         #expect(firstOK.timeIntervalSince(killed) < 30, "first OK \(seconds(killed, firstOK)) s after the kill")
-        #expect(firstOK.timeIntervalSince(promoted) < 5, "the daemon took \(seconds(promoted, firstOK)) s to use the new primary")
+        // A commit in flight on the killed server may first wait out its 3 s
+        // deadline (--commit-timeout 3); from then, or from the promotion if
+        // later, the daemon has 5 s to be taking appends again.
+        let ready = max(promoted, killed.addingTimeInterval(3))
+        #expect(firstOK.timeIntervalSince(ready) < 5, "the daemon took \(seconds(ready, firstOK)) s to use the writable node")
         usleep(1_000_000)
         load.stop()
 
@@ -126,8 +135,8 @@ struct FailoverEndToEndTests {
         let missing = acknowledged.filter { position, hash in position > hashes.count || hashes[position - 1] != hash }
         #expect(missing.isEmpty, "acknowledged but lost or changed: \(missing.keys.sorted().prefix(10))")
         #expect(okObject(try auditor.request("VERIFY"))?["verified"] as? Int == events.count)
-        // The budgets and cases on the new primary equal a rebuild from its log.
-        let rebuild = try Daemon.run(["rebuild", "--check", "--database", formation.conninfo(node: 2)])
+        // The budgets and cases on the primary equal a rebuild from its log.
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", formation.conninfo(node: primary)])
         #expect(rebuild.status == 0 && rebuild.output.contains("match the log"), "\(rebuild.output)")
     }
 }
