@@ -204,6 +204,11 @@ public struct FinanceReport: Sendable {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(Self.escape(label))\">\(body)</svg>"
     }
 
+    /// One legend entry: a swatch and its label.
+    private func legend(x: Int, y: Int, colour: String, _ label: String) -> String {
+        "<rect x=\"\(x)\" y=\"\(y)\" width=\"12\" height=\"12\" fill=\"\(colour)\"/><text x=\"\(x + 16)\" y=\"\(y + 10)\">\(Self.escape(label))</text>"
+    }
+
     private func empty(_ what: String) -> String { "<p class=\"meta\">No \(Self.escape(what)) in this range.</p>" }
 
     /// Rows: people; columns: days; the cell's darkness is the share of the allowance spent.
@@ -237,7 +242,7 @@ public struct FinanceReport: Sendable {
         for step in 0...4 {
             let share = step * 25
             let red = 255 - share * 75 / 100, green = 235 - share * 200 / 100, blue = 160 - share * 130 / 100
-            body += "<rect x=\"\(left + step * 60)\" y=\"\(legendY)\" width=\"14\" height=\"14\" fill=\"rgb(\(red),\(green),\(blue))\"/><text x=\"\(left + step * 60 + 18)\" y=\"\(legendY + 11)\">\(share)%</text>"
+            body += legend(x: left + step * 60, y: legendY, colour: "rgb(\(red),\(green),\(blue))", "\(share)%")
         }
         return svg(width: left + days.count * cell + 10, height: legendY + 24, body, label: "budget use heat map")
     }
@@ -267,7 +272,7 @@ public struct FinanceReport: Sendable {
         let legendY = top + height + 30
         for (index, name) in names.enumerated() {
             let x = left + (index % 6) * 150, y = legendY + (index / 6) * 18
-            body += "<rect x=\"\(x)\" y=\"\(y)\" width=\"12\" height=\"12\" fill=\"\(Self.palette[index % Self.palette.count])\"/><text x=\"\(x + 16)\" y=\"\(y + 10)\">\(Self.escape(String(name.prefix(20))))</text>"
+            body += legend(x: x, y: y, colour: Self.palette[index % Self.palette.count], String(name.prefix(20)))
         }
         return svg(width: left + days.count * bar + 10, height: legendY + 18 * ((names.count + 5) / 6) + 6, body, label: "compensation per day")
     }
@@ -291,8 +296,8 @@ public struct FinanceReport: Sendable {
             body += "<text x=\"\(x)\" y=\"\(top + 2 * half + 16)\">\(Self.escape(week.key ?? "")) n=\(week.cases)</text>"
         }
         let legendY = top + 2 * half + 30
-        body += "<rect x=\"\(left)\" y=\"\(legendY)\" width=\"12\" height=\"12\" fill=\"\(Self.palette[0])\"/><text x=\"\(left + 16)\" y=\"\(legendY + 10)\">paradox rate (%)</text>"
-        body += "<rect x=\"\(left + 160)\" y=\"\(legendY)\" width=\"12\" height=\"12\" fill=\"\(Self.palette[2])\"/><text x=\"\(left + 176)\" y=\"\(legendY + 10)\">NPS</text>"
+        body += legend(x: left, y: legendY, colour: Self.palette[0], "paradox rate (%)")
+        body += legend(x: left + 160, y: legendY, colour: Self.palette[2], "NPS")
         return svg(width: left + weeks.count * width + 10, height: legendY + 20, body, label: "paradox rate and NPS per week")
     }
 
