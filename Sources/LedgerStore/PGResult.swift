@@ -33,9 +33,47 @@ public final class PGResult {
         return withBytes(row, column) { Array($0) }
     }
 
-    public func int64(_ row: Int, _ column: Int) -> Int64? { string(row, column).flatMap { Int64($0) } }
+    /// An integer column's value, read from its digits without making a `String`.
+    public func int64(_ row: Int, _ column: Int) -> Int64? {
+        guard !isNull(row, column) else { return nil }
+        return withUTF8(row, column) { bytes -> Int64? in
+            var rest = bytes[...]
+            let negative = rest.first == UInt8(ascii: "-")
+            if negative || rest.first == UInt8(ascii: "+") { rest = rest.dropFirst() }
+            guard !rest.isEmpty else { return nil }
+            var value: Int64 = 0
+            for byte in rest {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                let digit = Int64(byte - UInt8(ascii: "0"))
+                let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, carry) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+                guard !overflow, !carry else { return nil }
+                value = sum
+            }
+            return value
+        }
+    }
 
-    public func bool(_ row: Int, _ column: Int) -> Bool? { string(row, column).map { $0 == "t" } }
+    public func bool(_ row: Int, _ column: Int) -> Bool? {
+        guard !isNull(row, column) else { return nil }
+        return withUTF8(row, column) { $0.first == UInt8(ascii: "t") }
+    }
+
+    /// A time column written as RFC 3339 text.
+    public func timestamp(_ row: Int, _ column: Int) -> Timestamp? {
+        guard !isNull(row, column) else { return nil }
+        return withUTF8(row, column) { Timestamp(rfc3339: $0) }
+    }
+
+    /// A `date` column (`YYYY-MM-DD`).
+    public func day(_ row: Int, _ column: Int) -> BusinessDay? {
+        guard !isNull(row, column) else { return nil }
+        return withUTF8(row, column) { BusinessDay(iso: $0) }
+    }
+
+    private func withUTF8<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        withBytes(row, column) { body($0.assumingMemoryBound(to: UInt8.self)) }
+    }
 
     /// A `bytea` value (text output `\x…` in hex).
     public func bytea(_ row: Int, _ column: Int) throws(StoreError) -> [UInt8]? {

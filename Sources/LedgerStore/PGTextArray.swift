@@ -117,6 +117,12 @@ struct PGColumns {
     var containsNUL: Bool { arrays.contains { $0.containsNUL } }
 
     var statement: PGStatement {
+        PGStatement(Self.sql(table: table, columns: columns, key: key), prepared: "recoveryd_write_\(table)", arrays.map { $0.parameter })
+    }
+
+    /// `INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`, an
+    /// upsert on `key` when given.
+    static func sql(table: String, columns: [Column], key: [String] = []) -> String {
         let names = columns.map(\.name).joined(separator: ", ")
         let types = columns.enumerated().map { "$\($0.offset + 1)::\($0.element.type)[]" }.joined(separator: ", ")
         let aliases = columns.indices.map { "v\($0)" }
@@ -128,6 +134,6 @@ struct PGColumns {
             let updates = columns.filter { !key.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" }
             sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
         }
-        return PGStatement(sql, prepared: "recoveryd_write_\(table)", arrays.map { $0.parameter })
+        return sql
     }
 }

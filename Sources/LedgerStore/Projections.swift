@@ -284,7 +284,7 @@ public struct Projections {
             "SELECT customer_id, opened_day::text FROM cases WHERE customer_id = ANY($1::text[]) AND opened_day >= $2::date ORDER BY opened_day",
             [.text(Self.arrayLiteral(customers)), .text(earliest.description)])
         for row in 0..<rows.rowCount {
-            guard let customer = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init) else {
+            guard let customer = rows.string(row, 0), let day = rows.day(row, 1) else {
                 throw Self.unreadable("cases", key: "customer_id \(rows.string(row, 0) ?? "NULL")")
             }
             days[customer, default: []].append(day)
@@ -314,21 +314,21 @@ public struct Projections {
         var index: [String: Int] = [:]
         for row in 0..<rows.rowCount {
             guard let caseID = rows.string(row, 0), let channel = rows.string(row, 2).flatMap(Channel.init),
-                let openedAt = rows.string(row, 7).flatMap({ Timestamp(rfc3339: $0) }),
-                let openedDay = rows.string(row, 8).flatMap(BusinessDay.init),
+                let openedAt = rows.timestamp(row, 7),
+                let openedDay = rows.day(row, 8),
                 let status = rows.string(row, 9).flatMap(CaseState.Status.init)
             else { throw Self.unreadable("cases", key: "case_id \(rows.string(row, 0) ?? "NULL")") }
-            let steps = Self.steps(rows.string(row, 10) ?? "{}")
+            let steps = rows.isNull(row, 10) ? [] : rows.withBytes(row, 10) { Self.steps($0.assumingMemoryBound(to: UInt8.self)) }
             index[caseID] = cases.count
             cases.append(CaseState(
                 caseID: caseID, customerID: rows.string(row, 1) ?? "", channel: channel, category: rows.string(row, 3) ?? "",
                 severity: Int(rows.int64(row, 4) ?? 0), baseline: rows.int64(row, 5).map(Int.init), owner: rows.string(row, 6) ?? "",
                 openedAt: openedAt, openedDay: openedDay, status: status, steps: steps,
-                firstApologyAt: rows.string(row, 11).flatMap { Timestamp(rfc3339: $0) },
-                resolvedAt: rows.string(row, 12).flatMap { Timestamp(rfc3339: $0) },
+                firstApologyAt: rows.timestamp(row, 11),
+                resolvedAt: rows.timestamp(row, 12),
                 satisfaction: rows.int64(row, 13).map(Int.init), wouldRecommend: rows.int64(row, 14).map(Int.init),
                 compensationNet: rows.int64(row, 15) ?? 0, compensations: [:], lastPosition: rows.int64(row, 16) ?? 0,
-                followUpDue: rows.string(row, 17).flatMap { Timestamp(rfc3339: $0) }, followUpLate: rows.bool(row, 18),
+                followUpDue: rows.timestamp(row, 17), followUpLate: rows.bool(row, 18),
                 priorCases: Int(rows.int64(row, 19) ?? 0)))
         }
         guard !cases.isEmpty else { return cases }
@@ -338,7 +338,7 @@ public struct Projections {
         for row in 0..<entries.rowCount {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
-                let day = entries.string(row, 4).flatMap(BusinessDay.init), let reversed = entries.bool(row, 5)
+                let day = entries.day(row, 4), let reversed = entries.bool(row, 5)
             else { throw Self.unreadable("case_compensations", key: "event_id \(entries.string(row, 0) ?? "NULL")") }
             if let at = index[caseID] {
                 cases[at].compensations[id] = CaseState.CompensationEntry(amount: amount, chargedTo: chargedTo, day: day, reversed: reversed)
@@ -365,7 +365,7 @@ public struct Projections {
             "SELECT agent_id, day::text, allowance, spent, compensations, reversals FROM budget_days WHERE \(condition)", parameters)
         var budgets: [BudgetKey: BudgetDay] = [:]
         for row in 0..<rows.rowCount {
-            guard let agent = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init),
+            guard let agent = rows.string(row, 0), let day = rows.day(row, 1),
                 let allowance = rows.int64(row, 2), let spent = rows.int64(row, 3), let count = rows.int64(row, 4),
                 let reversals = rows.int64(row, 5)
             else { throw Self.unreadable("budget_days", key: "agent_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }
@@ -401,7 +401,7 @@ public struct Projections {
         let rows = try connection.query("SELECT customer_id, day::text, spent FROM customer_days WHERE \(condition)", parameters)
         var days: [CustomerDayKey: Int64] = [:]
         for row in 0..<rows.rowCount {
-            guard let customer = rows.string(row, 0), let day = rows.string(row, 1).flatMap(BusinessDay.init), let spent = rows.int64(row, 2)
+            guard let customer = rows.string(row, 0), let day = rows.day(row, 1), let spent = rows.int64(row, 2)
             else { throw Self.unreadable("customer_days", key: "customer_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }
             days[CustomerDayKey(customerID: customer, day: day)] = spent
         }
@@ -419,7 +419,7 @@ public struct Projections {
         let rows = try connection.query("SELECT agent_id, since_day::text, daily_limit, role FROM allowances ORDER BY agent_id, since_day")
         var settings: [String: [AllowanceSetting]] = [:]
         for row in 0..<rows.rowCount {
-            guard let agent = rows.string(row, 0), let since = rows.string(row, 1).flatMap(BusinessDay.init),
+            guard let agent = rows.string(row, 0), let since = rows.day(row, 1),
                 let limit = rows.int64(row, 2), let role = rows.string(row, 3).flatMap(StaffRole.init)
             else { throw Self.unreadable("allowances", key: "agent_id \(rows.string(row, 0) ?? "NULL"), since_day \(rows.string(row, 1) ?? "NULL")") }
             settings[agent, default: []].append(AllowanceSetting(since: since, dailyLimit: limit, role: role))
@@ -456,15 +456,21 @@ public struct Projections {
         return state
     }
 
+    /// The steps of a `text[]` column such as `{listened,met}` (names
+    /// PostgreSQL never quotes); a name not known is skipped.
     static func steps(_ text: String) -> MAMASteps {
-        let names = text.trimmingCharacters(in: ["{", "}"]).split(separator: ",")
+        var text = text
+        return text.withUTF8(steps)
+    }
+
+    static func steps(_ bytes: UnsafeBufferPointer<UInt8>) -> MAMASteps {
         var steps: MAMASteps = []
-        for name in names {
-            switch name {
-            case "listened": steps.insert(.listened)
-            case "acknowledged": steps.insert(.acknowledged)
-            case "met": steps.insert(.met)
-            case "followed_up": steps.insert(.followedUp)
+        for name in bytes.split(whereSeparator: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }) {
+            switch name.count {
+            case 8 where name.elementsEqual("listened".utf8): steps.insert(.listened)
+            case 12 where name.elementsEqual("acknowledged".utf8): steps.insert(.acknowledged)
+            case 3 where name.elementsEqual("met".utf8): steps.insert(.met)
+            case 11 where name.elementsEqual("followed_up".utf8): steps.insert(.followedUp)
             default: break
             }
         }

@@ -112,23 +112,29 @@ public enum Rebuild {
             c.map { "\($0.outcome.rawValue), net \($0.compensationNet), last \($0.lastPosition)" } ?? "absent"
         }
         func spent(_ b: BudgetDay?) -> String { b.map { "spent \($0.spent) of \($0.allowance)" } ?? "absent" }
-        for id in Set(replayed.cases.keys).union(stored.cases.keys).sorted() where replayed.cases[id] != stored.cases[id] {
+        for id in differing(replayed.cases, stored.cases) {
             out.append("case \(id): log says \(outcome(replayed.cases[id])); table says \(outcome(stored.cases[id]))")
         }
-        for key in Set(replayed.budgets.keys).union(stored.budgets.keys).sorted() where replayed.budgets[key] != stored.budgets[key] {
+        for key in differing(replayed.budgets, stored.budgets) {
             out.append("budget \(key.agentID) \(key.day): log says \(spent(replayed.budgets[key])); table says \(spent(stored.budgets[key]))")
         }
-        for agent in Set(replayed.allowances.keys).union(stored.allowances.keys).sorted()
-        where replayed.allowances[agent] != stored.allowances[agent] {
+        for agent in differing(replayed.allowances, stored.allowances) {
             out.append("allowances of \(agent) differ")
         }
-        for key in Set(replayed.customerDays.keys).union(stored.customerDays.keys).sorted()
-        where replayed.customerDays[key] != stored.customerDays[key] {
+        for key in differing(replayed.customerDays, stored.customerDays) {
             out.append(
                 "customer \(key.customerID) \(key.day): log says \(replayed.customerDays[key].map(String.init) ?? "absent"); table says \(stored.customerDays[key].map(String.init) ?? "absent")")
         }
         return out
     }
+}
+
+/// The keys whose values differ between `a` and `b` (absent from one
+/// counts), sorted; one pass over each, so only what differs is sorted.
+func differing<Key: Comparable, Value: Equatable>(_ a: [Key: Value], _ b: [Key: Value]) -> [Key] {
+    var keys = a.compactMap { key, value in b[key] == value ? nil : key }
+    keys += b.keys.filter { a[$0] == nil }
+    return keys.sorted()
 }
 
 /// Pages of decoded events handed from the reading thread to the folding one;

@@ -19,6 +19,47 @@ enum CanonicalEvent {
 
         private static let byName: [String: Key] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.text, $0) })
 
+        /// The key spelled by `b` (a key as it stands between its quotes,
+        /// without escapes): picked by its length and a letter or two, then
+        /// compared byte by byte, so no `String` is made and nothing is hashed.
+        init?(utf8 b: UnsafeBufferPointer<UInt8>) {
+            guard b.count >= 3 else { return nil }
+            func ascii(_ character: Unicode.Scalar) -> UInt8 { UInt8(ascii: character) }
+            let candidate: Key? =
+                switch (b.count, b[0]) {
+                case (3, _): .ref
+                case (4, ascii("k")): .kind
+                case (4, ascii("n")): .note
+                case (4, ascii("r")): .role
+                case (4, ascii("t")): .type
+                case (6, ascii("a")): .amount
+                case (6, ascii("r")): .reason
+                case (7, ascii("c")): b[1] == ascii("a") ? .caseID : .channel
+                case (7, ascii("s")): .summary
+                case (8, ascii("a")): .agentID
+                case (8, ascii("b")): .baseline
+                case (8, ascii("c")): b[1] == ascii("a") ? .category : .currency
+                case (8, ascii("e")): .eventID
+                case (8, ascii("p")): .position
+                case (8, ascii("r")): b[2] == ascii("s") ? .resolved : .reverses
+                case (8, ascii("s")): .severity
+                case (11, ascii("a")): .approvedBy
+                case (11, ascii("c")): .customerID
+                case (11, ascii("d")): .dailyLimit
+                case (11, ascii("o")): .occurredAt
+                case (11, ascii("r")): .recordedAt
+                case (11, ascii("t")): .toAgentID
+                case (12, _): .satisfaction
+                case (15, _): .wouldRecommend
+                default: nil
+                }
+            guard let candidate else { return nil }
+            let name = candidate.name
+            guard name.utf8CodeUnitCount == b.count else { return nil }
+            for i in 0..<b.count where name.utf8Start[i] != b[i] { return nil }
+            self = candidate
+        }
+
         var text: String { name.description }
         var description: String { text }
 

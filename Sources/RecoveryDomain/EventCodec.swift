@@ -268,30 +268,40 @@ struct EventFields {
 
     /// Sets `key`; false if it was set already (a duplicate key).
     mutating func set(_ value: JSONValue, for key: String) -> Bool {
-        if let known = CanonicalEvent.Key(name: key) {
-            guard slots[known.rawValue] == nil else { return false }
-            slots[known.rawValue] = value
-            return true
-        }
+        if let known = CanonicalEvent.Key(name: key) { return set(value, for: known) }
         return others.updateValue(value, forKey: key) == nil
     }
 
-    mutating func remove(_ key: CanonicalEvent.Key) -> JSONValue? {
-        defer { slots[key.rawValue] = nil }
-        return slots[key.rawValue]
+    /// Sets a known key; false if it was set already (a duplicate key).
+    mutating func set(_ value: JSONValue, for key: CanonicalEvent.Key) -> Bool {
+        guard slots[key.rawValue] == nil else { return false }
+        slots[key.rawValue] = value
+        return true
     }
 
-    /// The first key left (in canonical order), if any.
-    var firstLeft: String? {
-        let known = slots.indices.first { slots[$0] != nil }.map { CanonicalEvent.Key.allCases[$0].text }
+    subscript(key: CanonicalEvent.Key) -> JSONValue? { slots[key.rawValue] }
+
+    /// The first key (in canonical order) set but not in `read`, if any.
+    func firstLeft(read: KeySet) -> String? {
+        let known = slots.indices.first { slots[$0] != nil && !read.contains(CanonicalEvent.Key(rawValue: $0)!) }
+            .map { CanonicalEvent.Key.allCases[$0].text }
         return ([known].compactMap { $0 } + others.keys).min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// A set of keys, one bit each.
+    struct KeySet {
+        private var bits: UInt32 = 0
+        func contains(_ key: CanonicalEvent.Key) -> Bool { bits & 1 << key.rawValue != 0 }
+        mutating func insert(_ key: CanonicalEvent.Key) { bits |= 1 << key.rawValue }
     }
 }
 
-/// Reads an event's fields one by one, removing each as it is read, so that
-/// whatever is left at the end is an unknown field.
+/// Reads an event's fields one by one, marking each as it is read, so that
+/// whatever is left unread at the end is an unknown field. The fields are
+/// never changed (so never copied).
 struct FieldReader {
-    private var fields: EventFields
+    private let fields: EventFields
+    private var read = EventFields.KeySet()
     /// A client's new event (every rule applies), or a recorded payload: rules
     /// added since it was recorded are not applied to it, so what was recorded
     /// stays readable.
@@ -303,13 +313,14 @@ struct FieldReader {
     }
 
     mutating func finish() throws(Rejection) {
-        if let unknown = fields.firstLeft {
+        if let unknown = fields.firstLeft(read: read) {
             throw .invalid("unknown field \"\(unknown)\" for this event type")
         }
     }
 
     private mutating func take(_ key: CanonicalEvent.Key) throws(Rejection) -> JSONValue? {
-        guard let value = fields.remove(key) else { return nil }
+        guard !read.contains(key), let value = fields[key] else { return nil }
+        read.insert(key)
         if case .null = value { throw .invalid("\(key) must not be null (leave it out instead)") }
         return value
     }

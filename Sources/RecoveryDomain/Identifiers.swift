@@ -5,7 +5,11 @@ public enum Identifier {
 
     /// True when `text` is 1–64 characters of `[A-Za-z0-9._:@-]`.
     public static func isValid(_ text: String) -> Bool {
-        let bytes = text.utf8
+        var text = text
+        return text.withUTF8(isValid)
+    }
+
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...maximumLength).contains(bytes.count) else { return false }
         return bytes.allSatisfy { byte in
             switch byte {
@@ -25,16 +29,26 @@ public struct EventID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let text: String
 
     public init?(_ raw: String) {
-        let bytes = Array(raw.utf8)
+        var raw = raw
+        guard let uppercase = raw.withUTF8(Self.uppercaseDigits) else { return nil }
+        text = uppercase ? raw.lowercased() : raw
+    }
+
+    /// Nil unless `bytes` are a UUID in the 8-4-4-4-12 hex form; else whether
+    /// any of its digits is an uppercase letter.
+    private static func uppercaseDigits(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
         guard bytes.count == 36 else { return nil }
+        var uppercase = false
         for (offset, byte) in bytes.enumerated() {
-            if [8, 13, 18, 23].contains(offset) {
+            if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
+            } else if (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte) {
+                uppercase = true
             } else {
                 guard byte.isHexDigit else { return nil }
             }
         }
-        text = raw.lowercased()
+        return uppercase
     }
 
     public var description: String { text }

@@ -59,14 +59,18 @@ public struct JSONParser {
                     throw parser.failure("expected a string key")
                 }
                 let keyOffset = parser.index
-                let key = try parser.parseString()
+                // A key an event can have is matched on its bytes; any other
+                // (or one written with escapes) is read as a string.
+                let known = parser.knownKey()
+                let key = known == nil ? try parser.parseString() : nil
                 parser.skipWhitespace()
                 guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.failure("expected ':'") }
                 parser.index += 1
                 parser.skipWhitespace()
                 let value = try parser.parseValue(depth: 1)
-                guard fields.set(value, for: key) else {
-                    throw Failure(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+                let isNew = if let known { fields.set(value, for: known) } else { fields.set(value, for: key!) }
+                guard isNew else {
+                    throw Failure(offset: keyOffset, reason: "duplicate key \"\(known?.text ?? key!)\"")
                 }
                 parser.skipWhitespace()
                 guard parser.index < bytes.count else { throw parser.failure("unexpected end of JSON") }
@@ -87,6 +91,18 @@ public struct JSONParser {
     }
 
     private func failure(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
+
+    /// At a key's opening quote: the event key its bytes spell, consumed with
+    /// both quotes, if it is one and holds no escape; else nil, nothing consumed.
+    private mutating func knownKey() -> CanonicalEvent.Key? {
+        let start = index + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return nil }
+        let key = bytes.withUnsafeBufferPointer { CanonicalEvent.Key(utf8: UnsafeBufferPointer(rebasing: $0[start..<end])) }
+        if key != nil { index = end + 1 }
+        return key
+    }
 
     private mutating func skipWhitespace() {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }

@@ -42,7 +42,19 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `T` or `t` or a
     /// space, `Z` or `z`); fractions beyond microseconds are truncated.
     public init?(rfc3339 text: String) {
-        let b = Array(text.utf8)
+        var text = text
+        guard let microseconds = text.withUTF8({ Self.microseconds(rfc3339: $0) }) else { return nil }
+        self.microseconds = microseconds
+    }
+
+    /// Parses RFC 3339 from its UTF-8 bytes, as ``init(rfc3339:)-(String)`` does.
+    public init?(rfc3339 bytes: UnsafeBufferPointer<UInt8>) {
+        guard let microseconds = Self.microseconds(rfc3339: bytes) else { return nil }
+        self.microseconds = microseconds
+    }
+
+    /// Microseconds since the epoch that the RFC 3339 text `b` names, or nil.
+    private static func microseconds(rfc3339 b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count >= 20 else { return nil }
         func number(_ range: Range<Int>) -> Int64? {
             var value: Int64 = 0
@@ -54,7 +66,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
         guard let year = number(0..<4), b[4] == UInt8(ascii: "-"), let month = number(5..<7),
             b[7] == UInt8(ascii: "-"), let dayOfMonth = number(8..<10),
-            [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
+            b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
             let hour = number(11..<13), b[13] == UInt8(ascii: ":"), let minute = number(14..<16),
             b[16] == UInt8(ascii: ":"), let second = number(17..<19)
         else { return nil }
@@ -89,7 +101,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
         guard index == b.count else { return nil }
         let local = day.daysSinceEpoch * 86_400 + hour * 3600 + minute * 60 + second
-        microseconds = (local - offsetSeconds) * 1_000_000 + micros
+        return (local - offsetSeconds) * 1_000_000 + micros
     }
 }
 
@@ -150,11 +162,23 @@ public struct BusinessDay: Sendable, Hashable, Comparable, CustomStringConvertib
 
     /// Parses `YYYY-MM-DD`.
     public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            parts.allSatisfy({ $0.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } }),
-            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
-        else { return nil }
+        var text = text
+        guard let day = text.withUTF8(BusinessDay.init(iso:)) else { return nil }
+        self = day
+    }
+
+    /// Parses `YYYY-MM-DD` from its UTF-8 bytes.
+    public init?(iso b: UnsafeBufferPointer<UInt8>) {
+        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for i in range {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
+                value = value * 10 + Int(b[i] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let y = number(0..<4), let m = number(5..<7), let d = number(8..<10) else { return nil }
         self.init(year: y, month: m, day: d)
     }
 

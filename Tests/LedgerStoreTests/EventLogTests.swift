@@ -361,3 +361,23 @@ struct KnownIdentifiersTests {
         #expect((1...2_000).filter { known.cases.mightContain("case-99-\($0)") }.count < 40)
     }
 }
+
+@Suite("Values read from PostgreSQL's text without strings")
+struct PGResultTests {
+    @Test func integersBooleansDaysAndTimesReadAsPostgreSQLWritesThem() throws {
+        let db = try TestPostgres.database()
+        let row = try PGConnection(db).query(
+            """
+            SELECT '-9223372036854775808'::int8, 9223372036854775807::int8, 0::int8, '-1'::int4, NULL::int8, true, false, NULL::bool,
+                   '2024-02-29'::date::text, '0001-01-01'::date::text, NULL::date::text, '2026-03-08T05:00:00.25Z', 'x1'
+            """)
+        #expect(row.int64(0, 0) == .min && row.int64(0, 1) == .max && row.int64(0, 2) == 0 && row.int64(0, 3) == -1)
+        #expect(row.int64(0, 4) == nil && row.int64(0, 12) == nil)
+        #expect(row.bool(0, 5) == true && row.bool(0, 6) == false && row.bool(0, 7) == nil)
+        #expect(row.day(0, 8) == BusinessDay("2024-02-29") && row.day(0, 9)?.description == "0001-01-01" && row.day(0, 10) == nil)
+        #expect(row.timestamp(0, 11)?.description == "2026-03-08T05:00:00.250000Z" && row.timestamp(0, 12) == nil)
+        // One past the ends does not wrap around.
+        let over = try PGConnection(db).query("SELECT '9223372036854775808', '-9223372036854775809', '-', ''")
+        #expect((0..<4).allSatisfy { over.int64(0, $0) == nil })
+    }
+}

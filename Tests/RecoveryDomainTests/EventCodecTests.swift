@@ -184,6 +184,56 @@ struct UTF8ValidationTests {
     }
 }
 
+@Suite("Event keys read from bytes")
+struct EventKeyTests {
+    func key(_ text: String) -> CanonicalEvent.Key? {
+        Array(text.utf8).withUnsafeBufferPointer { CanonicalEvent.Key(utf8: $0) }
+    }
+
+    @Test func everyKeyIsFoundByItsBytesAndNothingElseIs() {
+        for key in CanonicalEvent.Key.allCases {
+            let name = key.text
+            #expect(self.key(name) == key, "\(name)")
+            // Every one-byte change, a byte more and a byte less is no key at all.
+            var bytes = Array(name.utf8)
+            for index in bytes.indices {
+                let kept = bytes[index]
+                for replacement in [UInt8(ascii: "x"), UInt8(ascii: "_"), kept ^ 0x20, 0] where replacement != kept {
+                    bytes[index] = replacement
+                    #expect(bytes.withUnsafeBufferPointer { CanonicalEvent.Key(utf8: $0) } == nil, "\(bytes)")
+                }
+                bytes[index] = kept
+            }
+            #expect(self.key(name + "s") == nil && self.key(String(name.dropLast())) == nil, "\(name)")
+        }
+        #expect(key("") == nil && key("id") == nil && key("Type") == nil)
+        #expect(CanonicalEvent.Key.allCases.count <= 32, "the reader marks the keys read in 32 bits")
+    }
+
+    @Test func aKeyWrittenWithAnEscapeIsTheSameKey() throws {
+        let plain = #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","type":"apology","agent_id":"A-7","case_id":"K-1"}"#
+        let escaped = #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","type":"apology","agent_id":"A-7","case_id":"K-1"}"#
+        #expect(try EventCodec.decode(json: Array(escaped.utf8), currency: "USD").get() == EventCodec.decode(json: Array(plain.utf8), currency: "USD").get())
+        let twice = #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f1","type":"apology","agent_id":"A-7","case_id":"K-1","type":"apology"}"#
+        guard case .failure(let rejection) = EventCodec.decode(json: Array(twice.utf8), currency: "USD") else {
+            Issue.record("a key given twice was accepted")
+            return
+        }
+        #expect(rejection.message.contains("duplicate key \"type\""))
+    }
+
+    @Test func eventIDsAreCheckedAndLowercased() {
+        #expect(EventID("6F9619FF-8B86-4011-B42D-00C04FC964FF")?.text == "6f9619ff-8b86-4011-b42d-00c04fc964ff")
+        #expect(EventID("6f9619ff-8b86-4011-b42d-00c04fc964ff")?.text == "6f9619ff-8b86-4011-b42d-00c04fc964ff")
+        for bad in [
+            "6f9619ff-8b86-4011-b42d-00c04fc964f", "6f9619ff-8b86-4011-b42d-00c04fc964fff", "6f9619ff08b86-4011-b42d-00c04fc964ff",
+            "6f9619fg-8b86-4011-b42d-00c04fc964ff", "6f9619ff-8b86-4011-b42d-00c04fc964f\u{e9}", "",
+        ] {
+            #expect(EventID(bad) == nil, "\(bad)")
+        }
+    }
+}
+
 @Suite("Hex")
 struct HexTests {
     @Test func everyByteRoundTrips() {
@@ -245,6 +295,10 @@ struct TimeAndMoneyTests {
         #expect(BusinessDay("2026-13-01") == nil)
         #expect(BusinessDay("2026-1-01") == nil)
         #expect(BusinessDay("2026-11-22")!.adding(days: 10).description == "2026-12-02")
+        for bad in ["2026-02-29", "2026-11-2x", "2026/11/22", "+026-11-22", "2026-11-221", "2026-00-10", "0000-01-01", ""] {
+            #expect(BusinessDay(bad) == nil, "\(bad)")
+        }
+        #expect(BusinessDay("2024-02-29") != nil && BusinessDay("9999-12-31") != nil && BusinessDay("0001-01-01") != nil)
     }
 
     @Test func moneyAndRatiosAreWrittenWithoutFloats() {
