@@ -181,30 +181,24 @@ public final class EventLog {
         return SentBatch(receipts: receipts, head: previous)
     }
 
-    /// The statement that inserts a batch's events from their columns.
-    private static let insertEvents = PGColumns.sql(
-        table: "events",
-        columns: [
-            .init("position", "bigint"), .init("event_id", "uuid"), .init("type", "text"), .init("case_id", "text"),
-            .init("agent_id", "text"), .init("recorded_at", "timestamptz"), .init("payload", "text"),
-            .init("content_digest", "bytea"), .init("hash", "bytea"),
-        ])
+    /// The columns of a batch's events, as the statement writes them.
+    private static let eventColumns: [PGColumns.Column] = [
+        .init("position", "bigint"), .init("event_id", "uuid"), .init("type", "text"), .init("case_id", "text"),
+        .init("agent_id", "text"), .init("recorded_at", "timestamptz"), .init("payload", "text"),
+        .init("content_digest", "bytea"), .init("hash", "bytea"),
+    ]
 
     /// The statements of one batch's transaction (see ``send(_:projections:)``)
     /// and each row's position and hash: pure, no I/O. Throws `out_of_order`
-    /// for rows that do not continue `tip`, and a data error for a NUL.
+    /// for rows that do not continue `tip`, and a data error for a NUL or a
+    /// value out of its column's range.
     public static func batchStatements(_ rows: [EventRow], after tip: ChainHead, projections: [PGStatement]) throws(StoreError)
         -> (statements: [PGStatement], receipts: [ChainHead])
     {
-        // The events' columns go in binary: no quoting, escaping or hex to write here or to undo in the server.
-        let payloadBytes = rows.reduce(0) { $0 + $1.payload.count + 4 }
-        var columns = [
-            PGBinaryArray(.int8, reservingBytes: rows.count * 12), PGBinaryArray(.uuid, reservingBytes: rows.count * 20),
-            PGBinaryArray(.text, reservingBytes: rows.count * 20), PGBinaryArray(.text, reservingBytes: rows.count * 24),
-            PGBinaryArray(.text, reservingBytes: rows.count * 24), PGBinaryArray(.timestamptz, reservingBytes: rows.count * 12),
-            PGBinaryArray(.text, reservingBytes: payloadBytes), PGBinaryArray(.bytea, reservingBytes: rows.count * 36),
-            PGBinaryArray(.bytea, reservingBytes: rows.count * 36),
-        ]
+        // Binary columns: no quoting, escaping or hex to write here or to undo in the server.
+        var events = PGColumns(
+            table: "events", columns: eventColumns, rows: rows.count,
+            reservingBytes: [6: rows.reduce(0) { $0 + $1.payload.count + 4 }, 7: rows.count * 36, 8: rows.count * 36])
         var receipts: [ChainHead] = []
         receipts.reserveCapacity(rows.count)
         var previous = tip
@@ -214,29 +208,24 @@ public final class EventLog {
             }
             previous = ChainHead(position: row.position, hash: HashChain.next(after: previous.hash, payload: row.payload))
             receipts.append(previous)
-            columns[0].append(row.position)
-            columns[1].append(row.eventID)
-            columns[2].append(row.type)
-            columns[3].append(row.caseID)
-            columns[4].append(row.agentID)
-            columns[5].append(row.recordedAt)
-            columns[6].append(row.payload, text: true)
-            columns[7].append(row.contentDigest, text: false)
-            columns[8].append(previous.hash, text: false)
+            events.arrays[0].append(row.position)
+            events.arrays[1].append(row.eventID)
+            events.arrays[2].append(row.type)
+            events.arrays[3].append(row.caseID)
+            events.arrays[4].append(row.agentID)
+            events.arrays[5].append(row.recordedAt)
+            events.arrays[6].append(row.payload, text: true)
+            events.arrays[7].append(row.contentDigest, text: false)
+            events.arrays[8].append(previous.hash, text: false)
+            events.endRow()
         }
-        guard !columns.contains(where: \.containsNUL) else {
-            throw StoreError(.server, sqlState: "22021", "an event's column holds a NUL character")
-        }
+        if let (sqlState, message) = events.invalid { throw StoreError(.server, sqlState: sqlState, message) }
         var statements = [
             PGStatement(
                 "SELECT ledger_advance($1, $2, $3, $4)", prepared: "recoveryd_advance",
                 [.int(tip.position), .bytes(tip.hash), .int(previous.position), .bytes(previous.hash)])
         ]
-        if !rows.isEmpty {
-            statements.append(
-                PGStatement(
-                    Self.insertEvents, prepared: "recoveryd_write_events", columns.indices.map { columns[$0].parameter() }))
-        }
+        if !rows.isEmpty { statements.append(events.statement()) }
         statements += projections
         return (statements, receipts)
     }

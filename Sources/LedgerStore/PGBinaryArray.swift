@@ -7,22 +7,46 @@ import RecoveryDomain
 /// type OID, the length and lower bound 1), then each element as its byte
 /// length (−1 for NULL) and its bytes in that type's binary form.
 struct PGBinaryArray {
-    /// The element types the events' columns use (`pg_type.oid`).
+    /// The element types the ledger's columns use (`pg_type.oid`), by the
+    /// name a column is declared with.
     enum Element: UInt32 {
+        case bool = 16
         case bytea = 17
         case int8 = 20
+        case int2 = 21
+        case int4 = 23
         case text = 25
+        case date = 1082
         case timestamptz = 1184
         case uuid = 2950
+
+        init(declared name: String) {
+            switch name {
+            case "boolean": self = .bool
+            case "bytea": self = .bytea
+            case "bigint": self = .int8
+            case "smallint": self = .int2
+            case "integer": self = .int4
+            case "text": self = .text
+            case "date": self = .date
+            case "timestamptz": self = .timestamptz
+            case "uuid": self = .uuid
+            default: preconditionFailure("no binary form for column type \(name)")
+            }
+        }
     }
 
+    let element: Element
     private var bytes: [UInt8] = []
     private var count: Int32 = 0
     private var hasNull = false
     /// True once a text element held a NUL, which PostgreSQL's text refuses.
     private(set) var containsNUL = false
+    /// True once an integer did not fit its column (it went as NULL; the batch must not be sent).
+    private(set) var outOfRange = false
 
     init(_ element: Element, reservingBytes capacity: Int = 64) {
+        self.element = element
         bytes.reserveCapacity(20 + capacity)
         for word in [1, 0, element.rawValue, 0, 1] as [UInt32] { appendBigEndian(word) }
     }
@@ -54,19 +78,60 @@ struct PGBinaryArray {
         value.withUTF8 { append($0, text: true) }
     }
 
-    mutating func append(_ value: Int64) {
-        appendBigEndian(Int32(8))
-        appendBigEndian(value)
+    /// An integer in the width of the column's type (`smallint`, `integer`, `bigint`).
+    mutating func append(_ value: (some BinaryInteger)?) {
+        guard let value else { return appendNull() }
+        switch element {
+        case .int2:
+            guard let narrow = Int16(exactly: value) else { return refuse() }
+            appendBigEndian(Int32(2))
+            appendBigEndian(narrow)
+        case .int4:
+            guard let narrow = Int32(exactly: value) else { return refuse() }
+            appendBigEndian(Int32(4))
+            appendBigEndian(narrow)
+        case .int8:
+            guard let wide = Int64(exactly: value) else { return refuse() }
+            appendBigEndian(Int32(8))
+            appendBigEndian(wide)
+        default:
+            preconditionFailure("an integer for a \(element) column")
+        }
+        count += 1
+    }
+
+    private mutating func refuse() {
+        outOfRange = true
+        appendNull()
+    }
+
+    mutating func append(_ value: Bool?) {
+        guard let value else { return appendNull() }
+        appendBigEndian(Int32(1))
+        bytes.append(value ? 1 : 0)
         count += 1
     }
 
     /// A `timestamptz` element: microseconds since 2000-01-01 00:00:00 UTC.
-    mutating func append(_ value: Timestamp) {
-        append(value.microseconds - Self.microsecondsFrom1970To2000)
+    mutating func append(_ value: Timestamp?) {
+        guard let value else { return appendNull() }
+        appendBigEndian(Int32(8))
+        appendBigEndian(value.microseconds - Self.microsecondsFrom1970To2000)
+        count += 1
     }
 
-    /// PostgreSQL's epoch (2000-01-01) in microseconds since 1970-01-01.
-    static let microsecondsFrom1970To2000: Int64 = 946_684_800_000_000
+    /// A `date` element: days since 2000-01-01.
+    mutating func append(_ value: BusinessDay?) {
+        guard let value else { return appendNull() }
+        guard let days = Int32(exactly: value.daysSinceEpoch - Self.daysFrom1970To2000) else { return refuse() }
+        appendBigEndian(Int32(4))
+        appendBigEndian(days)
+        count += 1
+    }
+
+    /// PostgreSQL's epoch (2000-01-01) since 1970-01-01.
+    static let daysFrom1970To2000: Int64 = 10_957
+    static let microsecondsFrom1970To2000: Int64 = daysFrom1970To2000 * 86_400_000_000
 
     /// A `uuid` element: the 16 bytes the 32 hex digits of `id` spell.
     mutating func append(_ id: EventID) {

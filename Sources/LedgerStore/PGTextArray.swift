@@ -83,16 +83,16 @@ struct PGTextArray {
     var literal: String { String(decoding: bytes + [UInt8(ascii: "}")], as: UTF8.self) }
 }
 
-/// Columns of rows as array parameters, and the `INSERT … SELECT … FROM
-/// unnest(…)` statement that writes them (an upsert when `key` is given).
+/// Columns of rows as binary array parameters, and the `INSERT … SELECT …
+/// FROM unnest(…)` statement that writes them (an upsert when `key` is given).
 struct PGColumns {
-    struct Column {
+    struct Column: Sendable {
         var name: String
         var type: String
         /// The value written, from the unnested element's name, when it is not the element itself.
-        var expression: ((String) -> String)?
+        var expression: (@Sendable (String) -> String)?
 
-        init(_ name: String, _ type: String, _ expression: ((String) -> String)? = nil) {
+        init(_ name: String, _ type: String, _ expression: (@Sendable (String) -> String)? = nil) {
             self.name = name
             self.type = type
             self.expression = expression
@@ -102,22 +102,33 @@ struct PGColumns {
     let table: String
     let columns: [Column]
     let key: [String]
-    var arrays: [PGTextArray]
+    /// One binary array per column, of the column's type.
+    var arrays: [PGBinaryArray]
     private(set) var rows = 0
 
-    init(table: String, columns: [Column], key: [String] = [], rows: Int) {
+    init(table: String, columns: [Column], key: [String] = [], rows: Int, reservingBytes: [Int: Int] = [:]) {
         self.table = table
         self.columns = columns
         self.key = key
-        arrays = Array(repeating: PGTextArray(reservingBytes: rows * 12), count: columns.count)
+        arrays = columns.indices.map {
+            PGBinaryArray(.init(declared: columns[$0].type), reservingBytes: reservingBytes[$0] ?? rows * 16)
+        }
     }
 
     mutating func endRow() { rows += 1 }
 
-    var containsNUL: Bool { arrays.contains { $0.containsNUL } }
+    /// Why the rows cannot be sent (SQLSTATE and message), if a value cannot be.
+    var invalid: (sqlState: String, message: String)? {
+        if arrays.contains(where: \.containsNUL) { return ("22021", "a value for \(table) holds a NUL character") }
+        if arrays.contains(where: \.outOfRange) { return ("22003", "a value for \(table) is out of its column's range") }
+        return nil
+    }
 
-    var statement: PGStatement {
-        PGStatement(Self.sql(table: table, columns: columns, key: key), prepared: "recoveryd_write_\(table)", arrays.map { $0.parameter })
+    /// The insert (or upsert), its columns as binary array parameters.
+    mutating func statement() -> PGStatement {
+        PGStatement(
+            Self.sql(table: table, columns: columns, key: key), prepared: "recoveryd_write_\(table)",
+            arrays.indices.map { arrays[$0].parameter() })
     }
 
     /// `INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`, an

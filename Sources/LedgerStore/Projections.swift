@@ -39,19 +39,19 @@ public struct Projections {
             cases.arrays[4].append(c.severity)
             cases.arrays[5].append(c.baseline)
             cases.arrays[6].append(c.owner)
-            cases.arrays[7].append(c.openedAt.description)
-            cases.arrays[8].append(c.openedDay.description)
+            cases.arrays[7].append(c.openedAt)
+            cases.arrays[8].append(c.openedDay)
             cases.arrays[9].append(c.status.rawValue)
             cases.arrays[10].append(c.outcome.rawValue)
-            cases.arrays[11].append(c.steps.names.joined(separator: ","))
-            cases.arrays[12].append(c.firstApologyAt?.description)
-            cases.arrays[13].append(c.resolvedAt?.description)
+            cases.arrays[11].append(c.steps.commaSeparated)
+            cases.arrays[12].append(c.firstApologyAt)
+            cases.arrays[13].append(c.resolvedAt)
             cases.arrays[14].append(c.satisfaction)
             cases.arrays[15].append(c.wouldRecommend)
             cases.arrays[16].append(c.compensationNet)
             cases.arrays[17].append(c.lastPosition)
-            cases.arrays[18].append(c.followUpDue?.description)
-            cases.arrays[19].append(c.followUpLate.map { $0 ? "true" : "false" })
+            cases.arrays[18].append(c.followUpDue)
+            cases.arrays[19].append(c.followUpLate)
             cases.arrays[20].append(c.priorCases)
             cases.endRow()
         }
@@ -63,12 +63,12 @@ public struct Projections {
             ],
             key: ["event_id"], rows: delta.compensations.count)
         for c in delta.compensationEntries {
-            compensations.arrays[0].append(c.eventID.text)
+            compensations.arrays[0].append(c.eventID)
             compensations.arrays[1].append(c.caseID)
             compensations.arrays[2].append(c.entry.amount)
             compensations.arrays[3].append(c.entry.chargedTo)
-            compensations.arrays[4].append(c.entry.day.description)
-            compensations.arrays[5].append(c.entry.reversed ? "t" : "f")
+            compensations.arrays[4].append(c.entry.day)
+            compensations.arrays[5].append(c.entry.reversed)
             compensations.endRow()
         }
         var budgets = PGColumns(
@@ -80,7 +80,7 @@ public struct Projections {
             key: ["agent_id", "day"], rows: delta.budgets.count)
         for (key, row) in delta.budgets {
             budgets.arrays[0].append(key.agentID)
-            budgets.arrays[1].append(key.day.description)
+            budgets.arrays[1].append(key.day)
             budgets.arrays[2].append(row.allowance)
             budgets.arrays[3].append(row.spent)
             budgets.arrays[4].append(row.compensations)
@@ -94,7 +94,7 @@ public struct Projections {
         for (agentID, settings) in delta.allowances {
             for setting in settings {
                 allowances.arrays[0].append(agentID)
-                allowances.arrays[1].append(setting.since.description)
+                allowances.arrays[1].append(setting.since)
                 allowances.arrays[2].append(setting.dailyLimit)
                 allowances.arrays[3].append(setting.role.rawValue)
                 allowances.endRow()
@@ -106,15 +106,13 @@ public struct Projections {
             key: ["customer_id", "day"], rows: delta.customerDays.count)
         for (key, spent) in delta.customerDays {
             customers.arrays[0].append(key.customerID)
-            customers.arrays[1].append(key.day.description)
+            customers.arrays[1].append(key.day)
             customers.arrays[2].append(spent)
             customers.endRow()
         }
-        for table in [cases, compensations, budgets, allowances, customers] where table.rows > 0 {
-            guard !table.containsNUL else {
-                throw StoreError(.server, sqlState: "22021", "a value for \(table.table) holds a NUL character")
-            }
-            statements.append(table.statement)
+        for var table in [cases, compensations, budgets, allowances, customers] where table.rows > 0 {
+            if let (sqlState, message) = table.invalid { throw StoreError(.server, sqlState: sqlState, message) }
+            statements.append(table.statement())
         }
         return statements
     }

@@ -33,6 +33,12 @@ public struct MAMASteps: OptionSet, Sendable, Hashable {
 
     public var isComplete: Bool { self == .all }
 
+    /// The names of the steps reached joined by commas, in MAMA order (one
+    /// of sixteen strings made once: this goes out with every case row written).
+    public var commaSeparated: String { Self.joined[rawValue & 15] }
+
+    private static let joined: [String] = (0..<16).map { MAMASteps(rawValue: $0).names.joined(separator: ",") }
+
     /// Names of the steps reached, in MAMA order.
     public var names: [String] {
         [(MAMASteps.listened, "listened"), (.acknowledged, "acknowledged"), (.met, "met"), (.followedUp, "followed_up")]

@@ -90,3 +90,76 @@ struct TextArrayTests {
         #expect(array.literal == #"{"ab","c"}"#)
     }
 }
+
+/// The binary arrays a batch's columns travel in: every value of every element
+/// type comes back out of PostgreSQL's `unnest` exactly as it went in.
+@Suite("Binary array parameters")
+struct BinaryArrayTests {
+    @Test func everyElementTypeRoundTripsThroughPostgres() throws {
+        let connection = try PGConnection(TestPostgres.database(migrated: false))
+        func roundTrip(_ array: PGBinaryArray, as type: String, _ expression: String = "v::text") throws -> [String?] {
+            var array = array
+            let rows = try connection.query("SELECT \(expression) FROM unnest($1::\(type)[]) AS t(v)", [array.parameter()])
+            return (0..<rows.rowCount).map { rows.string($0, 0) }
+        }
+        var texts = PGBinaryArray(.text)
+        for value in TextArrayTests.values { texts.append(value) }
+        #expect(try roundTrip(texts, as: "text", "v") == TextArrayTests.values)
+
+        var smallints = PGBinaryArray(.int2), integers = PGBinaryArray(.int4), bigints = PGBinaryArray(.int8)
+        for value in [Int64(Int16.min), -1, 0, 5, nil, Int64(Int16.max)] { smallints.append(value) }
+        for value in [Int64(Int32.min), 0, nil, Int64(Int32.max)] { integers.append(value) }
+        for value in [Int64.min, -1, 0, nil, Int64.max] { bigints.append(value) }
+        #expect(try roundTrip(smallints, as: "smallint") == ["-32768", "-1", "0", "5", nil, "32767"])
+        #expect(try roundTrip(integers, as: "integer") == ["-2147483648", "0", nil, "2147483647"])
+        #expect(try roundTrip(bigints, as: "bigint") == ["-9223372036854775808", "-1", "0", nil, "9223372036854775807"])
+
+        var booleans = PGBinaryArray(.bool)
+        for value in [true, false, nil] as [Bool?] { booleans.append(value) }
+        #expect(try roundTrip(booleans, as: "boolean") == ["true", "false", nil])
+
+        let days = ["0001-01-01", "1969-12-31", "1970-01-01", "2000-01-01", "2024-02-29", "9999-12-31"]
+        var dates = PGBinaryArray(.date)
+        for day in days { dates.append(BusinessDay(day)) }
+        dates.append(nil as BusinessDay?)
+        #expect(try roundTrip(dates, as: "date") == days + [nil])
+
+        let times = [
+            "0001-01-01T00:00:00.000001Z", "1969-12-31T23:59:59.999999Z", "1970-01-01T00:00:00.000000Z",
+            "2000-01-01T00:00:00.000000Z", "2026-03-08T07:00:00.250000Z", "9999-12-31T23:59:59.999999Z",
+        ]
+        var stamps = PGBinaryArray(.timestamptz)
+        for time in times { stamps.append(Timestamp(rfc3339: time)) }
+        stamps.append(nil as Timestamp?)
+        #expect(try roundTrip(stamps, as: "timestamptz", #"to_char(v AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#) == times + [nil])
+
+        var uuids = PGBinaryArray(.uuid)
+        for id in ["6F9619FF-8B86-4011-B42D-00C04FC964FF", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"] {
+            uuids.append(EventID(id)!)
+        }
+        #expect(
+            try roundTrip(uuids, as: "uuid")
+                == ["6f9619ff-8b86-4011-b42d-00c04fc964ff", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"])
+
+        var blobs = PGBinaryArray(.bytea)
+        blobs.append([0, 1, 0xFF, 0x5C, 0x22], text: false)
+        blobs.append([], text: false)
+        #expect(try roundTrip(blobs, as: "bytea") == [#"\x0001ff5c22"#, #"\x"#])
+    }
+
+    @Test func whatCannotBeSentIsNoted() {
+        var text = PGBinaryArray(.text)
+        text.append("a\u{0}b" as String?)
+        #expect(text.containsNUL && !text.outOfRange)
+        var blob = PGBinaryArray(.bytea)
+        blob.append([0, 0], text: false)
+        #expect(!blob.containsNUL, "a bytea may hold zero bytes")
+        var small = PGBinaryArray(.int2)
+        small.append(Int64(Int16.max) + 1)
+        #expect(small.outOfRange)
+        var columns = PGColumns(table: "t", columns: [.init("a", "smallint"), .init("b", "text")], rows: 1)
+        columns.arrays[0].append(70_000)
+        columns.arrays[1].append("ok" as String?)
+        #expect(columns.invalid?.sqlState == "22003")
+    }
+}
