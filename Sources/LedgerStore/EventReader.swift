@@ -63,7 +63,7 @@ public struct EventReader {
         let end = min(to ?? Int64.max, overflow ? Int64.max : sum)
         let result = try connection.query(
             "SELECT position, payload, hash FROM events WHERE position >= $1 AND position <= $2 ORDER BY position",
-            [.int(start), .int(end)])
+            [.int(start), .int(end)], binaryResult: true)
         var events: [StoredEvent] = []
         events.reserveCapacity(result.rowCount)
         for row in 0..<result.rowCount { events.append(try Self.storedEvent(result, row)) }
@@ -73,15 +73,17 @@ public struct EventReader {
     /// Every event of one case, in position order.
     public func events(ofCase caseID: String) throws(StoreError) -> [StoredEvent] {
         let result = try connection.query(
-            "SELECT position, payload, hash FROM events WHERE case_id = $1 ORDER BY position", [.text(caseID)])
+            "SELECT position, payload, hash FROM events WHERE case_id = $1 ORDER BY position", [.text(caseID)], binaryResult: true)
         var events: [StoredEvent] = []
         events.reserveCapacity(result.rowCount)
         for row in 0..<result.rowCount { events.append(try Self.storedEvent(result, row)) }
         return events
     }
 
+    /// An event of a binary result (so the payload's bytes and the hash come
+    /// as they are stored, with no hex to undo).
     private static func storedEvent(_ result: PGResult, _ row: Int) throws(StoreError) -> StoredEvent {
-        guard let position = result.int64(row, 0), let payload = result.bytes(row, 1), let hash = try result.bytea(row, 2)
+        guard let position = result.binaryInt64(row, 0), let payload = result.bytes(row, 1), let hash = result.bytes(row, 2)
         else { throw StoreError(.corrupt, "unreadable events row") }
         return StoredEvent(position: position, payload: payload, hash: hash)
     }
@@ -123,7 +125,7 @@ public struct EventReader {
                 """
                 SELECT position, payload, hash, event_id::text, type, case_id, agent_id, content_digest
                 FROM events WHERE position >= $1 AND position <= $2 ORDER BY position
-                """, [.int(expected), .int(end)])
+                """, [.int(expected), .int(end)], binaryResult: true)
             for row in 0..<rows.rowCount {
                 let event = try Self.storedEvent(rows, row)
                 guard event.position == expected else {
@@ -158,7 +160,8 @@ public struct EventReader {
         return .verified(count: count, last: expected - 1, hash: previous)
     }
 
-    /// Why a row's columns do not say what its payload says, or nil when they agree.
+    /// Why a row's columns do not say what its payload says, or nil when they
+    /// agree. `rows` is a binary result of the columns ``verify(from:through:progress:)`` selects.
     static func columnsDisagree(_ rows: PGResult, _ row: Int, payload: [UInt8]) throws -> String? {
         let recorded: RecordedEvent
         switch EventCodec.decodeRecorded(payload: payload) {
@@ -166,7 +169,7 @@ public struct EventReader {
         case .failure(let rejection): return "the payload does not decode: \(rejection.message)"
         }
         let event = recorded.event
-        guard let position = rows.int64(row, 0), recorded.position == position else {
+        guard let position = rows.binaryInt64(row, 0), recorded.position == position else {
             return "the payload says position \(recorded.position)"
         }
         var differing: [String] = []
@@ -174,7 +177,7 @@ public struct EventReader {
         if rows.string(row, 4) != event.type.rawValue { differing.append("type") }
         if rows.string(row, 5) != event.caseID { differing.append("case_id") }
         if rows.string(row, 6) != event.agentID { differing.append("agent_id") }
-        if try rows.bytea(row, 7) != HashChain.digest(EventCodec.canonicalContent(of: event)) { differing.append("content_digest") }
+        if rows.bytes(row, 7) != HashChain.digest(EventCodec.canonicalContent(of: event)) { differing.append("content_digest") }
         guard !differing.isEmpty else { return nil }
         return "the column\(differing.count == 1 ? "" : "s") \(differing.joined(separator: ", ")) differ\(differing.count == 1 ? "s" : "") from the payload"
     }

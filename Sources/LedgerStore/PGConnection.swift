@@ -93,12 +93,14 @@ public final class PGConnection {
 
     // MARK: Statements
 
-    /// Runs one statement with `$1 … $n` parameters and returns its rows.
+    /// Runs one statement with `$1 … $n` parameters and returns its rows, in
+    /// text format, or in binary when `binaryResult` (each column's `_send`
+    /// form: read them with the `binary…` accessors of ``PGResult``).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [PGParameter?] = []) throws(StoreError) -> PGResult {
+    public func query(_ sql: String, _ parameters: [PGParameter?] = [], binaryResult: Bool = false) throws(StoreError) -> PGResult {
         let handle = try live()
         let sent = Self.withValues(parameters) { values, lengths, formats in
-            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, 0)
+            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, lengths, formats, binaryResult ? 1 : 0)
         }
         return try finish(sent: sent, deadline: ContinuousClock.now + timeouts.statement, what: "a statement")
     }

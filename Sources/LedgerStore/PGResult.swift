@@ -75,6 +75,15 @@ public final class PGResult {
         withBytes(row, column) { body($0.assumingMemoryBound(to: UInt8.self)) }
     }
 
+    /// A `bigint` of a binary result: eight bytes, big-endian.
+    public func binaryInt64(_ row: Int, _ column: Int) -> Int64? {
+        guard !isNull(row, column) else { return nil }
+        return withBytes(row, column) { raw -> Int64? in
+            guard raw.count == 8 else { return nil }
+            return raw.reduce(0) { $0 << 8 | Int64($1) }
+        }
+    }
+
     /// A `bytea` value (text output `\x…` in hex).
     public func bytea(_ row: Int, _ column: Int) throws(StoreError) -> [UInt8]? {
         guard !isNull(row, column) else { return nil }
