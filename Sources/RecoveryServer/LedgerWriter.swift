@@ -28,12 +28,22 @@ enum AppendAnswer: Sendable {
 /// Look-ups before deciding — is this `event_id` recorded, is this case in the
 /// tables — are skipped when the membership filters say the id is new.
 final class LedgerWriter: @unchecked Sendable {
-    struct Pending {
-        var event: Event
-        var digest: [UInt8]
+    /// One append waiting for its batch: a class, since it moves from the
+    /// queue to a batch to the batch in flight, and a reference moves with
+    /// one retain where the event's every field would take one each.
+    final class Pending: Sendable {
+        let event: Event
+        let digest: [UInt8]
         /// The event's canonical content, made on the connection's loop.
-        var content: [UInt8]
-        var complete: @Sendable (AppendAnswer) -> Void
+        let content: [UInt8]
+        let complete: @Sendable (AppendAnswer) -> Void
+
+        init(event: Event, digest: [UInt8], content: [UInt8], complete: @escaping @Sendable (AppendAnswer) -> Void) {
+            self.event = event
+            self.digest = digest
+            self.content = content
+            self.complete = complete
+        }
     }
 
     /// A batch sent and not yet committed.
