@@ -126,13 +126,33 @@ public struct Projections {
             customerDays: delta.customerDays.map { (key: $0.key, value: $0.value) })
     }
 
-    /// Writes every row of `state` (a rebuild's, or a test's).
+    /// Writes every row of `state` (a rebuild's, or a test's), as upserts.
     public func write(everything state: LedgerState) throws {
         try write(
             cases: Array(state.cases.values),
             compensations: state.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
             budgets: state.budgets.map { ($0.key, $0.value) }, allowances: state.allowances.map { ($0.key, $0.value) },
             customerDays: state.customerDays.map { ($0.key, $0.value) })
+    }
+
+    /// Copies every row of `state` straight into the projection tables, which
+    /// must be empty (``Rebuild/write(_:through:)`` truncates them in the same
+    /// transaction): no staging table and no conflict checks, and the cases go
+    /// `chunk` at a time, so memory stays bounded however many there are.
+    public func load(everything state: LedgerState, chunk: Int = 50_000) throws {
+        let cases = Array(state.cases.values)
+        for start in stride(from: 0, to: cases.count, by: chunk) {
+            let some = cases[start..<min(start + chunk, cases.count)]
+            try write(
+                cases: some, compensations: some.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
+                budgets: [(key: BudgetKey, value: BudgetDay)](), allowances: [(key: String, value: [AllowanceSetting])](),
+                emptyTables: true)
+        }
+        try write(
+            cases: [CaseState](), compensations: [(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)](),
+            budgets: state.budgets.map { ($0.key, $0.value) },
+            allowances: state.allowances.map { ($0.key, $0.value) }, customerDays: state.customerDays.map { ($0.key, $0.value) },
+            emptyTables: true)
     }
 
     /// Upserts the rows of these cases, these compensation entries (the writer
@@ -143,8 +163,12 @@ public struct Projections {
         compensations: some Collection<(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)>,
         budgets: some Collection<(key: BudgetKey, value: BudgetDay)>,
         allowances: some Collection<(key: String, value: [AllowanceSetting])>,
-        customerDays: some Collection<(key: CustomerDayKey, value: Int64)> = [(key: CustomerDayKey, value: Int64)]()
+        customerDays: some Collection<(key: CustomerDayKey, value: Int64)> = [(key: CustomerDayKey, value: Int64)](),
+        emptyTables: Bool = false
     ) throws {
+        func upsert(table: String, columns: [String], key: [String], rows: [[String?]]) throws {
+            try self.upsert(table: table, columns: columns, key: key, rows: rows, direct: emptyTables)
+        }
         try upsert(
             table: "cases",
             columns: [
@@ -196,11 +220,13 @@ public struct Projections {
     /// (no per-value parameter parsing), then one `INSERT … SELECT … ON
     /// CONFLICT` moves them. The staging rows vanish at COMMIT. (Measured: a
     /// multi-row parameterised upsert took over half of the writer's commit time.)
-    private func upsert(table: String, columns: [String], key: [String], rows: [[String?]]) throws {
+    /// With `direct`, the table is known to hold none of the keys (a rebuild
+    /// into emptied tables): the rows are copied straight into it.
+    private func upsert(table: String, columns: [String], key: [String], rows: [[String?]], direct: Bool) throws {
         guard !rows.isEmpty else { return }
         let staging = "\(table)_staging"
         let list = columns.joined(separator: ", ")
-        if !connection.sessionObjects.contains(staging) {
+        if !direct, !connection.sessionObjects.contains(staging) {
             try connection.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             connection.sessionObjects.insert(staging)
@@ -215,7 +241,8 @@ public struct Projections {
             }
             data.append(0x0A)
         }
-        try connection.copyIn("COPY \(staging) (\(list)) FROM STDIN", data: data)
+        try connection.copyIn("COPY \(direct ? table : staging) (\(list)) FROM STDIN", data: data)
+        guard !direct else { return }
         let updates = columns.filter { !key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
         try connection.query(
             "INSERT INTO \(table) (\(list)) SELECT \(list) FROM \(staging) ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)")

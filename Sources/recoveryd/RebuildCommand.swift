@@ -51,9 +51,11 @@ struct RebuildCommand: AsyncParsableCommand {
             throw ValidationError(failure.description)
         }
         if let log {
+            logger.info("writing the projection tables", metadata: ["cases": "\(replayed.state.cases.count)"])
             try Rebuild.write(replayed.state, through: log)
+            let seconds = (ContinuousClock.now - started).seconds
             print(
-                "rebuild --write: the projection tables now hold the log's state (\(replayed.events) events, \(replayed.state.cases.count) cases, \(replayed.state.budgets.count) budget rows; \(replayed.rate) events/s)"
+                "rebuild --write: the projection tables now hold the log's state (\(replayed.events) events, \(replayed.state.cases.count) cases, \(replayed.state.budgets.count) budget rows; \(Int(Double(replayed.events) / max(seconds, 1e-9))) events/s rebuilt in \(String(format: "%.1f", seconds)) s, replayed at \(replayed.rate) events/s)"
             )
             return
         }

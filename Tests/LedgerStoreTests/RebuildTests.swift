@@ -70,4 +70,48 @@ struct NeverBrickedTests {
         // Not while another writer holds the ledger.
         #expect(throws: StoreError.self) { try EventLog(connection: PGConnection(db)) }
     }
+
+    @Test func aRewriteCopiesEveryRowIntoEmptiedTablesChunkByChunk() throws {
+        let db = try TestPostgres.database()
+        let configuration = LedgerConfiguration()
+        var state = LedgerState()
+        var recorded: [RecordedEvent] = []
+        // Seven cases, each with a compensation charged to one of three people, one of them reversed.
+        for n in 1...7 {
+            let caseID = "case-0-\(n)"
+            var events = [
+                Fixtures.complaint(n),
+                Event(
+                    eventID: Fixtures.eventID(n, salt: 1), agentID: "agent-\(n % 3)", caseID: caseID,
+                    body: .compensation(Compensation(amount: Int64(100 * n), currency: "USD", kind: .refund))),
+            ]
+            if n == 4 {
+                events.append(
+                    Event(
+                        eventID: Fixtures.eventID(n, salt: 2), agentID: "agent-1", caseID: caseID,
+                        body: .compensationReversal(CompensationReversal(reverses: Fixtures.eventID(n, salt: 1), reason: "twice"))))
+            }
+            for event in events {
+                let next = RecordedEvent(position: Int64(recorded.count + 1), recordedAt: Fixtures.at, event: event)
+                state.apply(next, configuration: configuration)
+                recorded.append(next)
+            }
+        }
+        #expect(state.cases.count == 7 && state.budgets.count == 3)
+        try Fixtures.writer(db).append(recorded.map { EventRow($0) }) { try ProjectionsTests.write(state, $0) }
+        // The tables hold stale rows before the rewrite; it empties them first.
+        try PGConnection(db).execute("UPDATE cases SET compensation_net = 1; UPDATE budget_days SET spent = 1")
+        let connection = try PGConnection(db)
+        try connection.transaction {
+            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days")
+            try Projections(connection: connection).load(everything: state, chunk: 2)
+        }
+        #expect(try Projections(connection: PGConnection(db)).completeState().cases == state.cases)
+        #expect(try Projections(connection: PGConnection(db)).completeState().budgets == state.budgets)
+        // And the same through Rebuild.write, which replays the log itself.
+        let replayed = try Rebuild.replay(conninfo: db, configuration: configuration)
+        try PGConnection(db).execute("UPDATE cases SET compensation_net = 1")
+        try Rebuild.write(replayed.state, through: EventLog(connection: PGConnection(db)))
+        #expect(Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState()).isEmpty)
+    }
 }
