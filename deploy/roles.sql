@@ -2,7 +2,7 @@
 -- Run as the database owner after `recoveryd migrate` (which the owner runs).
 -- The daemon's role may append to the log and read it, never change it.
 CREATE ROLE recoveryd LOGIN;
-GRANT CONNECT, TEMPORARY ON DATABASE ledger TO recoveryd;  -- TEMPORARY: rebuild --write stages projection rows
+GRANT CONNECT ON DATABASE ledger TO recoveryd;
 GRANT USAGE ON SCHEMA public TO recoveryd;
 GRANT SELECT, INSERT ON events TO recoveryd;
 GRANT SELECT, INSERT, UPDATE ON cases, case_compensations, budget_days, allowances, customer_days, ledger_checkpoint TO recoveryd;
