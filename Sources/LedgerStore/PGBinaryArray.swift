@@ -1,7 +1,7 @@
 import RecoveryDomain
 
 /// A one-dimensional PostgreSQL array in the binary format `array_recv`
-/// reads: how a batch's column of events goes as one parameter, with no
+/// reads: how a batch's column of rows goes as one parameter, with no
 /// quoting, escaping or hex for the server to undo. Every number is
 /// big-endian: the header (dimensions 1, a has-nulls flag, the element's
 /// type OID, the length and lower bound 1), then each element as its byte
@@ -158,5 +158,71 @@ struct PGBinaryArray {
             header.storeBytes(of: length, toByteOffset: 12, as: Int32.self)
         }
         return .bytes(bytes)
+    }
+}
+
+/// Columns of rows as binary array parameters, and the `INSERT … SELECT …
+/// FROM unnest(…)` statement that writes them (an upsert when `key` is given).
+struct PGColumns {
+    struct Column: Sendable {
+        var name: String
+        var type: String
+        /// The value written, from the unnested element's name, when it is not the element itself.
+        var expression: (@Sendable (String) -> String)?
+
+        init(_ name: String, _ type: String, _ expression: (@Sendable (String) -> String)? = nil) {
+            self.name = name
+            self.type = type
+            self.expression = expression
+        }
+    }
+
+    let table: String
+    let columns: [Column]
+    let key: [String]
+    /// One binary array per column, of the column's type.
+    var arrays: [PGBinaryArray]
+    private(set) var rows = 0
+
+    init(table: String, columns: [Column], key: [String] = [], rows: Int, reservingBytes: [Int: Int] = [:]) {
+        self.table = table
+        self.columns = columns
+        self.key = key
+        arrays = columns.indices.map {
+            PGBinaryArray(.init(declared: columns[$0].type), reservingBytes: reservingBytes[$0] ?? rows * 16)
+        }
+    }
+
+    mutating func endRow() { rows += 1 }
+
+    /// Why the rows cannot be sent (SQLSTATE and message), if a value cannot be.
+    var invalid: (sqlState: String, message: String)? {
+        if arrays.contains(where: \.containsNUL) { return ("22021", "a value for \(table) holds a NUL character") }
+        if arrays.contains(where: \.outOfRange) { return ("22003", "a value for \(table) is out of its column's range") }
+        return nil
+    }
+
+    /// The insert (or upsert), its columns as binary array parameters.
+    mutating func statement() -> PGStatement {
+        PGStatement(
+            Self.sql(table: table, columns: columns, key: key), prepared: "recoveryd_write_\(table)",
+            arrays.indices.map { arrays[$0].parameter() })
+    }
+
+    /// `INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`, an
+    /// upsert on `key` when given.
+    static func sql(table: String, columns: [Column], key: [String] = []) -> String {
+        let names = columns.map(\.name).joined(separator: ", ")
+        let types = columns.enumerated().map { "$\($0.offset + 1)::\($0.element.type)[]" }.joined(separator: ", ")
+        let aliases = columns.indices.map { "v\($0)" }
+        let values = zip(columns, aliases).map { column, alias in
+            column.expression?(alias) ?? alias
+        }.joined(separator: ", ")
+        var sql = "INSERT INTO \(table) (\(names)) SELECT \(values) FROM unnest(\(types)) AS t(\(aliases.joined(separator: ", ")))"
+        if !key.isEmpty {
+            let updates = columns.filter { !key.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" }
+            sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
+        }
+        return sql
     }
 }
