@@ -71,7 +71,8 @@ public final class PGResult {
         return withUTF8(row, column) { BusinessDay(iso: $0) }
     }
 
-    private func withUTF8<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+    /// The value's raw text bytes, as UTF-8 code units.
+    func withUTF8<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
         withBytes(row, column) { body($0.assumingMemoryBound(to: UInt8.self)) }
     }
 

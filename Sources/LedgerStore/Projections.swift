@@ -343,7 +343,7 @@ public struct Projections {
                 let openedDay = rows.day(row, 8),
                 let status = rows.string(row, 9).flatMap(CaseState.Status.init)
             else { throw Self.unreadable("cases", key: "case_id \(rows.string(row, 0) ?? "NULL")") }
-            let steps = rows.isNull(row, 10) ? [] : rows.withBytes(row, 10) { Self.steps($0.assumingMemoryBound(to: UInt8.self)) }
+            let steps = rows.isNull(row, 10) ? [] : rows.withUTF8(row, 10, Self.steps)
             index[caseID] = cases.count
             cases.append(CaseState(
                 caseID: caseID, customerID: rows.string(row, 1) ?? "", channel: channel, category: rows.string(row, 3) ?? "",
@@ -483,11 +483,6 @@ public struct Projections {
 
     /// The steps of a `text[]` column such as `{listened,met}` (names
     /// PostgreSQL never quotes); a name not known is skipped.
-    static func steps(_ text: String) -> MAMASteps {
-        var text = text
-        return text.withUTF8(steps)
-    }
-
     static func steps(_ bytes: UnsafeBufferPointer<UInt8>) -> MAMASteps {
         var steps: MAMASteps = []
         for name in bytes.split(whereSeparator: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }) {

@@ -78,9 +78,7 @@ public enum Rebuild {
         pages.cancel()
         if failure == nil, let error = pages.error { failure = error }
         if let failure { throw Failure(description: "rebuild failed: \(failure)") }
-        let elapsed = (ContinuousClock.now - started).components
-        return Replayed(
-            state: replayed, events: count, seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+        return Replayed(state: replayed, events: count, seconds: (ContinuousClock.now - started).seconds)
     }
 
     /// Replaces every projection row with those of `replayed` and moves the
@@ -204,4 +202,9 @@ final class DecodedSlots: @unchecked Sendable {
     func set(_ index: Int, _ value: Result<RecordedEvent, Rejection>) { slots[index] = value }
 
     var results: [Result<RecordedEvent, Rejection>] { slots.map { $0! } }
+}
+
+extension Duration {
+    /// The duration in seconds, for rates and reports.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

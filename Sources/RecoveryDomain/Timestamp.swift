@@ -56,14 +56,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Microseconds since the epoch that the RFC 3339 text `b` names, or nil.
     private static func microseconds(rfc3339 b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count >= 20 else { return nil }
-        func number(_ range: Range<Int>) -> Int64? {
-            var value: Int64 = 0
-            for i in range {
-                guard i < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
-                value = value * 10 + Int64(b[i] - UInt8(ascii: "0"))
-            }
-            return value
-        }
+        func number(_ range: Range<Int>) -> Int64? { decimal(b, range) }
         guard let year = number(0..<4), b[4] == UInt8(ascii: "-"), let month = number(5..<7),
             b[7] == UInt8(ascii: "-"), let dayOfMonth = number(8..<10),
             b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
@@ -103,6 +96,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let local = day.daysSinceEpoch * 86_400 + hour * 3600 + minute * 60 + second
         return (local - offsetSeconds) * 1_000_000 + micros
     }
+}
+
+/// The decimal number the digits `b[range]` spell; nil unless every byte there is a digit.
+private func decimal(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64? {
+    var value: Int64 = 0
+    for i in range {
+        guard i < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
+        value = value * 10 + Int64(b[i] - UInt8(ascii: "0"))
+    }
+    return value
 }
 
 /// `value` in decimal, zero-padded to at least `width` digits (a sign first
@@ -170,16 +173,8 @@ public struct BusinessDay: Sendable, Hashable, Comparable, CustomStringConvertib
     /// Parses `YYYY-MM-DD` from its UTF-8 bytes.
     public init?(iso b: UnsafeBufferPointer<UInt8>) {
         guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for i in range {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
-                value = value * 10 + Int(b[i] - UInt8(ascii: "0"))
-            }
-            return value
-        }
-        guard let y = number(0..<4), let m = number(5..<7), let d = number(8..<10) else { return nil }
-        self.init(year: y, month: m, day: d)
+        guard let y = decimal(b, 0..<4), let m = decimal(b, 5..<7), let d = decimal(b, 8..<10) else { return nil }
+        self.init(year: Int(y), month: Int(m), day: Int(d))
     }
 
     /// The business day of `timestamp` in `timeZone` (its offset at that instant,

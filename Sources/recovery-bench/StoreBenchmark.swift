@@ -206,10 +206,6 @@ func progress(_ message: String) {
     FileHandle.standardError.write(Data("recovery-bench: \(message)\n".utf8))
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

@@ -42,6 +42,11 @@ struct RebuildCommand: AsyncParsableCommand {
         // The writer's lock first: a rewrite must not race a running daemon.
         let log = try write ? EventLog(connection: PGConnection(conninfo, timeouts: .maintenance)) : nil
         let started = ContinuousClock.now
+        /// The whole command's rate and time, then the replay's own rate.
+        func timing(_ verb: String, _ replayed: Rebuild.Replayed) -> String {
+            let seconds = (ContinuousClock.now - started).seconds
+            return "\(Int(Double(replayed.events) / max(seconds, 1e-9))) events/s \(verb) in \(String(format: "%.1f", seconds)) s, replayed at \(replayed.rate) events/s"
+        }
         // A check reads the projection tables on a thread of its own while the log replays.
         let stored = write ? nil : InBackground { try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState() }
         let replayed: Rebuild.Replayed
@@ -53,18 +58,16 @@ struct RebuildCommand: AsyncParsableCommand {
         if let log {
             logger.info("writing the projection tables", metadata: ["cases": "\(replayed.state.cases.count)"])
             try Rebuild.write(replayed.state, through: log)
-            let seconds = (ContinuousClock.now - started).seconds
             print(
-                "rebuild --write: the projection tables now hold the log's state (\(replayed.events) events, \(replayed.state.cases.count) cases, \(replayed.state.budgets.count) budget rows; \(Int(Double(replayed.events) / max(seconds, 1e-9))) events/s rebuilt in \(String(format: "%.1f", seconds)) s, replayed at \(replayed.rate) events/s)"
+                "rebuild --write: the projection tables now hold the log's state (\(replayed.events) events, \(replayed.state.cases.count) cases, \(replayed.state.budgets.count) budget rows; \(timing("rebuilt", replayed)))"
             )
             return
         }
         guard let tables = try stored?.value() else { return }
         let differences = Rebuild.differences(replayed.state, tables)
-        let seconds = (ContinuousClock.now - started).seconds
         if differences.isEmpty {
             print(
-                "rebuild --check: the projection tables match the log (\(replayed.events) events, \(tables.cases.count) cases, \(tables.budgets.count) budget rows; \(Int(Double(replayed.events) / max(seconds, 1e-9))) events/s checked in \(String(format: "%.1f", seconds)) s, replayed at \(replayed.rate) events/s)"
+                "rebuild --check: the projection tables match the log (\(replayed.events) events, \(tables.cases.count) cases, \(tables.budgets.count) budget rows; \(timing("checked", replayed)))"
             )
         } else {
             print("rebuild --check: \(differences.count) difference(s) between the log and the projection tables:")
@@ -95,8 +98,4 @@ final class InBackground<Value: Sendable>: @unchecked Sendable {
         while result == nil { done.wait() }
         return try result!.get()
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
