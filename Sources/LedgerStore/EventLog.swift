@@ -244,35 +244,31 @@ public final class EventLog {
         head = batch.head
     }
 
-    /// The decider's state as of ``head``, for ``append(events:recordedAt:configuration:)``:
+    /// The decider's state as of ``head``, for ``append(events:recordedAt:authority:)``:
     /// loaded from the projection tables on first use, dropped after a failure.
     private var state: LedgerState?
 
     /// Appends domain events recorded at `recordedAt` the way the daemon's
     /// writer does, without its pipelining: the batch decider
-    /// (``Ledger/decide(batch:existing:state:pending:at:configuration:)``)
-    /// answers retries from the log first (DESIGN.md §4) and judges the rest by
-    /// the rules; what it records goes in one transaction with the projection
-    /// rows it changed.
-    public func append(events: [Event], recordedAt: Timestamp, configuration: LedgerConfiguration = LedgerConfiguration())
-        throws -> [Outcome]
-    {
-        var current = try state ?? Projections(connection: connection).workingState(today: configuration.businessDay(of: recordedAt))
+    /// (``Ledger/decide(batch:existing:state:pending:at:)``) answers retries
+    /// from the log first (docs/STORE.md) and judges the rest by the rules;
+    /// what it records goes in one transaction with the projection rows it changed.
+    public func append(events: [Event], recordedAt: Timestamp, authority: Authority = .app) throws -> [Outcome] {
+        var current = try state ?? Projections(connection: connection).workingState(now: recordedAt)
         guard current.lastPosition == head.position else {
             throw StoreError(.corrupt, "the projection tables reflect position \(current.lastPosition) but the log ends at \(head.position)")
         }
-        let submissions = events.map { Submission(event: $0, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: $0))) }
+        let submissions = events.map {
+            Submission(event: $0, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: $0)), authority: authority)
+        }
         let known = try existing(Set(events.map(\.eventID)))
         let projections = Projections(connection: connection)
         current.cases.merge(try projections.cases(Set(events.compactMap(\.caseID)).filter { current.cases[$0] == nil })) { held, _ in held }
         let customers = Set(events.compactMap { event -> String? in
             if case .complaint(let complaint) = event.body { complaint.customerID } else { nil }
         }).filter { current.customerComplaints[$0] == nil }
-        current.customerComplaints.merge(
-            try projections.complaintDays(
-                of: customers, from: configuration.businessDay(of: recordedAt).adding(days: -Int64(configuration.repeatWindowDays)))
-        ) { held, _ in held }
-        let decision = Ledger.decide(batch: submissions, existing: known, state: current, at: recordedAt, configuration: configuration)
+        current.customerComplaints.merge(try projections.complaintDays(of: customers)) { held, _ in held }
+        let decision = Ledger.decide(batch: submissions, existing: known, state: current, at: recordedAt)
         let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
         let receipts: [ChainHead]
         do {

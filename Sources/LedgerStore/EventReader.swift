@@ -21,6 +21,66 @@ public struct EventReader {
         return ChainHead(position: position, hash: hash)
     }
 
+    /// When the last event was recorded (nil for an empty log): the writer
+    /// never records one before it, so business days never go back.
+    public func lastRecordedAt() throws(StoreError) -> Timestamp? {
+        let result = try connection.query(
+            #"SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM events ORDER BY position DESC LIMIT 1"#)
+        guard result.rowCount == 1 else { return nil }
+        guard let recordedAt = result.timestamp(0, 0) else { throw StoreError(.corrupt, "unreadable head of the events table") }
+        return recordedAt
+    }
+
+    /// When the event at `position` was recorded (nil past the head).
+    public func recordedAt(_ position: Int64) throws(StoreError) -> Timestamp? {
+        let result = try connection.query(
+            #"SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM events WHERE position = $1"#,
+            [.int(position)])
+        return result.rowCount == 1 ? result.timestamp(0, 0) : nil
+    }
+
+    /// The ledger's opening events (docs/EVENTS.md, "Settings"): the batch
+    /// holding its first `ledger_setting` recorded by the daemon, which holds
+    /// from the first position on. Empty when there is none.
+    public func opening() throws -> [RecordedEvent] {
+        let first = try connection.query(
+            "SELECT position FROM events WHERE type = 'ledger_setting' AND agent_id = $1 ORDER BY position LIMIT 1",
+            [.text(Ledger.daemonAgentID)])
+        guard first.rowCount == 1, let start = first.int64(0, 0) else { return [] }
+        // The batch's events are contiguous, share its recorded_at, and are
+        // settings and allowances only (the daemon records it alone).
+        var opening: [RecordedEvent] = []
+        var next = start
+        while true {
+            let events = try page(from: next)
+            for stored in events {
+                let recorded = try Self.decode(stored)
+                guard recorded.event.type.isLedgerWide, opening.first.map({ $0.recordedAt == recorded.recordedAt }) ?? true else {
+                    return opening
+                }
+                opening.append(recorded)
+            }
+            guard events.count == Self.defaultPageSize, let last = events.last else { return opening }
+            next = last.position + 1
+        }
+    }
+
+    /// Every `ledger_setting` event up to `position`, in order.
+    public func settings(through position: Int64) throws -> [RecordedEvent] {
+        let rows = try connection.query(
+            "SELECT position, payload, hash FROM events WHERE type = 'ledger_setting' AND position <= $1 ORDER BY position",
+            [.int(position)], binaryResult: true)
+        return try (0..<rows.rowCount).map { row in try Self.decode(try Self.storedEvent(rows, row)) }
+    }
+
+    /// A stored event decoded; a payload that does not decode is corruption.
+    static func decode(_ stored: StoredEvent) throws(StoreError) -> RecordedEvent {
+        switch EventCodec.decodeRecorded(payload: stored.payload) {
+        case .success(let recorded): return recorded
+        case .failure(let rejection): throw StoreError(.corrupt, "the event at position \(stored.position) does not decode: \(rejection)")
+        }
+    }
+
     /// The stored hash at `position` (the genesis hash at 0), or nil past the head.
     public func hash(at position: Int64) throws(StoreError) -> [UInt8]? {
         guard position > 0 else { return HashChain.genesis }

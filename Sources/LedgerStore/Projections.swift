@@ -1,10 +1,16 @@
 import Foundation
 import RecoveryDomain
 
-/// Reads and writes the projection tables (schema/0002) from and to the
+/// Reads and writes the projection tables (schema/0002 and later) from and to the
 /// domain's ``LedgerState``. Writes go inside the writer's append transaction
 /// (``EventLog/append(_:alsoWrite:)``), so the tables always match the log.
 public struct Projections {
+    /// The fold the rows are written by: raised when a change to the domain's
+    /// fold changes what rows it writes. A writer that finds rows of an older
+    /// version rebuilds them from the log at start (``Rebuild``).
+    /// 2: settings as events, closed days, NPS from the last answer given.
+    public static let version = 2
+
     public let connection: PGConnection
 
     public init(connection: PGConnection) { self.connection = connection }
@@ -59,7 +65,8 @@ public struct Projections {
             table: "case_compensations",
             columns: [
                 Column("event_id", "uuid"), Column("case_id", "text"), Column("amount", "bigint"), Column("charged_to", "text"),
-                Column("day", "date"), Column("reversed", "boolean"),
+                Column("day", "date"), Column("reversed", "boolean"), Column("recorded_by", "text"), Column("position", "bigint"),
+                Column("cap_override", "boolean"), Column("reversed_day", "date"), Column("reversed_position", "bigint"),
             ],
             key: ["event_id"], rows: delta.compensations.count)
         for c in delta.compensationEntries {
@@ -69,13 +76,19 @@ public struct Projections {
             compensations.arrays[3].append(c.entry.chargedTo)
             compensations.arrays[4].append(c.entry.day)
             compensations.arrays[5].append(c.entry.reversed)
+            compensations.arrays[6].append(c.entry.recordedBy)
+            compensations.arrays[7].append(c.entry.position)
+            compensations.arrays[8].append(c.entry.isOverride)
+            compensations.arrays[9].append(c.entry.reversedDay)
+            compensations.arrays[10].append(c.entry.reversedPosition)
             compensations.endRow()
         }
         var budgets = PGColumns(
             table: "budget_days",
             columns: [
                 Column("agent_id", "text"), Column("day", "date"), Column("allowance", "bigint"), Column("spent", "bigint"),
-                Column("compensations", "integer"), Column("reversals", "integer"),
+                Column("compensations", "integer"), Column("reversals", "integer"), Column("late_reversals", "integer"),
+                Column("late_reversed", "bigint"),
             ],
             key: ["agent_id", "day"], rows: delta.budgets.count)
         for (key, row) in delta.budgets {
@@ -85,6 +98,8 @@ public struct Projections {
             budgets.arrays[3].append(row.spent)
             budgets.arrays[4].append(row.compensations)
             budgets.arrays[5].append(row.reversals)
+            budgets.arrays[6].append(row.lateReversals)
+            budgets.arrays[7].append(row.lateReversed)
             budgets.endRow()
         }
         var allowances = PGColumns(
@@ -110,7 +125,19 @@ public struct Projections {
             customers.arrays[2].append(spent)
             customers.endRow()
         }
-        for var table in [cases, compensations, budgets, allowances, customers] where table.rows > 0 {
+        let newSettings = delta.settingsHistory?.changes(after: delta.basePosition) ?? []
+        var settings = PGColumns(
+            table: "setting_changes",
+            columns: [Column("position", "bigint"), Column("name", "text"), Column("since_day", "date"), Column("value", "text")],
+            key: ["position"], rows: newSettings.count)
+        for change in newSettings {
+            settings.arrays[0].append(change.position)
+            settings.arrays[1].append(change.name.rawValue)
+            settings.arrays[2].append(change.since)
+            settings.arrays[3].append(Self.text(of: change.value))
+            settings.endRow()
+        }
+        for var table in [cases, compensations, budgets, allowances, customers, settings] where table.rows > 0 {
             if let (sqlState, message) = table.invalid { throw StoreError(.server, sqlState: sqlState, message) }
             statements.append(table.statement())
         }
@@ -132,7 +159,7 @@ public struct Projections {
             cases: Array(state.cases.values),
             compensations: state.cases.values.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
             budgets: state.budgets.map { ($0.key, $0.value) }, allowances: state.allowances.map { ($0.key, $0.value) },
-            customerDays: state.customerDays.map { ($0.key, $0.value) })
+            customerDays: state.customerDays.map { ($0.key, $0.value) }, settings: state.settingsHistory.changes)
     }
 
     /// Copies every row of `state` straight into the projection tables, which
@@ -152,7 +179,7 @@ public struct Projections {
             cases: [CaseState](), compensations: [(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)](),
             budgets: state.budgets.map { ($0.key, $0.value) },
             allowances: state.allowances.map { ($0.key, $0.value) }, customerDays: state.customerDays.map { ($0.key, $0.value) },
-            emptyTables: true)
+            settings: state.settingsHistory.changes, emptyTables: true)
     }
 
     /// Upserts the rows of these cases, these compensation entries (the writer
@@ -164,7 +191,7 @@ public struct Projections {
         budgets: some Collection<(key: BudgetKey, value: BudgetDay)>,
         allowances: some Collection<(key: String, value: [AllowanceSetting])>,
         customerDays: some Collection<(key: CustomerDayKey, value: Int64)> = [(key: CustomerDayKey, value: Int64)](),
-        emptyTables: Bool = false
+        settings: [SettingChange] = [], emptyTables: Bool = false
     ) throws {
         func upsert(table: String, columns: [String], key: [String], rows: [[String?]]) throws {
             try self.upsert(table: table, columns: columns, key: key, rows: rows, direct: emptyTables)
@@ -188,32 +215,50 @@ public struct Projections {
                 ]
             })
         try upsert(
-            table: "case_compensations", columns: ["event_id", "case_id", "amount", "charged_to", "day", "reversed"],
+            table: "case_compensations",
+            columns: [
+                "event_id", "case_id", "amount", "charged_to", "day", "reversed", "recorded_by", "position", "cap_override",
+                "reversed_day", "reversed_position",
+            ],
             key: ["event_id"],
             rows: compensations.sorted { $0.eventID < $1.eventID }.map { c in
                 [
                     c.eventID.text, c.caseID, String(c.entry.amount), c.entry.chargedTo, c.entry.day.description,
-                    c.entry.reversed ? "true" : "false",
+                    c.entry.reversed ? "true" : "false", c.entry.recordedBy, String(c.entry.position),
+                    c.entry.isOverride ? "true" : "false", c.entry.reversedDay?.description, c.entry.reversedPosition.map(String.init),
                 ]
             })
         try upsert(
-            table: "budget_days", columns: ["agent_id", "day", "allowance", "spent", "compensations", "reversals"],
+            table: "budget_days",
+            columns: ["agent_id", "day", "allowance", "spent", "compensations", "reversals", "late_reversals", "late_reversed"],
             key: ["agent_id", "day"],
             rows: budgets.map { key, row in
                 [
                     key.agentID, key.day.description, String(row.allowance), String(row.spent), String(row.compensations),
-                    String(row.reversals),
+                    String(row.reversals), String(row.lateReversals), String(row.lateReversed),
                 ]
             })
         try upsert(
             table: "allowances", columns: ["agent_id", "since_day", "daily_limit", "role"],
             key: ["agent_id", "since_day"],
             rows: allowances.flatMap { agent, settings in
-                settings.map { [agent, $0.since.description, String($0.dailyLimit), $0.role.rawValue] }
+                settings.map { [agent, $0.since.description, $0.dailyLimit.map(String.init), $0.role.rawValue] }
             })
         try upsert(
             table: "customer_days", columns: ["customer_id", "day", "spent"], key: ["customer_id", "day"],
             rows: customerDays.map { key, spent in [key.customerID, key.day.description, String(spent)] })
+        try upsert(
+            table: "setting_changes", columns: ["position", "name", "since_day", "value"], key: ["position"],
+            rows: settings.map { [String($0.position), $0.name.rawValue, $0.since.description, Self.text(of: $0.value)] })
+    }
+
+    /// A setting's value as the `setting_changes` table keeps it.
+    static func text(of value: SettingValue) -> String? {
+        switch value {
+        case .integer(let number): String(number)
+        case .text(let text): text
+        case .none: nil
+        }
     }
 
     /// Upserts `rows` through a temporary staging table: the rows go by COPY
@@ -300,14 +345,15 @@ public struct Projections {
         return (Array(found.prefix(limit)), found.count > limit)
     }
 
-    /// The recorded days of these customers' complaints from `earliest` on,
-    /// oldest first (a customer with none gets an empty list).
-    public func complaintDays(of customers: some Collection<String>, from earliest: BusinessDay) throws -> [String: [BusinessDay]] {
+    /// The recorded days of these customers' complaints, oldest first (a
+    /// customer with none gets an empty list). All of them: the repeat window
+    /// is a setting, and a longer one may reach further back.
+    public func complaintDays(of customers: some Collection<String>) throws -> [String: [BusinessDay]] {
         var days = Dictionary(uniqueKeysWithValues: customers.map { ($0, [BusinessDay]()) })
         guard !customers.isEmpty else { return days }
         let rows = try connection.query(
-            "SELECT customer_id, opened_day::text FROM cases WHERE customer_id = ANY($1::text[]) AND opened_day >= $2::date ORDER BY opened_day",
-            [.text(Self.arrayLiteral(customers)), .text(earliest.description)])
+            "SELECT customer_id, opened_day::text FROM cases WHERE customer_id = ANY($1::text[]) ORDER BY opened_day",
+            [.text(Self.arrayLiteral(customers))])
         for row in 0..<rows.rowCount {
             guard let customer = rows.string(row, 0), let day = rows.day(row, 1) else {
                 throw Self.unreadable("cases", key: "customer_id \(rows.string(row, 0) ?? "NULL")")
@@ -358,15 +404,22 @@ public struct Projections {
         }
         guard !cases.isEmpty else { return cases }
         let entries = try connection.query(
-            "SELECT event_id::text, case_id, amount, charged_to, day::text, reversed FROM case_compensations WHERE case_id = ANY($1::text[])",
+            """
+            SELECT event_id::text, case_id, amount, charged_to, day::text, recorded_by, position, cap_override,
+                reversed_day::text, reversed_position
+            FROM case_compensations WHERE case_id = ANY($1::text[])
+            """,
             [.text(Self.arrayLiteral(index.keys))])
         for row in 0..<entries.rowCount {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
-                let day = entries.day(row, 4), let reversed = entries.bool(row, 5)
+                let day = entries.day(row, 4), let recordedBy = entries.string(row, 5), let position = entries.int64(row, 6),
+                let isOverride = entries.bool(row, 7)
             else { throw Self.unreadable("case_compensations", key: "event_id \(entries.string(row, 0) ?? "NULL")") }
             if let at = index[caseID] {
-                cases[at].compensations[id] = CaseState.CompensationEntry(amount: amount, chargedTo: chargedTo, day: day, reversed: reversed)
+                cases[at].compensations[id] = CaseState.CompensationEntry(
+                    amount: amount, chargedTo: chargedTo, day: day, recordedBy: recordedBy, position: position, isOverride: isOverride,
+                    reversedDay: entries.day(row, 8), reversedPosition: entries.int64(row, 9))
             }
         }
         return cases
@@ -387,15 +440,19 @@ public struct Projections {
 
     private func loadBudgets(where condition: String, _ parameters: [PGParameter?]) throws -> [BudgetKey: BudgetDay] {
         let rows = try connection.query(
-            "SELECT agent_id, day::text, allowance, spent, compensations, reversals FROM budget_days WHERE \(condition)", parameters)
+            """
+            SELECT agent_id, day::text, allowance, spent, compensations, reversals, late_reversals, late_reversed
+            FROM budget_days WHERE \(condition)
+            """, parameters)
         var budgets: [BudgetKey: BudgetDay] = [:]
         for row in 0..<rows.rowCount {
             guard let agent = rows.string(row, 0), let day = rows.day(row, 1),
                 let allowance = rows.int64(row, 2), let spent = rows.int64(row, 3), let count = rows.int64(row, 4),
-                let reversals = rows.int64(row, 5)
+                let reversals = rows.int64(row, 5), let lateReversals = rows.int64(row, 6), let lateReversed = rows.int64(row, 7)
             else { throw Self.unreadable("budget_days", key: "agent_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }
             budgets[BudgetKey(agentID: agent, day: day)] = BudgetDay(
-                allowance: allowance, spent: spent, compensations: Int(count), reversals: Int(reversals))
+                allowance: allowance, spent: spent, compensations: Int(count), reversals: Int(reversals),
+                lateReversals: Int(lateReversals), lateReversed: lateReversed)
         }
         return budgets
     }
@@ -444,12 +501,39 @@ public struct Projections {
         let rows = try connection.query("SELECT agent_id, since_day::text, daily_limit, role FROM allowances ORDER BY agent_id, since_day")
         var settings: [String: [AllowanceSetting]] = [:]
         for row in 0..<rows.rowCount {
-            guard let agent = rows.string(row, 0), let since = rows.day(row, 1),
-                let limit = rows.int64(row, 2), let role = rows.string(row, 3).flatMap(StaffRole.init)
+            guard let agent = rows.string(row, 0), let since = rows.day(row, 1), let role = rows.string(row, 3).flatMap(StaffRole.init),
+                rows.isNull(row, 2) || rows.int64(row, 2) != nil
             else { throw Self.unreadable("allowances", key: "agent_id \(rows.string(row, 0) ?? "NULL"), since_day \(rows.string(row, 1) ?? "NULL")") }
-            settings[agent, default: []].append(AllowanceSetting(since: since, dailyLimit: limit, role: role))
+            settings[agent, default: []].append(AllowanceSetting(since: since, dailyLimit: rows.int64(row, 2), role: role))
         }
         return settings
+    }
+
+    /// The ledger's settings as its `ledger_setting` events recorded them.
+    public func settingsHistory() throws -> SettingsHistory {
+        let rows = try connection.query("SELECT position, name, since_day::text, value FROM setting_changes ORDER BY position")
+        var changes: [SettingChange] = []
+        for row in 0..<rows.rowCount {
+            guard let position = rows.int64(row, 0), let name = rows.string(row, 1).flatMap(SettingName.init),
+                let since = rows.day(row, 2)
+            else { throw Self.unreadable("setting_changes", key: "position \(rows.string(row, 0) ?? "NULL")") }
+            let value: SettingValue =
+                switch (name, rows.string(row, 3)) {
+                case (_, nil): .none
+                case (.currency, let text?), (.timeZone, let text?): .text(text)
+                case (_, let text?): try Int64(text).map(SettingValue.integer)
+                    ?? { throw Self.unreadable("setting_changes", key: "position \(position)") }()
+                }
+            changes.append(SettingChange(name: name, value: value, since: since, position: position))
+        }
+        return SettingsHistory(changes: changes)
+    }
+
+    /// The fold version that wrote the rows (``version``).
+    public func storedVersion() throws -> Int {
+        let row = try connection.query("SELECT projection_version FROM ledger_checkpoint")
+        guard row.rowCount == 1, let version = row.int64(0, 0) else { throw StoreError(.corrupt, "the ledger_checkpoint row is missing") }
+        return Int(version)
     }
 
     /// The position and hash the projections reflect.
@@ -461,13 +545,17 @@ public struct Projections {
         return ChainHead(position: position, hash: hash)
     }
 
-    /// The working set the writer starts from: the budget rows of `day`, all
-    /// allowance settings, and the checkpoint position. No cases: the writer
+    /// The working set the writer starts from: the ledger's settings, the
+    /// budget rows of the day `now` is in, all allowance settings, and the
+    /// checkpoint position. No cases: the writer
     /// reads a case when an append first names it (``cases(_:)``), so start-up
     /// does not grow with the number of open cases, nor memory with cases no
     /// one touches.
-    public func workingState(today day: BusinessDay) throws -> LedgerState {
-        var state = LedgerState(lastPosition: try checkpoint().position, budgets: try budgets(on: day), allowances: try allowances())
+    public func workingState(now: Timestamp) throws -> LedgerState {
+        let settings = try settingsHistory()
+        let day = settings.businessDay(of: now)
+        var state = LedgerState(
+            lastPosition: try checkpoint().position, budgets: try budgets(on: day), allowances: try allowances(), settingsHistory: settings)
         state.customerDays = try customerDays(on: day)
         return state
     }
@@ -476,7 +564,7 @@ public struct Projections {
     public func completeState() throws -> LedgerState {
         var state = LedgerState(
             lastPosition: try checkpoint().position, cases: try allCases(), budgets: try budgets(on: nil),
-            allowances: try allowances())
+            allowances: try allowances(), settingsHistory: try settingsHistory())
         state.customerDays = try customerDays(on: nil)
         return state
     }

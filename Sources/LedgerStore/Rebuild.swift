@@ -2,7 +2,10 @@ import Foundation
 import RecoveryDomain
 
 /// Folds the whole log through the domain's `evolve`, as a rebuild does
-/// (DESIGN.md §4): the state it gives must equal the projection tables. One
+/// (docs/STORE.md, "Rebuild"): the state it gives must equal the projection
+/// tables. It takes nothing but the log: the ledger's settings are its
+/// `ledger_setting` events, and its opening ones are read first since they
+/// hold from the first position. One
 /// thread reads pages and decodes them on both cores while the caller's
 /// thread folds them in order; at most `capacity` decoded pages wait, so
 /// memory stays bounded however long the log.
@@ -23,11 +26,9 @@ public enum Rebuild {
     /// Replays the log of `conninfo` from position 1; `progress` is called
     /// every 100,000 events. Throws at the first position that does not decode
     /// or does not follow the one before.
-    public static func replay(
-        conninfo: String, configuration: LedgerConfiguration, progress: (Int64) -> Void = { _ in }
-    ) throws -> Replayed {
+    public static func replay(conninfo: String, progress: (Int64) -> Void = { _ in }) throws -> Replayed {
         let started = ContinuousClock.now
-        var replayed = LedgerState()
+        var replayed = LedgerState(opening: try EventReader(connection: PGConnection(conninfo)).opening())
         var count: Int64 = 0
         var failure: String?
         let pages = DecodedPages(capacity: 4)
@@ -66,7 +67,7 @@ public enum Rebuild {
                         failure = "position \(recorded.position) follows \(replayed.lastPosition)"
                         break
                     }
-                    replayed.apply(recorded, configuration: configuration)
+                    replayed.apply(recorded)
                     count += 1
                     if count % 100_000 == 0 { progress(count) }
                 case .failure(let error):
@@ -94,11 +95,11 @@ public enum Rebuild {
             // TRUNCATE, not DELETE: the tables start empty (no dead rows for
             // the indexes to step over) and the rows are copied straight in.
             // Its lock is held to COMMIT, and a rollback restores the old rows.
-            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days")
+            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days, setting_changes")
             try Projections(connection: connection).load(everything: replayed)
             try connection.query(
-                "UPDATE ledger_checkpoint SET position = $1, hash = $2, updated_at = now()",
-                [.int(log.head.position), .bytes(log.head.hash)])
+                "UPDATE ledger_checkpoint SET position = $1, hash = $2, projection_version = $3, updated_at = now()",
+                [.int(log.head.position), .bytes(log.head.hash), .int(Projections.version)])
         }
     }
 
@@ -120,6 +121,11 @@ public enum Rebuild {
         }
         for agent in differing(replayed.allowances, stored.allowances) {
             out.append("allowances of \(agent) differ")
+        }
+        if replayed.settingsHistory != stored.settingsHistory {
+            out.append(
+                "settings: log says \(replayed.settingsHistory.changes.map { "\($0.name.rawValue)=\($0.value)@\($0.position)" }); table says \(stored.settingsHistory.changes.map { "\($0.name.rawValue)=\($0.value)@\($0.position)" })"
+            )
         }
         for key in differing(replayed.customerDays, stored.customerDays) {
             out.append(

@@ -23,7 +23,7 @@ public struct Roles: OptionSet, Sendable {
     public func contains(_ role: ClientRole) -> Bool { contains(Roles(role)) }
 }
 
-/// Who may do what (DESIGN.md §5), in one place. Both switches are exhaustive:
+/// Who may do what (docs/PROTOCOL.md, "Roles"), in one place. Both switches are exhaustive:
 /// a new verb or event type that no role is assigned to does not compile.
 public enum Permissions {
     /// The roles that may send `request`. HELLO, PING, QUIT and UNSUBSCRIBE are
@@ -43,13 +43,14 @@ public enum Permissions {
         case .due: [.frontline, .finance, .admin]
         case .status: .everyone
         case .spending: [.finance, .admin]
+        case .settings: .everyone
         }
     }
 
     /// The roles that may record an event of `type` (on top of `APPEND` itself).
     public static func roles(for type: EventType) -> Roles {
         switch type {
-        case .allowance: [.admin]
+        case .allowance, .ledgerSetting: [.admin]
         case .complaint, .apology, .compensation, .compensationReversal, .escalation, .followUp, .defection:
             [.frontline, .admin]
         }
@@ -65,7 +66,8 @@ public enum Permissions {
         guard !roles(for: type).contains(role) else { return nil }
         return ProtocolError(
             .forbidden,
-            type == .allowance ? "only an admin may set allowances" : "the \(role.rawValue) role may not record \(type.rawValue) events")
+            type == .allowance ? "only an admin may set allowances"
+                : type == .ledgerSetting ? "only an admin may change the ledger's settings" : "the \(role.rawValue) role may not record \(type.rawValue) events")
     }
 
     /// Nil when a token bound to `agent` may record `event`, else the refusal.

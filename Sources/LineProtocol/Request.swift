@@ -1,6 +1,6 @@
 import RecoveryDomain
 
-/// One request of the line protocol (DESIGN.md §5), parsed. Verbs are
+/// One request of the line protocol (docs/PROTOCOL.md), parsed. Verbs are
 /// case-insensitive; arguments are separated by single spaces; `APPEND`'s
 /// argument is the rest of the line.
 public enum Request: Sendable, Equatable {
@@ -30,7 +30,9 @@ public enum Request: Sendable, Equatable {
     /// The daemon's state for operators: mode, position, database, lag, connections, uptime.
     case status
     /// Compensation over a range of business days, grouped by `by` (none: one total).
-    case spending(from: BusinessDay, to: BusinessDay, by: [SpendingDimension])
+    case spending(from: BusinessDay, to: BusinessDay, by: [SpendingDimension], at: Int64? = nil)
+    /// The ledger's settings in force, with the position of the event that set each.
+    case settings(at: Int64? = nil)
 
     /// The verb as written in docs, for messages.
     public var verb: String {
@@ -53,6 +55,7 @@ public enum Request: Sendable, Equatable {
         case .due: "DUE"
         case .status: "STATUS"
         case .spending: "SPENDING"
+        case .settings: "SETTINGS"
         }
     }
 
@@ -83,7 +86,9 @@ public enum Request: Sendable, Equatable {
         func usage(_ text: String) -> ProtocolError { ProtocolError(.badRequest, "usage: \(text)") }
         // The point-in-time verbs take `at=<position>` as their last argument.
         var at: Int64?
-        if ["CASE", "BUDGET", "BUDGETS", "OUTCOMES"].contains(verb), let last = arguments.last, last.lowercased().hasPrefix("at=") {
+        if ["CASE", "BUDGET", "BUDGETS", "OUTCOMES", "SPENDING", "SETTINGS"].contains(verb), let last = arguments.last,
+            last.lowercased().hasPrefix("at=")
+        {
             at = try position(String(last.dropFirst(3)), "at", from: 0)
             arguments.removeLast()
         }
@@ -109,8 +114,11 @@ public enum Request: Sendable, Equatable {
         case "STATUS":
             guard arguments.isEmpty else { throw usage("STATUS") }
             return .status
+        case "SETTINGS":
+            guard arguments.isEmpty else { throw usage("SETTINGS [at=<position>]") }
+            return .settings(at: at)
         case "SPENDING":
-            let form = "SPENDING from=<date> to=<date> [by=<dimension>[,<dimension>…]]"
+            let form = "SPENDING from=<date> to=<date> [by=<dimension>[,<dimension>…]] [at=<position>]"
             var from: BusinessDay?
             var to: BusinessDay?
             var by: [SpendingDimension]?
@@ -136,7 +144,7 @@ public enum Request: Sendable, Equatable {
             guard to.daysSinceEpoch - from.daysSinceEpoch < 366 else {
                 throw ProtocolError(.badRequest, "the range is at most 366 days; ask for a year at a time")
             }
-            return .spending(from: from, to: to, by: by ?? [])
+            return .spending(from: from, to: to, by: by ?? [], at: at)
         case "DUE":
             guard arguments.count <= 1 else { throw usage("DUE [<agent_id>]") }
             return .due(agentID: arguments.isEmpty ? nil : try identifier(arguments[0], "agent_id"))
@@ -223,7 +231,7 @@ public enum Request: Sendable, Equatable {
         default:
             throw ProtocolError(
                 .unknownCommand,
-                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES DUE BUDGET BUDGETS PEOPLE SPENDING OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD STATUS"
+                "unknown command \(verb.prefix(32)); commands: HELLO PING QUIT APPEND CASE CASES DUE BUDGET BUDGETS PEOPLE SPENDING SETTINGS OUTCOMES REPLAY SUBSCRIBE UNSUBSCRIBE VERIFY HEAD STATUS"
             )
         }
     }

@@ -330,7 +330,7 @@ public struct SessionStateMachine: Sendable {
             actions.append(.openReplay(id, from: from, to: to))
         case .subscribe(let from):
             startSubscription(id, from: from, index: index)
-        case .caseQuery, .budget, .budgets, .outcomes, .verify, .head, .cases, .people, .due, .status, .spending:
+        case .caseQuery, .budget, .budgets, .outcomes, .verify, .head, .cases, .people, .due, .status, .spending, .settings:
             actions.append(.runQuery(id, request, role: role))
         case .hello, .ping, .quit, .unsubscribe:
             preconditionFailure("answered above")

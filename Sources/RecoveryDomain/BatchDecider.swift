@@ -13,17 +13,20 @@ public struct ExistingEvent: Sendable, Equatable {
 }
 
 /// One append offered to the batch decider: the decoded event, the SHA-256
-/// of its canonical client fields (what a retry is compared by), and those
-/// canonical bytes when the caller has them (the payload is made from them).
+/// of its canonical client fields (what a retry is compared by), those
+/// canonical bytes when the caller has them (the payload is made from them),
+/// and who records it.
 public struct Submission: Sendable {
     public var event: Event
     public var contentDigest: [UInt8]
     public var content: [UInt8]?
+    public var authority: Authority
 
-    public init(event: Event, contentDigest: [UInt8], content: [UInt8]? = nil) {
+    public init(event: Event, contentDigest: [UInt8], content: [UInt8]? = nil, authority: Authority = .app) {
         self.event = event
         self.contentDigest = contentDigest
         self.content = content
+        self.authority = authority
     }
 }
 
@@ -43,6 +46,8 @@ public struct LedgerDelta: Sendable, Equatable {
     public internal(set) var customerComplaints: [String: [BusinessDay]] = [:]
     /// Customers' days whose compensation total changed, with the new total.
     public internal(set) var customerDays: [CustomerDayKey: Int64] = [:]
+    /// The ledger's settings after the batch, if it recorded a setting.
+    public internal(set) var settingsHistory: SettingsHistory?
 
     public init(after position: Int64) {
         basePosition = position
@@ -97,6 +102,20 @@ public struct LedgerView: LedgerRows {
     public func budgetRow(_ key: BudgetKey) -> BudgetDay? {
         newest({ $0.budgets[key] }, else: { base.budgets[key] })
     }
+
+    public func budgetPeople(on day: BusinessDay) -> Set<String> {
+        var people = base.budgetPeople(on: day)
+        for layer in pending + [delta] {
+            for key in layer.budgets.keys where key.day == day { people.insert(key.agentID) }
+        }
+        return people
+    }
+
+    public var settingsHistory: SettingsHistory {
+        newest({ $0.settingsHistory }, else: { base.settingsHistory })!
+    }
+
+    public mutating func setSettingsHistory(_ history: SettingsHistory) { delta.settingsHistory = history }
 
     public mutating func setBudgetRow(_ row: BudgetDay, for key: BudgetKey) { delta.budgets[key] = row }
 
@@ -169,13 +188,13 @@ public struct Spending: Sendable, Equatable {
 }
 
 extension Ledger {
-    /// Decides a batch of appends recorded at `recordedAt` (DESIGN.md §4),
+    /// Decides a batch of appends recorded at `recordedAt` (docs/STORE.md, "Group commit"),
     /// in order, each seeing the ones before it:
     ///
     /// 1. idempotency first — an `event_id` in `existing` with the same content
     ///    digest is answered with its original receipt, with other content it
     ///    is a conflict; a repeat within the batch is answered like the first;
-    /// 2. then the rules of ``decide(_:at:state:configuration:)``.
+    /// 2. then the rules of ``decide(_:at:state:authority:)``.
     ///
     /// `existing` must hold what the log (and `pending`) records under any id
     /// of the batch that may be known. The state is not touched:
@@ -183,7 +202,7 @@ extension Ledger {
     /// batch, and the same as folding its records in one by one.
     public static func decide(
         batch: [Submission], existing: [EventID: ExistingEvent], state: LedgerState, pending: [LedgerDelta] = [],
-        at recordedAt: Timestamp, configuration: LedgerConfiguration
+        at recordedAt: Timestamp
     ) -> BatchDecision {
         var view = LedgerView(base: state, pending: pending)
         var outcomes: [BatchOutcome] = []
@@ -212,9 +231,9 @@ extension Ledger {
                 continue
             }
             do throws(Rejection) {
-                try check(submission.event, at: recordedAt, state: view, configuration: configuration)
+                try check(submission.event, at: recordedAt, state: view, authority: submission.authority)
                 let recorded = RecordedEvent(position: view.lastPosition + 1, recordedAt: recordedAt, event: submission.event)
-                view.fold(recorded, configuration: configuration)
+                view.fold(recorded)
                 recordedIDs[id] = (index, records.count)
                 outcomes.append(.recorded(records.count))
                 records.append(recorded)
@@ -222,8 +241,9 @@ extension Ledger {
                 contents.append(submission.content)
                 if case .compensation(let compensation) = submission.event.body {
                     let charged = compensation.approvedBy ?? submission.event.agentID
-                    let row = view.budget(for: charged, on: configuration.businessDay(of: recordedAt), configuration: configuration)
-                    spending.append(Spending(row, warnBelowPercent: configuration.warnBelowPercent))
+                    let day = view.settingsHistory.businessDay(of: recordedAt)
+                    let row = view.budget(for: charged, on: day)
+                    spending.append(Spending(row, warnBelowPercent: view.settingsHistory.settings(on: day).warnBelowPercent))
                 } else {
                     spending.append(nil)
                 }

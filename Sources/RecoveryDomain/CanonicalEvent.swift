@@ -1,4 +1,4 @@
-/// Writes an event's canonical JSON (DESIGN.md §4) straight from its fields,
+/// Writes an event's canonical JSON (docs/EVENTS.md, "Canonical form") straight from its fields,
 /// without building a dictionary: the keys an event can have are known, so
 /// their canonical order is too. Gives the same bytes as
 /// `CanonicalJSON.encode(.object(EventCodec.fields(of:)))`, which the tests
@@ -8,8 +8,8 @@ enum CanonicalEvent {
     /// order (sorted by UTF-8 bytes).
     enum Key: Int, CaseIterable, CustomStringConvertible {
         case agentID, amount, approvedBy, baseline, caseID, category, channel, currency, customerID, dailyLimit, eventID,
-            kind, note, occurredAt, position, reason, recordedAt, ref, resolved, reverses, role, satisfaction, severity,
-            summary, toAgentID, type, wouldRecommend
+            kind, name, note, occurredAt, overrideReason, position, reason, recordedAt, ref, resolved, reverses, role,
+            satisfaction, severity, summary, toAgentID, type, value, wouldRecommend
 
         /// The key by its name in JSON.
         init?(name: String) {
@@ -29,9 +29,10 @@ enum CanonicalEvent {
                 switch (b.count, b[0]) {
                 case (3, _): .ref
                 case (4, ascii("k")): .kind
-                case (4, ascii("n")): .note
+                case (4, ascii("n")): b[1] == ascii("a") ? .name : .note
                 case (4, ascii("r")): .role
                 case (4, ascii("t")): .type
+                case (5, ascii("v")): .value
                 case (6, ascii("a")): .amount
                 case (6, ascii("r")): .reason
                 case (7, ascii("c")): b[1] == ascii("a") ? .caseID : .channel
@@ -50,7 +51,8 @@ enum CanonicalEvent {
                 case (11, ascii("r")): .recordedAt
                 case (11, ascii("t")): .toAgentID
                 case (12, _): .satisfaction
-                case (15, _): .wouldRecommend
+                case (15, ascii("o")): .overrideReason
+                case (15, ascii("w")): .wouldRecommend
                 default: nil
                 }
             guard let candidate else { return nil }
@@ -77,8 +79,10 @@ enum CanonicalEvent {
             case .dailyLimit: "daily_limit"
             case .eventID: "event_id"
             case .kind: "kind"
+            case .name: "name"
             case .note: "note"
             case .occurredAt: "occurred_at"
+            case .overrideReason: "override_reason"
             case .position: "position"
             case .reason: "reason"
             case .recordedAt: "recorded_at"
@@ -91,6 +95,7 @@ enum CanonicalEvent {
             case .summary: "summary"
             case .toAgentID: "to_agent_id"
             case .type: "type"
+            case .value: "value"
             case .wouldRecommend: "would_recommend"
             }
         }
@@ -100,6 +105,7 @@ enum CanonicalEvent {
         case string(String)
         case integer(Int64)
         case bool(Bool)
+        case null
     }
 
     /// The members present, in canonical order.
@@ -134,6 +140,7 @@ enum CanonicalEvent {
                 case .string(let text): CanonicalJSON.writeString(text, into: &out)
                 case .integer(let number): CanonicalJSON.writeInteger(number, into: &out)
                 case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
+                case .null: out.append(contentsOf: "null".utf8)
                 }
             }
             out.append(UInt8(ascii: "}"))
@@ -163,6 +170,7 @@ enum CanonicalEvent {
             members.add(.currency, .string(c.currency))
             members.add(.kind, .string(c.kind.rawValue))
             members.add(.note, c.note)
+            members.add(.overrideReason, c.overrideReason)
         case .compensationReversal(let r):
             members.add(.reason, .string(r.reason))
             members.add(.reverses, .string(r.reverses.text))
@@ -177,8 +185,15 @@ enum CanonicalEvent {
         case .defection(let d):
             members.add(.reason, d.reason)
         case .allowance(let a):
-            members.add(.dailyLimit, .integer(a.dailyLimit))
+            if let limit = a.dailyLimit { members.add(.dailyLimit, .integer(limit)) }
             members.add(.role, a.role?.rawValue)
+        case .ledgerSetting(let s):
+            members.add(.name, .string(s.name.rawValue))
+            switch s.value {
+            case .integer(let number): members.add(.value, .integer(number))
+            case .text(let text): members.add(.value, .string(text))
+            case .none: members.add(.value, .null)
+            }
         }
         members.add(.type, .string(event.type.rawValue))
         return members

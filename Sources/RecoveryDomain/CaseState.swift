@@ -1,4 +1,4 @@
-/// One case as the ledger knows it: the projection row of DESIGN.md §2 and what
+/// One case as the ledger knows it: the projection row of docs/EVENTS.md and what
 /// the deciders need to judge the case's next step.
 public struct CaseState: Sendable, Equatable {
     /// Where a case stands in its lifecycle.
@@ -6,19 +6,37 @@ public struct CaseState: Sendable, Equatable {
         case open, closed, defected
     }
 
-    /// A compensation recorded in this case, kept so a reversal can find it and
-    /// credit the person and day it was charged to.
+    /// A compensation recorded in this case, kept so a reversal can find it,
+    /// credit the person and day it was charged to, and be judged by who may
+    /// reverse it; and so spending can be told as of any position.
     public struct CompensationEntry: Sendable, Equatable {
         public var amount: Int64
         public var chargedTo: String
         public var day: BusinessDay
-        public var reversed: Bool
+        /// The `agent_id` that recorded it.
+        public var recordedBy: String
+        /// Its position in the log.
+        public var position: Int64
+        /// A supervisor approved it over the customer's daily cap (`override_reason`).
+        public var isOverride: Bool
+        /// Once reversed: the business day and position of the reversal.
+        public var reversedDay: BusinessDay?
+        public var reversedPosition: Int64?
 
-        public init(amount: Int64, chargedTo: String, day: BusinessDay, reversed: Bool) {
+        public var reversed: Bool { reversedPosition != nil }
+
+        public init(
+            amount: Int64, chargedTo: String, day: BusinessDay, recordedBy: String, position: Int64, isOverride: Bool = false,
+            reversedDay: BusinessDay? = nil, reversedPosition: Int64? = nil
+        ) {
             self.amount = amount
             self.chargedTo = chargedTo
             self.day = day
-            self.reversed = reversed
+            self.recordedBy = recordedBy
+            self.position = position
+            self.isOverride = isOverride
+            self.reversedDay = reversedDay
+            self.reversedPosition = reversedPosition
         }
     }
 
@@ -41,13 +59,15 @@ public struct CaseState: Sendable, Equatable {
     public var resolvedAt: Timestamp?
     /// The latest follow-up's measurement.
     public var satisfaction: Int?
+    /// The latest `would_recommend` a follow-up gave (one that gave none
+    /// leaves the earlier answer standing).
     public var wouldRecommend: Int?
     /// Compensation given, net of reversals (minor units).
     public var compensationNet: Int64
     public var compensations: [EventID: CompensationEntry]
     /// Position of the last event of this case.
     public var lastPosition: Int64
-    /// When the first follow-up is due (DESIGN.md §2, "Recovery practice"):
+    /// When the first follow-up is due (docs/EVENTS.md, "Follow-up deadlines"):
     /// the last instant of the business day `follow_up_within_days` after the
     /// first compensation's recorded day, or the complaint's if there is none.
     /// Nil only in a row written before this rule (a rebuild fills it).
@@ -56,7 +76,7 @@ public struct CaseState: Sendable, Equatable {
     /// ``followUpDue``.
     public var followUpLate: Bool?
     /// The customer had other cases whose complaints were recorded within
-    /// `repeat_window_days` before this one (DESIGN.md §2): how many, and
+    /// `repeat_window_days` before this one (docs/EVENTS.md): how many, and
     /// whether any (a repeat failure, not a first one).
     public var priorCases: Int
     public var isRepeat: Bool { priorCases > 0 }

@@ -1,5 +1,5 @@
 /// Strict decoding of events from JSON and their encoding back to the client's
-/// fields and to the recorded canonical payload (DESIGN.md §2, §4).
+/// fields and to the recorded canonical payload (docs/EVENTS.md).
 public enum EventCodec {
     /// Named limits on text fields, in Unicode scalars.
     public enum Limits {
@@ -72,12 +72,14 @@ public enum EventCodec {
         let rawID = try reader.string(.eventID)
         guard let eventID = EventID(rawID) else { throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)") }
         let agentID = try reader.identifier(.agentID)
-        // An allowance belongs to no case: a new one with `case_id` is refused
-        // as an unknown field (by `finish`); one stored before that rule still reads.
-        let caseID = type != .allowance ? try reader.identifier(.caseID) : reader.newInput ? nil : try reader.optionalIdentifier(.caseID)
+        // Allowances and settings belong to no case: a new one with `case_id` is
+        // refused as an unknown field (by `finish`); one stored before that rule still reads.
+        let caseID = !type.isLedgerWide ? try reader.identifier(.caseID) : reader.newInput ? nil : try reader.optionalIdentifier(.caseID)
         var occurredAt: (String, Timestamp)?
         if let text = try reader.optionalString(.occurredAt) {
-            guard let instant = Timestamp(rfc3339: text) else {
+            // RFC 3339's grammar separates date and time with `T`: a space
+            // (which some writers use) is refused in new events; stored ones still read.
+            guard let instant = Timestamp(rfc3339: text), !reader.newInput || text.utf8.dropFirst(10).first != UInt8(ascii: " ") else {
                 throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
             }
             guard instant.microseconds >= 0 || !reader.newInput else {
@@ -106,10 +108,15 @@ public enum EventCodec {
             if let currency, code != currency {
                 throw .invalid("currency \(code) is not this ledger's currency (\(currency))")
             }
+            let kind = try reader.enumeration(.kind, CompensationKind.self)
+            let approvedBy = try reader.optionalIdentifier(.approvedBy)
+            let overrideReason = try reader.optionalText(.overrideReason, length: 1...Limits.text, freeText: true)
+            if overrideReason != nil && approvedBy == nil {
+                throw .invalid("override_reason goes with approved_by: only a supervisor's approval lifts a customer's daily cap")
+            }
             body = .compensation(
                 Compensation(
-                    amount: amount, currency: code, kind: try reader.enumeration(.kind, CompensationKind.self),
-                    approvedBy: try reader.optionalIdentifier(.approvedBy),
+                    amount: amount, currency: code, kind: kind, approvedBy: approvedBy, overrideReason: overrideReason,
                     note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
         case .compensationReversal:
             let raw = try reader.string(.reverses)
@@ -131,10 +138,28 @@ public enum EventCodec {
         case .defection:
             body = .defection(Defection(reason: try reader.optionalText(.reason, length: 0...Limits.text, freeText: true)))
         case .allowance:
-            body = .allowance(
-                AllowanceChange(
-                    dailyLimit: try reader.integer(.dailyLimit, in: 0...Money.maximumAmount),
-                    role: try reader.optionalEnumeration(.role, StaffRole.self)))
+            let change = AllowanceChange(
+                dailyLimit: try reader.optionalInteger(.dailyLimit, in: 0...Money.maximumAmount),
+                role: try reader.optionalEnumeration(.role, StaffRole.self))
+            if change.dailyLimit == nil && change.role == nil {
+                throw .invalid("daily_limit is required (or role: without daily_limit the person follows their role's default allowance)")
+            }
+            body = .allowance(change)
+        case .ledgerSetting:
+            let raw = try reader.string(.name)
+            guard let name = SettingName(rawValue: raw) else {
+                throw .invalid("name \"\(raw.prefix(64))\" is not one of \(SettingName.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let value: SettingValue
+            switch try reader.nullable(.value) {
+            case nil: throw .invalid("value is required")
+            case .null?: value = .none
+            case .integer(let number)?: value = .integer(number)
+            case .string(let text)?: value = .text(text)
+            case let other?: throw .invalid("value must be an integer, a string or null, not \(other.typeName)")
+            }
+            try LedgerSettings.check(name, value)
+            body = .ledgerSetting(LedgerSetting(name: name, value: value))
         }
         return Event(eventID: eventID, agentID: agentID, caseID: caseID, occurredAt: occurredAt, ref: ref, body: body)
     }
@@ -164,6 +189,7 @@ public enum EventCodec {
             fields["currency"] = .string(c.currency)
             fields["kind"] = .string(c.kind.rawValue)
             fields["approved_by"] = c.approvedBy.map(JSONValue.string)
+            fields["override_reason"] = c.overrideReason.map(JSONValue.string)
             fields["note"] = c.note.map(JSONValue.string)
         case .compensationReversal(let r):
             fields["reverses"] = .string(r.reverses.text)
@@ -179,8 +205,15 @@ public enum EventCodec {
         case .defection(let d):
             fields["reason"] = d.reason.map(JSONValue.string)
         case .allowance(let a):
-            fields["daily_limit"] = .integer(a.dailyLimit)
+            fields["daily_limit"] = a.dailyLimit.map(JSONValue.integer)
             fields["role"] = a.role.map { .string($0.rawValue) }
+        case .ledgerSetting(let s):
+            fields["name"] = .string(s.name.rawValue)
+            switch s.value {
+            case .integer(let number): fields["value"] = .integer(number)
+            case .text(let text): fields["value"] = .string(text)
+            case .none: fields["value"] = JSONValue.null
+            }
         }
         return fields
     }
@@ -327,9 +360,20 @@ struct FieldReader {
 
     private func missing(_ key: CanonicalEvent.Key) -> Rejection { .invalid("\(key) is required") }
 
+    /// A field that may be `null` (only a setting's `value`): nil when absent.
+    mutating func nullable(_ key: CanonicalEvent.Key) throws(Rejection) -> JSONValue? {
+        guard !read.contains(key), let value = fields[key] else { return nil }
+        read.insert(key)
+        if case .string(let text) = value, newInput, let control = Self.firstControl(in: text, allowingWhitespace: false) {
+            throw .invalid("\(key) must not contain control characters (found \(String(format: "U+%04X", control)))")
+        }
+        return value
+    }
+
     /// A string field. No string holds U+0000 or another control character;
-    /// only free text (`summary`, `note`, `reason`) may hold tab, LF and CR —
-    /// so every accepted value stores, loads and replays (DESIGN.md §2, Values).
+    /// only free text (`summary`, `note`, `reason`, `override_reason`) may hold
+    /// tab, LF and CR — so every accepted value stores, loads and replays
+    /// (docs/EVENTS.md, "Values").
     mutating func optionalString(_ key: CanonicalEvent.Key, freeText: Bool = false) throws(Rejection) -> String? {
         guard let value = try take(key) else { return nil }
         guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }

@@ -1,10 +1,14 @@
-/// The event types of DESIGN.md §2; raw values are the wire names.
+/// The event types of docs/EVENTS.md; raw values are the wire names.
 public enum EventType: String, Sendable, CaseIterable {
     case complaint, apology, compensation
     case compensationReversal = "compensation_reversal"
     case escalation
     case followUp = "follow_up"
     case defection, allowance
+    case ledgerSetting = "ledger_setting"
+
+    /// Events that belong to no case: they set who may spend what.
+    public var isLedgerWide: Bool { self == .allowance || self == .ledgerSetting }
 }
 
 /// Where the customer complained.
@@ -26,7 +30,7 @@ public enum StaffRole: String, Sendable, CaseIterable {
 }
 
 /// The role a client connection holds (bound to its token). Only `admin` may
-/// record `allowance` events.
+/// record `allowance` and `ledger_setting` events.
 public enum ClientRole: String, Sendable, CaseIterable {
     case frontline, auditor, finance, admin
 }
@@ -63,18 +67,26 @@ public struct Compensation: Sendable, Equatable {
     public var currency: String
     public var kind: CompensationKind
     public var approvedBy: String?
+    /// Why a supervisor's approval lifts the customer's daily cap for this
+    /// compensation (it never lifts the supervisor's own allowance).
+    public var overrideReason: String?
     public var note: String?
-    public init(amount: Int64, currency: String, kind: CompensationKind, approvedBy: String? = nil, note: String? = nil) {
+    public init(
+        amount: Int64, currency: String, kind: CompensationKind, approvedBy: String? = nil, overrideReason: String? = nil,
+        note: String? = nil
+    ) {
         self.amount = amount
         self.currency = currency
         self.kind = kind
         self.approvedBy = approvedBy
+        self.overrideReason = overrideReason
         self.note = note
     }
 }
 
-/// `compensation_reversal`: gives a compensation's amount back to the allowance
-/// and day it was charged to.
+/// `compensation_reversal`: takes a compensation back. Recorded the day it was
+/// charged, it gives the room back; later, it is a negative entry of the day
+/// it is recorded and never changes a past day.
 public struct CompensationReversal: Sendable, Equatable {
     public var reverses: EventID
     public var reason: String
@@ -119,14 +131,27 @@ public struct Defection: Sendable, Equatable {
     }
 }
 
-/// `allowance`: sets a person's daily limit and role from the current business
-/// day on.
+/// `allowance`: sets a person's daily limit or role (or both) from the
+/// current business day on.
 public struct AllowanceChange: Sendable, Equatable {
-    public var dailyLimit: Int64
+    /// Absent: the person follows their role's default allowance.
+    public var dailyLimit: Int64?
+    /// Absent: the role is unchanged.
     public var role: StaffRole?
-    public init(dailyLimit: Int64, role: StaffRole? = nil) {
+    public init(dailyLimit: Int64?, role: StaffRole? = nil) {
         self.dailyLimit = dailyLimit
         self.role = role
+    }
+}
+
+/// `ledger_setting`: sets one of the ledger's settings from the current
+/// business day on (docs/EVENTS.md, "Settings").
+public struct LedgerSetting: Sendable, Equatable {
+    public var name: SettingName
+    public var value: SettingValue
+    public init(name: SettingName, value: SettingValue) {
+        self.name = name
+        self.value = value
     }
 }
 
@@ -140,6 +165,7 @@ public enum EventBody: Sendable, Equatable {
     case followUp(FollowUp)
     case defection(Defection)
     case allowance(AllowanceChange)
+    case ledgerSetting(LedgerSetting)
 
     public var type: EventType {
         switch self {
@@ -151,6 +177,7 @@ public enum EventBody: Sendable, Equatable {
         case .followUp: .followUp
         case .defection: .defection
         case .allowance: .allowance
+        case .ledgerSetting: .ledgerSetting
         }
     }
 }

@@ -1,8 +1,8 @@
-/// The state the deciders work on: cases, budget days and allowance settings,
-/// and the position of the last event folded in.
+/// The state the deciders work on: cases, budget days, allowance settings,
+/// the ledger's settings, and the position of the last event folded in.
 ///
 /// In the daemon this is a *working set*: what is absent is read as "does not
-/// exist", so whoever decides must first load what ``Ledger/requirements(of:recordedAt:configuration:)``
+/// exist", so whoever decides must first load what ``Ledger/requirements(of:on:)``
 /// names from the projection tables. Settled data (closed cases, past days) can
 /// be dropped with ``evictSettled(before:)`` to keep memory bounded.
 public struct LedgerState: Sendable, Equatable {
@@ -11,34 +11,49 @@ public struct LedgerState: Sendable, Equatable {
     public var budgets: [BudgetKey: BudgetDay]
     /// Each person's allowance settings, oldest first.
     public var allowances: [String: [AllowanceSetting]]
-    /// Per customer, the recorded days of their complaints within the repeat
-    /// window: what tells a first failure from a repeat. A fold from the start
-    /// has every customer; the daemon loads a customer's when a complaint
-    /// names them.
+    /// Per customer, the recorded days of their complaints: what tells a
+    /// first failure from a repeat. A fold from the start has every customer;
+    /// the daemon loads a customer's when a complaint names them.
     public var customerComplaints: [String: [BusinessDay]] = [:]
-    /// Compensation per customer and day, net of reversals (the cap's rows).
+    /// Compensation per customer and day, net of same-day reversals (the cap's rows).
     public var customerDays: [CustomerDayKey: Int64] = [:]
+    /// The ledger's settings, folded from its `ledger_setting` events.
+    public var settingsHistory = SettingsHistory()
 
     public init(
         lastPosition: Int64 = 0, cases: [String: CaseState] = [:], budgets: [BudgetKey: BudgetDay] = [:],
-        allowances: [String: [AllowanceSetting]] = [:]
+        allowances: [String: [AllowanceSetting]] = [:], settingsHistory: SettingsHistory = SettingsHistory()
     ) {
         self.lastPosition = lastPosition
         self.cases = cases
         self.budgets = budgets
         self.allowances = allowances
+        self.settingsHistory = settingsHistory
+    }
+
+    /// The state before the first position of a ledger whose opening
+    /// settings (``Ledger/opening(_:)``) are `opening`: they hold from its
+    /// first position on, so a replay from there needs them first. Folding
+    /// them again when the replay reaches them changes nothing.
+    public init(opening: some Sequence<RecordedEvent>) {
+        self.init()
+        for recorded in opening {
+            lastPosition = recorded.position - 1
+            fold(recorded)
+        }
+        lastPosition = 0
     }
 
     /// Equal rows; ``customerComplaints`` is an index of what the cases hold
     /// (their `prior_cases` are compared), loaded in part, so it is left out.
     public static func == (lhs: LedgerState, rhs: LedgerState) -> Bool {
         lhs.lastPosition == rhs.lastPosition && lhs.cases == rhs.cases && lhs.budgets == rhs.budgets && lhs.allowances == rhs.allowances
-            && lhs.customerDays == rhs.customerDays
+            && lhs.customerDays == rhs.customerDays && lhs.settingsHistory == rhs.settingsHistory
     }
 
-    /// In-place ``Ledger/evolve(_:with:configuration:)``.
-    public mutating func apply(_ recorded: RecordedEvent, configuration: LedgerConfiguration) {
-        fold(recorded, configuration: configuration)
+    /// In-place ``Ledger/evolve(_:with:)``.
+    public mutating func apply(_ recorded: RecordedEvent) {
+        fold(recorded)
     }
 
     /// Folds a committed batch's changes in: O(rows the batch touched).
@@ -50,6 +65,7 @@ public struct LedgerState: Sendable, Equatable {
         allowances.merge(delta.allowances) { _, new in new }
         customerComplaints.merge(delta.customerComplaints) { _, new in new }
         customerDays.merge(delta.customerDays) { _, new in new }
+        if let settings = delta.settingsHistory { settingsHistory = settings }
     }
 
     /// Drops what deciding no longer needs in memory — cases that are not open,

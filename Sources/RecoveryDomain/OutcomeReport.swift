@@ -1,6 +1,8 @@
-/// What outcomes can be grouped by (DESIGN.md §2).
+/// What outcomes can be grouped by (docs/EVENTS.md, "Outcome of a case").
 public enum OutcomeDimension: String, Sendable, CaseIterable {
-    /// The agent who holds the case (after any escalation).
+    /// The agent who holds the case now (after any escalation): its owner.
+    /// Money in a group is the compensation in the cases it owns, whoever
+    /// was charged (answers call it `compensation_owned`).
     case agent
     case channel, category, severity
     /// `first` or `repeat`: whether the customer had a case within the repeat
@@ -25,7 +27,8 @@ public enum OutcomeDimension: String, Sendable, CaseIterable {
     }
 }
 
-/// Outcome counts and rates over a set of cases.
+/// Outcome counts and rates over a set of cases (every formula: docs/EVENTS.md,
+/// "The figures, exactly").
 public struct OutcomeSummary: Sendable, Equatable {
     public var counts: [Outcome: Int] = [:]
     /// Sum and count of satisfaction uplifts, over resolved cases with a
@@ -35,34 +38,50 @@ public struct OutcomeSummary: Sendable, Equatable {
     public var upliftCount: Int64 = 0
     /// Compensation given, net of reversals, over all cases counted.
     public var compensationTotal: Int64 = 0
-    /// Net Promoter counts from each case's latest `would_recommend`:
-    /// promoters 9–10, passives 7–8, detractors 0–6.
+    /// The same over the cases that are no longer open (resolved or defected):
+    /// what ``compensationPerParadox`` divides.
+    public var compensationClosed: Int64 = 0
+    /// Net Promoter counts from each case's latest `would_recommend` (the
+    /// last follow-up that gave one): promoters 9–10, passives 7–8,
+    /// detractors 0–6; a case whose customer defected is a detractor,
+    /// whatever they answered before.
     public var promoters = 0
     public var passives = 0
     public var detractors = 0
     /// Cases whose first follow-up is recorded, and those of them on time.
     public var followedUp = 0
     public var followedUpOnTime = 0
+    /// Open cases with no follow-up whose deadline has passed.
+    public var followUpsOverdue = 0
 
     public init() {}
 
-    public mutating func add(_ state: CaseState) {
+    /// Counts `state` in; `now` is the moment the answer is for (deadlines
+    /// passed by then are overdue).
+    public mutating func add(_ state: CaseState, now: Timestamp) {
         counts[state.outcome, default: 0] += 1
         if let late = state.followUpLate {
             followedUp += 1
             if !late { followedUpOnTime += 1 }
+        } else if state.status == .open, let due = state.followUpDue, due < now {
+            followUpsOverdue += 1
         }
-        switch state.wouldRecommend {
-        case .some(9...10): promoters += 1
-        case .some(7...8): passives += 1
-        case .some(0...6): detractors += 1
-        default: break
+        if state.status == .defected {
+            detractors += 1
+        } else {
+            switch state.wouldRecommend {
+            case .some(9...10): promoters += 1
+            case .some(7...8): passives += 1
+            case .some(0...6): detractors += 1
+            default: break
+            }
         }
         if let uplift = state.uplift, [.paradox, .restored, .unrecovered].contains(state.outcome) {
             upliftSum += Int64(uplift)
             upliftCount += 1
         }
         compensationTotal += state.compensationNet
+        if state.status != .open { compensationClosed += state.compensationNet }
     }
 
     public func count(_ outcome: Outcome) -> Int { counts[outcome] ?? 0 }
@@ -76,15 +95,17 @@ public struct OutcomeSummary: Sendable, Equatable {
 
     public var meanUplift: Ratio { Ratio(upliftSum, upliftCount) }
 
-    /// First follow-ups recorded by their deadline ÷ first follow-ups recorded.
-    public var followUpOnTimeRate: Ratio { Ratio(Int64(followedUpOnTime), Int64(followedUp)) }
+    /// First follow-ups recorded by their deadline ÷ (first follow-ups recorded
+    /// + open cases past their deadline with none): a skipped follow-up counts
+    /// against the rate as soon as it is late.
+    public var followUpOnTimeRate: Ratio { Ratio(Int64(followedUpOnTime), Int64(followedUp + followUpsOverdue)) }
 
     /// NPS = 100 × (promoters − detractors) ÷ answered; undefined when nobody answered.
     public var nps: Ratio { Ratio(100 * Int64(promoters - detractors), Int64(promoters + passives + detractors)) }
 
-    /// What one paradox cost: all compensation given in the cases counted
+    /// What one paradox cost: the compensation in the closed cases counted
     /// (net of reversals, whatever their outcome) ÷ the paradox cases.
-    public var compensationPerParadox: Ratio { Ratio(compensationTotal, Int64(count(.paradox))) }
+    public var compensationPerParadox: Ratio { Ratio(compensationClosed, Int64(count(.paradox))) }
 }
 
 /// An outcome report: the summary over every case in range, and per group when
@@ -96,18 +117,18 @@ public struct OutcomeReport: Sendable, Equatable {
     public var groups: [(key: String, summary: OutcomeSummary)]
 
     /// Aggregates `cases` whose complaint day lies in `from...to` (either end
-    /// open when `nil`), grouped by `dimension` if given.
+    /// open when `nil`), grouped by `dimension` if given, as of `now`.
     public init(
         cases: some Sequence<CaseState>, by dimension: OutcomeDimension? = nil, from: BusinessDay? = nil,
-        to: BusinessDay? = nil
+        to: BusinessDay? = nil, now: Timestamp
     ) {
         var total = OutcomeSummary()
         var grouped: [String: OutcomeSummary] = [:]
         for state in cases {
             if let from, state.openedDay < from { continue }
             if let to, state.openedDay > to { continue }
-            total.add(state)
-            if let dimension { grouped[dimension.key(of: state), default: OutcomeSummary()].add(state) }
+            total.add(state, now: now)
+            if let dimension { grouped[dimension.key(of: state), default: OutcomeSummary()].add(state, now: now) }
         }
         self.total = total
         self.dimension = dimension
@@ -123,22 +144,41 @@ public struct OutcomeReport: Sendable, Equatable {
     }
 }
 
-/// Finance's view of one business day: every person's budget row and totals.
+/// Finance's view of one business day: the budget row of everyone who had a
+/// charge, a reversal or an allowance change that day, or an allowance
+/// setting of their own in force (so every supervisor and every person given
+/// a limit is counted, active or not), and totals over exactly those rows.
 public struct DayBudgets: Sendable, Equatable {
     public var day: BusinessDay
-    /// One row per person who has a row that day, by `agent_id`.
+    /// One row per person, by `agent_id`.
     public var rows: [(agentID: String, budget: BudgetDay)]
 
-    public init(day: BusinessDay, state: LedgerState) {
+    /// `rows`: the day's budget rows; `allowances`: every person's allowance
+    /// settings; `settings`: the ledger's (the allowance of a row not written yet).
+    public init(
+        day: BusinessDay, rows: [String: BudgetDay], allowances: [String: [AllowanceSetting]], settings: SettingsHistory
+    ) {
         self.day = day
-        rows = state.budgets.filter { $0.key.day == day }.sorted { $0.key.agentID < $1.key.agentID }
-            .map { (agentID: $0.key.agentID, budget: $0.value) }
+        var all = rows
+        let state = LedgerState(allowances: allowances, settingsHistory: settings)
+        for (agentID, list) in allowances where all[agentID] == nil && list.contains(where: { $0.since <= day }) {
+            all[agentID] = state.budget(for: agentID, on: day)
+        }
+        self.rows = all.sorted { $0.key < $1.key }.map { (agentID: $0.key, budget: $0.value) }
+    }
+
+    public init(day: BusinessDay, state: LedgerState) {
+        var rows: [String: BudgetDay] = [:]
+        for (key, row) in state.budgets where key.day == day { rows[key.agentID] = row }
+        self.init(day: day, rows: rows, allowances: state.allowances, settings: state.settingsHistory)
     }
 
     public var totalSpent: Int64 { rows.reduce(0) { $0 + $1.budget.spent } }
     public var totalAllowance: Int64 { rows.reduce(0) { $0 + $1.budget.allowance } }
     public var totalCompensations: Int { rows.reduce(0) { $0 + $1.budget.compensations } }
     public var totalReversals: Int { rows.reduce(0) { $0 + $1.budget.reversals } }
+    public var totalLateReversals: Int { rows.reduce(0) { $0 + $1.budget.lateReversals } }
+    public var totalLateReversed: Int64 { rows.reduce(0) { $0 + $1.budget.lateReversed } }
 
     public static func == (lhs: DayBudgets, rhs: DayBudgets) -> Bool {
         lhs.day == rhs.day && lhs.rows.map(\.agentID) == rhs.rows.map(\.agentID)

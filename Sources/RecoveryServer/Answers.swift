@@ -12,17 +12,13 @@ enum Answers {
     }
 
     static func hello(
-        role: ClientRole, agent: String?, position: Int64, signingKey: String, limits: Limits, ledger: LedgerConfiguration
+        role: ClientRole, agent: String?, position: Int64, signingKey: String, limits: Limits, settings: LedgerSettings
     ) -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "server": .string("recoveryd"), "version": .string(recoverydVersion), "protocol": .integer(1),
             "role": .string(role.rawValue), "position": .integer(position),
-            "currency": .string(ledger.currency), "time_zone": .string(ledger.timeZone.identifier),
-            "warn_below_percent": .integer(Int64(ledger.warnBelowPercent)),
-            "follow_up_within_days": .integer(Int64(ledger.followUpWithinDays)),
-            "repeat_window_days": .integer(Int64(ledger.repeatWindowDays)),
-            "customer_daily_cap": ledger.customerDailyCap.map(JSONValue.integer) ?? .null,
         ]
+        for name in SettingName.allCases { object[name.rawValue] = value(settings.value(of: name)) }
         if let agent { object["agent"] = .string(agent) }
         object["signing_key"] = .string(signingKey)
         for (name, value) in limits.named { object[name] = .integer(Int64(value)) }
@@ -64,22 +60,49 @@ enum Answers {
         return object
     }
 
+    /// A setting's value in JSON.
+    static func value(_ value: SettingValue) -> JSONValue {
+        switch value {
+        case .integer(let number): .integer(number)
+        case .text(let text): .string(text)
+        case .none: .null
+        }
+    }
+
+    /// `SETTINGS`: the values in force, the position of the event that set
+    /// each (null: built in), and the supervisors.
+    static func settings(
+        _ settings: LedgerSettings, positions: [SettingName: Int64], day: BusinessDay, supervisors: [String]
+    ) -> [String: JSONValue] {
+        var object: [String: JSONValue] = ["day": .string(day.description)]
+        var set: [String: JSONValue] = [:]
+        for name in SettingName.allCases {
+            object[name.rawValue] = value(settings.value(of: name))
+            set[name.rawValue] = positions[name].map(JSONValue.integer) ?? .null
+        }
+        object["positions"] = .object(set)
+        object["supervisors"] = .array(supervisors.map(JSONValue.string))
+        return object
+    }
+
     static func budget(agentID: String, day: BusinessDay, row: BudgetDay, currency: String) -> [String: JSONValue] {
         [
             "agent_id": .string(agentID), "day": .string(day.description), "allowance": .integer(row.allowance),
             "spent": .integer(row.spent), "remaining": .integer(row.remaining), "currency": .string(currency),
             "compensations": .integer(Int64(row.compensations)), "reversals": .integer(Int64(row.reversals)),
+            "late_reversals": .integer(Int64(row.lateReversals)), "late_reversed": .integer(row.lateReversed),
         ]
     }
 
-    static func budgets(day: BusinessDay, rows: [(agentID: String, budget: BudgetDay)], currency: String) -> [String: JSONValue] {
+    static func budgets(_ day: DayBudgets, currency: String) -> [String: JSONValue] {
         [
-            "day": .string(day.description), "currency": .string(currency),
-            "agents": .array(rows.map { .object(budget(agentID: $0.agentID, day: day, row: $0.budget, currency: currency)) }),
-            "total_allowance": .integer(rows.reduce(0) { $0 + $1.budget.allowance }),
-            "total_spent": .integer(rows.reduce(0) { $0 + $1.budget.spent }),
-            "compensations": .integer(Int64(rows.reduce(0) { $0 + $1.budget.compensations })),
-            "reversals": .integer(Int64(rows.reduce(0) { $0 + $1.budget.reversals })),
+            "day": .string(day.day.description), "currency": .string(currency),
+            "agents": .array(day.rows.map { .object(budget(agentID: $0.agentID, day: day.day, row: $0.budget, currency: currency)) }),
+            "people": .integer(Int64(day.rows.count)),
+            "covers": .string("everyone with a charge, a reversal or an allowance change that day, or an allowance setting of their own"),
+            "total_allowance": .integer(day.totalAllowance), "total_spent": .integer(day.totalSpent),
+            "compensations": .integer(Int64(day.totalCompensations)), "reversals": .integer(Int64(day.totalReversals)),
+            "late_reversals": .integer(Int64(day.totalLateReversals)), "late_reversed": .integer(day.totalLateReversed),
         ]
     }
 
@@ -89,12 +112,16 @@ enum Answers {
         object["paradox_rate"] = s.paradoxRate.decimal(digits: 4).map(JSONValue.fraction) ?? .null
         object["mean_uplift"] = s.meanUplift.decimal(digits: 2).map(JSONValue.fraction) ?? .null
         object["compensation_total"] = .integer(s.compensationTotal)
+        object["compensation_closed"] = .integer(s.compensationClosed)
         object["compensation_per_paradox"] = s.compensationPerParadox.decimal(digits: 0).flatMap(Int64.init).map(JSONValue.integer) ?? .null
         object["promoters"] = .integer(Int64(s.promoters))
         object["passives"] = .integer(Int64(s.passives))
         object["detractors"] = .integer(Int64(s.detractors))
         object["nps"] = s.nps.decimal(digits: 2).map(JSONValue.fraction) ?? .null
         object["follow_up_on_time_rate"] = s.followUpOnTimeRate.decimal(digits: 4).map(JSONValue.fraction) ?? .null
+        object["followed_up"] = .integer(Int64(s.followedUp))
+        object["followed_up_on_time"] = .integer(Int64(s.followedUpOnTime))
+        object["follow_ups_overdue"] = .integer(Int64(s.followUpsOverdue))
         return object
     }
 
@@ -108,6 +135,8 @@ enum Answers {
             report.groups.map { group in
                 var entry = summary(group.summary)
                 entry["key"] = .string(group.key)
+                // By owner: the money is in the cases the agent owns, whoever was charged.
+                if report.dimension == .agent { entry["compensation_owned"] = .integer(group.summary.compensationTotal) }
                 return .object(entry)
             })
         return object
@@ -121,15 +150,19 @@ enum Answers {
             "rows": .array(
                 rows.map { row in
                     var object: [String: JSONValue] = [
-                        "compensations": .integer(row.compensations), "reversals": .integer(row.reversals), "gross": .integer(row.gross),
-                        "net": .integer(row.net),
+                        "compensations": .integer(row.compensations), "gross": .integer(row.gross), "reversals": .integer(row.reversals),
+                        "reversed": .integer(row.reversed), "net": .integer(row.net), "overrides": .integer(row.overrides),
                     ]
                     for (dimension, value) in row.key { object[names[dimension]!] = .string(value) }
+                    // By person: the person charged (the approver when there was one).
+                    if by.contains(.person) { object["charged"] = .integer(row.gross) }
                     if let allowance = row.allowance { object["allowance"] = .integer(allowance) }
                     return .object(object)
                 }),
-            "total_net": .integer(rows.reduce(0) { $0 + $1.net }), "total_gross": .integer(rows.reduce(0) { $0 + $1.gross }),
+            "total_gross": .integer(rows.reduce(0) { $0 + $1.gross }), "total_reversed": .integer(rows.reduce(0) { $0 + $1.reversed }),
+            "total_net": .integer(rows.reduce(0) { $0 + $1.net }),
             "compensations": .integer(rows.reduce(0) { $0 + $1.compensations }), "reversals": .integer(rows.reduce(0) { $0 + $1.reversals }),
+            "overrides": .integer(rows.reduce(0) { $0 + $1.overrides }),
         ]
     }
 }

@@ -12,9 +12,10 @@ extension LedgerWriter {
     /// batches in flight first (their results come before any query's).
     func send(_ batch: [Pending]) {
         guard let log else { return }
-        let now = Timestamp(Date())
-        let ledger = configuration.ledger
-        let today = ledger.businessDay(of: now)
+        // Never before the last batch: positions and business days move forward together.
+        let now = max(Timestamp(Date()), Timestamp(microseconds: lastRecordedAt.microseconds + 1))
+        lastRecordedAt = now
+        let today = state.settingsHistory.businessDay(of: now)
         let clock = ContinuousClock()
         let started = clock.now
         var existing: [EventID: ExistingEvent] = [:]
@@ -23,7 +24,7 @@ extension LedgerWriter {
                 drainInFlight()
                 guard self.log != nil else { return answerUnavailable(batch) }
                 existing = try log.existing(Set(batch.map(\.event.eventID)))
-                try loadMissing(for: batch.map(\.event), recordedAt: now, connection: log.connection)
+                try loadMissing(for: batch.map(\.event), connection: log.connection)
             } else if !inFlight.isEmpty {
                 existing = inFlightRecords(for: batch)
             }
@@ -33,8 +34,8 @@ extension LedgerWriter {
                 view.evict(before: today)
             }
             let decision = Ledger.decide(
-                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest, content: $0.content) }, existing: existing, state: state,
-                pending: inFlight.map(\.decision.delta), at: now, configuration: ledger)
+                batch: batch.map { Submission(event: $0.event, contentDigest: $0.digest, content: $0.content, authority: $0.authority) },
+                existing: existing, state: state, pending: inFlight.map(\.decision.delta), at: now)
             let recordedAtText = now.description
             let rows = decision.records.indices.map {
                 EventRow(
@@ -104,7 +105,7 @@ extension LedgerWriter {
 
     /// Whether deciding `batch` needs PostgreSQL first: an id the filters
     /// cannot rule out (and no batch in flight holds), a case not in memory
-    /// that may exist, or a past day's budget row (a reversal).
+    /// that may exist, or a customer's earlier complaints.
     private func needsLookups(_ batch: [Pending], recordedAt: Timestamp) -> Bool {
         let pending = inFlight.map(\.decision.delta)
         let view = LedgerView(base: state, pending: pending)
@@ -122,17 +123,7 @@ extension LedgerWriter {
                 return true
             }
             guard let caseID = event.caseID else { continue }
-            guard let current = view.caseState(caseID) else {
-                if !filtersReady || known.cases.mightContain(caseID) { return true }
-                continue
-            }
-            if case .compensationReversal(let reversal) = event.body, let entry = current.compensations[reversal.reverses],
-                entry.day != stateDay,
-                view.budgetRow(BudgetKey(agentID: entry.chargedTo, day: entry.day)) == nil
-                    || view.customerSpent(CustomerDayKey(customerID: current.customerID, day: entry.day)) == nil
-            {
-                return true
-            }
+            if view.caseState(caseID) == nil && (!filtersReady || known.cases.mightContain(caseID)) { return true }
         }
         return false
     }
@@ -152,9 +143,10 @@ extension LedgerWriter {
     }
 
     /// Loads what deciding the batch needs and memory lacks: cases named, and
-    /// budget rows of past days (reversals). Today's rows are all in memory.
-    /// Runs with no batch in flight, so the tables match the state.
-    private func loadMissing(for events: [Event], recordedAt: Timestamp, connection: PGConnection) throws {
+    /// customers' earlier complaints. Today's budget and customer rows are all
+    /// in memory, and no event changes an earlier day's (a day once over is
+    /// closed). Runs with no batch in flight, so the tables match the state.
+    private func loadMissing(for events: [Event], connection: PGConnection) throws {
         let projections = Projections(connection: connection)
         let missingCases = Set(events.compactMap(\.caseID)).filter {
             state.cases[$0] == nil && (!filtersReady || known.cases.mightContain($0))
@@ -166,28 +158,7 @@ extension LedgerWriter {
             if case .complaint(let complaint) = event.body { complaint.customerID } else { nil }
         }).filter { state.customerComplaints[$0] == nil && (!filtersReady || known.customers.mightContain($0)) }
         if !customers.isEmpty {
-            let earliest = configuration.ledger.businessDay(of: recordedAt).adding(days: -Int64(configuration.ledger.repeatWindowDays))
-            state.customerComplaints.merge(try projections.complaintDays(of: customers, from: earliest)) { current, _ in current }
-        }
-        var keys = Set<BudgetKey>()
-        var customerKeys = Set<CustomerDayKey>()
-        for event in events {
-            if case .compensationReversal(let reversal) = event.body, let caseID = event.caseID, let current = state.cases[caseID],
-                let entry = current.compensations[reversal.reverses]
-            {
-                keys.insert(BudgetKey(agentID: entry.chargedTo, day: entry.day))
-                customerKeys.insert(CustomerDayKey(customerID: current.customerID, day: entry.day))
-            }
-            keys.formUnion(Ledger.requirements(of: event, recordedAt: recordedAt, configuration: configuration.ledger).budgetDays)
-        }
-        let missingKeys = keys.filter { state.budgets[$0] == nil && $0.day != stateDay }
-        if !missingKeys.isEmpty {
-            state.budgets.merge(try projections.budgets(missingKeys)) { current, _ in current }
-        }
-        // Today's customer rows are all in memory; a reversal of an earlier day's needs that day's.
-        let missingCustomers = customerKeys.filter { state.customerDays[$0] == nil && $0.day != stateDay }
-        if !missingCustomers.isEmpty {
-            state.customerDays.merge(try projections.customerDays(missingCustomers)) { current, _ in current }
+            state.customerComplaints.merge(try projections.complaintDays(of: customers)) { current, _ in current }
         }
     }
 

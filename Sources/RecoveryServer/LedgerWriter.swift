@@ -10,8 +10,8 @@ enum AppendAnswer: Sendable {
     case refused(ProtocolError)
 }
 
-/// The ledger's single writer (DESIGN.md §4): one thread that owns the decider
-/// state and the libpq connection holding the writer's lock.
+/// The ledger's single writer (docs/STORE.md, "Single writer"): one thread that
+/// owns the decider state and the libpq connection holding the writer's lock.
 ///
 /// It takes every queued append at once (up to `max_batch`) and decides the
 /// batch with ``Ledger/decide(batch:existing:state:pending:at:configuration:)``
@@ -36,12 +36,15 @@ final class LedgerWriter: @unchecked Sendable {
         let digest: [UInt8]
         /// The event's canonical content, made on the connection's loop.
         let content: [UInt8]
+        /// Who records it: the rules of who may move whose money depend on it.
+        let authority: Authority
         let complete: @Sendable (AppendAnswer) -> Void
 
-        init(event: Event, digest: [UInt8], content: [UInt8], complete: @escaping @Sendable (AppendAnswer) -> Void) {
+        init(event: Event, digest: [UInt8], content: [UInt8], authority: Authority, complete: @escaping @Sendable (AppendAnswer) -> Void) {
             self.event = event
             self.digest = digest
             self.content = content
+            self.authority = authority
             self.complete = complete
         }
     }
@@ -75,6 +78,10 @@ final class LedgerWriter: @unchecked Sendable {
     /// The committed state: what the tables hold.
     var state = LedgerState()
     var stateDay: BusinessDay?
+    /// The latest `recorded_at` given: a batch is never recorded before it, so
+    /// positions and business days move forward together even if the clock
+    /// steps back (and a closed day stays closed).
+    var lastRecordedAt = Timestamp(microseconds: 0)
     var inFlight: [InFlight] = []
     /// Ids the log may hold; usable once ``filtersReady``.
     var known = KnownIdentifiers(sizedFor: 0)
@@ -104,10 +111,14 @@ final class LedgerWriter: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Connects, takes the writer's lock and loads the working state; throws if
-    /// any of that fails (a second writer, an unreachable database).
+    /// Connects, takes the writer's lock and loads the working state; records
+    /// a new ledger's opening settings (or an earlier version's, on upgrade)
+    /// and rebuilds projection rows an older fold wrote; then checks that no
+    /// settings flag differs from the log. Throws if any of that fails (a
+    /// second writer, an unreachable database, a differing flag).
     func start() throws {
         try connect()
+        try open()
         let thread = Thread { [self] in loop() }
         thread.name = "recoveryd-writer"
         self.thread = thread
@@ -117,7 +128,7 @@ final class LedgerWriter: @unchecked Sendable {
     /// Queues an append; `complete` is called once, from the writer thread.
     /// When `max_queue` appends wait already, nothing is queued and the
     /// result is false (see ``whenRoom(_:)``).
-    func submit(_ event: Event, complete: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submit(_ event: Event, authority: Authority, complete: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
         let content = EventCodec.canonicalContent(of: event)
         let digest = HashChain.digest(content)
         condition.lock()
@@ -130,7 +141,7 @@ final class LedgerWriter: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        queue.append(Pending(event: event, digest: digest, content: content, complete: complete))
+        queue.append(Pending(event: event, digest: digest, content: content, authority: authority, complete: complete))
         condition.signal()
         condition.unlock()
         return true
@@ -240,8 +251,16 @@ final class LedgerWriter: @unchecked Sendable {
         // A standby reads this to name the writer in `ERR read_only`.
         let advertised = configuration.advertise ?? "\(configuration.host):\(configuration.port)"
         try? connection.query("SELECT set_config('application_name', $1, false)", [.text(String("recoveryd@\(advertised)".prefix(63)))])
-        let today = configuration.ledger.businessDay(of: Timestamp(Date()))
-        let loaded = try Projections(connection: connection).workingState(today: today)
+        try load(from: log)
+        logger.debug("writer connected", metadata: ["server": "\(connection.server)", "position": "\(log.head.position)"])
+    }
+
+    /// Reads the working state from the tables `log` writes, after checking
+    /// that they reflect the log's head.
+    func load(from log: EventLog) throws {
+        let connection = log.connection
+        let loaded = try Projections(connection: connection).workingState(now: Timestamp(Date()))
+        let today = loaded.settingsHistory.businessDay(of: Timestamp(Date()))
         guard loaded.lastPosition == log.head.position else {
             throw StoreError(
                 .corrupt,
@@ -255,13 +274,13 @@ final class LedgerWriter: @unchecked Sendable {
                 "the checkpoint records hash \(Hex.encode(checkpoint.hash)) at position \(checkpoint.position) but the log's last hash is \(Hex.encode(log.head.hash)): the log or the checkpoint was changed outside recoveryd; find where with `recoveryctl verify` against saved heads before serving from it"
             )
         }
+        if let last = try EventReader(connection: connection).lastRecordedAt(), last > lastRecordedAt { lastRecordedAt = last }
         state = loaded
         stateDay = today
         self.log = log
         backoff = 0.1
         startLoadingFilters(through: log.head.position)
-        view.reset(head: log.head, today: today, budgets: state.budgets, allowances: state.allowances)
-        logger.debug("writer connected", metadata: ["server": "\(connection.server)", "position": "\(log.head.position)"])
+        view.reset(head: log.head, today: today, state: state)
     }
 
     /// Reads the ids the log holds on a connection of its own, so the writer

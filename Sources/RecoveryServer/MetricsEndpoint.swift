@@ -53,7 +53,7 @@ final class MetricsState: @unchecked Sendable {
             uniqueKeysWithValues: ClientRole.allCases.map { ($0.rawValue, Metrics.Gauge(label: "recoveryd_connections", dimensions: [("role", $0.rawValue)])) })
         lagPositions = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_positions")
         lagSeconds = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_seconds")
-        spentToday = Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.ledger.currency)])
+        spentToday = Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.settings.currency)])
         startTime.record(started.timeIntervalSince1970)
     }
 
@@ -108,8 +108,7 @@ final class MetricsState: @unchecked Sendable {
             lagPositions?.record(lag?.positions ?? -1)
             lagSeconds?.record(lag?.seconds ?? -1)
         }
-        let today = server.ledger.businessDay(of: Timestamp(Date()))
-        let rows = view.budgets(on: today) ?? []
+        let rows = view.budgets(on: server.today)?.rows ?? []
         spentToday.record(rows.reduce(Int64(0)) { $0 + $1.budget.spent })
         // Over 80%: spent × 5 > allowance × 4, in integers.
         nearlySpent.record(rows.filter { $0.budget.spent * 5 > $0.budget.allowance * 4 }.count)

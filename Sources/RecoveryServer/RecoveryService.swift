@@ -1,4 +1,5 @@
 import Foundation
+import LedgerStore
 import LineProtocol
 import Logging
 import NIOCore
@@ -32,6 +33,13 @@ public final class RecoveryService: Service, Sendable {
         case .writer:
             try writer.start()
         case .standby, .follower:
+            // The ledger's settings (its currency and time zone above all) from
+            // the tables before serving; the tailer reads them again as the log moves.
+            if let connection = try? PGConnection(configuration.conninfo, timeouts: configuration.timeouts),
+                let settings = try? Projections(connection: connection).settingsHistory()
+            {
+                writer.view.observe(head: nil, settings: settings)
+            }
             let following = LogTailer(
                 conninfo: configuration.conninfo, timeouts: configuration.timeouts, hub: hub, view: writer.view,
                 measuresLag: configuration.mode == .follower, logger: logger)

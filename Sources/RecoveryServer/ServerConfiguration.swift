@@ -5,18 +5,21 @@ import LineProtocol
 import RecoveryDomain
 
 /// Everything the server needs to run: where to listen, how to reach
-/// PostgreSQL, the ledger's settings, the protocol's limits and the tokens.
+/// PostgreSQL, what a new ledger opens with, the protocol's limits and the
+/// tokens. The ledger's settings are not here: they are in its log.
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
     /// libpq conninfo or URI ("" uses the PG* environment).
     public var conninfo: String
-    public var ledger: LedgerConfiguration
+    /// `serve`'s settings flags: a new ledger's opening events; on an existing
+    /// ledger, compared with its log (a difference refuses the start).
+    public var seed: LedgerSeed
     public var limits: Limits
     public var tokens: TokenFile
     /// Where ``tokens`` came from: read again on SIGHUP (nil: never).
     public var tokenFile: URL?
-    /// What this daemon is (DESIGN.md §8).
+    /// What this daemon is (docs/OPERATIONS.md, "High availability").
     public enum Mode: String, Sendable {
         /// Holds the writer's lock and records appends.
         case writer
@@ -47,7 +50,7 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration
 
     public init(
-        host: String = "127.0.0.1", port: Int = 7411, conninfo: String, ledger: LedgerConfiguration = LedgerConfiguration(),
+        host: String = "127.0.0.1", port: Int = 7411, conninfo: String, seed: LedgerSeed = LedgerSeed(),
         limits: Limits = Limits(), tokens: TokenFile, tokenFile: URL? = nil, tls: ServerTLS? = nil,
         signer: HeadSigner = HeadSigner(ledger: "default", key: .init()), headInterval: Duration = .seconds(10), readConnections: Int = 4, timeouts: PGTimeouts = PGTimeouts(),
         shutdownGrace: Duration = .seconds(15)
@@ -57,7 +60,7 @@ public struct ServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.conninfo = conninfo
-        self.ledger = ledger
+        self.seed = seed
         self.limits = limits
         self.tokens = tokens
         self.tokenFile = tokenFile

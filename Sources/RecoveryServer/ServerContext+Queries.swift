@@ -10,29 +10,39 @@ import RecoveryDomain
 /// tables on the read pool otherwise, and answers one final line.
 extension ServerContext {
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
-        let currency = ledger.currency
+        let currency = settings.currency
+        let today = self.today
         switch request {
         case .caseQuery(let caseID, let at?):
-            return past(at, on: eventLoop) { past in
+            return past(at, on: eventLoop) { past, _ in
                 guard let (state, events) = try past.case(caseID, at: at) else {
                     throw ProtocolError(.notFound, "no case \(caseID) at position \(at)")
                 }
                 return try Answers.caseState(state, events: events, currency: currency)
             }
         case .budget(let agentID, let day, let at?):
-            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
-            return past(at, on: eventLoop) { past in
-                Answers.budget(agentID: agentID, day: day, row: try past.budget(agentID: agentID, day: day, at: at), currency: currency)
+            return past(at, on: eventLoop) { past, then in
+                let day = day ?? then.day
+                return Answers.budget(agentID: agentID, day: day, row: try past.budget(agentID: agentID, day: day, at: at), currency: currency)
             }
         case .budgets(let day, let at?):
-            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
-            return past(at, on: eventLoop) { past in
-                Answers.budgets(day: day, rows: try past.budgets(on: day, at: at), currency: currency)
+            return past(at, on: eventLoop) { past, then in
+                Answers.budgets(try past.budgets(on: day ?? then.day, at: at), currency: currency)
             }
         case .outcomes(let by, let from, let to, let at?):
-            return past(at, on: eventLoop) { past in
-                let report = OutcomeReport(cases: try past.cases(openedFrom: from, to: to, at: at), by: by, from: from, to: to)
+            return past(at, on: eventLoop) { past, then in
+                let report = OutcomeReport(cases: try past.cases(openedFrom: from, to: to, at: at), by: by, from: from, to: to, now: then.time)
                 return Answers.outcomes(report, from: from, to: to, currency: currency)
+            }
+        case .spending(let from, let to, let by, let at?):
+            return past(at, on: eventLoop) { past, _ in
+                Answers.spending(try past.spending(from: from, to: to, by: by, at: at), from: from, to: to, by: by, currency: currency)
+            }
+        case .settings(let at?):
+            return past(at, on: eventLoop) { past, then in
+                let history = try past.settings(at: at)
+                let (inForce, positions) = history.settings(through: at)
+                return Answers.settings(inForce, positions: positions, day: then.day, supervisors: try past.supervisors(on: then.day, at: at))
             }
         case .caseQuery(let caseID, nil):
             return read(on: eventLoop) { connection in
@@ -43,18 +53,31 @@ extension ServerContext {
                 return [Response.ok(try Answers.caseState(state, events: events, currency: currency))]
             }
         case .budget(let agentID, let day, nil):
-            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
+            let day = day ?? today
             return budget(agentID: agentID, day: day, on: eventLoop).map {
                 [Response.ok(Answers.budget(agentID: agentID, day: day, row: $0, currency: currency))]
             }
         case .budgets(let day, nil):
-            let day = day ?? ledger.businessDay(of: Timestamp(Date()))
-            return budgets(on: day, on: eventLoop).map { [Response.ok(Answers.budgets(day: day, rows: $0, currency: currency))] }
+            return budgets(on: day ?? today, on: eventLoop).map { [Response.ok(Answers.budgets($0, currency: currency))] }
         case .outcomes(let by, let from, let to, nil):
             return read(on: eventLoop) { connection in
                 let cases = try Projections(connection: connection).cases(openedFrom: from, to: to)
-                let report = OutcomeReport(cases: cases, by: by, from: from, to: to)
+                let report = OutcomeReport(cases: cases, by: by, from: from, to: to, now: Timestamp(Date()))
                 return [Response.ok(Answers.outcomes(report, from: from, to: to, currency: currency))]
+            }
+        case .spending(let from, let to, let by, nil):
+            return read(on: eventLoop) { connection in
+                let rows = try Projections(connection: connection).spending(from: from, to: to, by: by)
+                return [Response.ok(Answers.spending(rows, from: from, to: to, by: by, currency: currency))]
+            }
+        case .settings(nil):
+            return read(on: eventLoop) { connection in
+                let projections = Projections(connection: connection)
+                let state = LedgerState(allowances: try projections.allowances(), settingsHistory: try projections.settingsHistory())
+                let day = state.settingsHistory.businessDay(of: Timestamp(Date()))
+                let (inForce, positions) = state.settingsHistory.settings(through: .max)
+                let supervisors = state.allowances.keys.filter { state.role(of: $0, on: day) == .supervisor }.sorted()
+                return [Response.ok(Answers.settings(inForce, positions: positions, day: day, supervisors: supervisors))]
             }
         case .verify(let from, let to):
             return verify(from: from, to: to, on: eventLoop)
@@ -67,30 +90,29 @@ extension ServerContext {
                 ])]
             }
         case .due(let agentID):
-            let ledger = self.ledger
-            let today = ledger.businessDay(of: Timestamp(Date()))
+            let zone = settings.timeZone
             return read(on: eventLoop) { connection in
-                let due = try Projections(connection: connection).casesDue(by: today.end(in: ledger.timeZone), owner: agentID)
+                let due = try Projections(connection: connection).casesDue(by: today.end(in: zone), owner: agentID)
+                let now = Timestamp(Date())
                 return [Response.ok([
                     "day": .string(today.description),
                     "cases": .array(due.map { c in
                         var summary = Answers.caseSummary(c, currency: currency)
                         summary["follow_up_due"] = c.followUpDue.map { .string($0.description) } ?? .null
+                        summary["overdue"] = .bool(c.followUpDue.map { $0 < now } ?? false)
                         return .object(summary)
                     }),
                 ])]
             }
         case .people:
-            let ledger = self.ledger
-            let today = ledger.businessDay(of: Timestamp(Date()))
             return read(on: eventLoop) { connection in
                 let projections = Projections(connection: connection)
-                let state = LedgerState(allowances: try projections.allowances())
-                let everyone = try projections.peopleWithBudgetRows().union(state.allowances.keys).union(ledger.supervisors)
+                let state = LedgerState(allowances: try projections.allowances(), settingsHistory: try projections.settingsHistory())
+                let everyone = try projections.peopleWithBudgetRows().union(state.allowances.keys)
                 let people: [JSONValue] = everyone.sorted().map { agentID in
                     .object([
-                        "agent_id": .string(agentID), "role": .string(state.role(of: agentID, on: today, configuration: ledger).rawValue),
-                        "allowance": .integer(state.allowance(for: agentID, on: today, configuration: ledger)),
+                        "agent_id": .string(agentID), "role": .string(state.role(of: agentID, on: today).rawValue),
+                        "allowance": .integer(state.allowance(for: agentID, on: today)),
                     ])
                 }
                 return [Response.ok(["day": .string(today.description), "currency": .string(currency), "people": .array(people)])]
@@ -111,11 +133,6 @@ extension ServerContext {
             return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
         case .status:
             return status(on: eventLoop)
-        case .spending(let from, let to, let by):
-            return read(on: eventLoop) { connection in
-                let rows = try Projections(connection: connection).spending(from: from, to: to, by: by)
-                return [Response.ok(Answers.spending(rows, from: from, to: to, by: by, currency: currency))]
-            }
         case .hello, .ping, .quit, .append, .replay, .subscribe, .unsubscribe:
             return eventLoop.makeSucceededFuture([.error(.internalError, "\(request.verb) is not a query")])
         }
@@ -146,16 +163,26 @@ extension ServerContext {
         }
     }
 
+    /// When an answer as of a position is for: the time that position was
+    /// recorded (the epoch for position 0), and its business day.
+    struct Then {
+        var time: Timestamp
+        var day: BusinessDay
+    }
+
     /// An answer as the ledger stood right after position `at` (``PastState``),
-    /// with `"at"` and `"at_hash"` added, all read in one snapshot.
+    /// with `"at"` and `"at_hash"` added, all read in one snapshot. A day
+    /// left out defaults to the day of that position, and deadlines are
+    /// passed or not as of its time: the answer is the one given then.
     private func past(
-        _ at: Int64, on eventLoop: EventLoop, _ body: @escaping @Sendable (PastState) throws -> [String: JSONValue]
+        _ at: Int64, on eventLoop: EventLoop, _ body: @escaping @Sendable (PastState, Then) throws -> [String: JSONValue]
     ) -> EventLoopFuture<[Response]> {
-        let (ledger, maxEvents) = (self.ledger, configuration.limits.maxAtEvents)
+        let (zone, maxEvents) = (settings.timeZone, configuration.limits.maxAtEvents)
         return read(on: eventLoop) { connection in
-            let past = PastState(connection: connection, configuration: ledger, maxEvents: maxEvents)
+            let past = PastState(connection: connection, maxEvents: maxEvents)
             return try past.snapshot(at: at) { head in
-                var answer = try body(past)
+                let time = try EventReader(connection: connection).recordedAt(at) ?? Timestamp(microseconds: 0)
+                var answer = try body(past, Then(time: time, day: BusinessDay(time, in: zone)))
                 answer["at"] = .integer(head.position)
                 answer["at_hash"] = .string(Hex.encode(head.hash))
                 return [Response.ok(answer)]
@@ -249,23 +276,25 @@ extension ServerContext {
     /// The budget row of `agentID` on `day`: from the writer's memory for
     /// today and later (and any day it holds), else from the table.
     func budget(agentID: String, day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<BudgetDay> {
-        let ledger = self.ledger
-        if let row = writer.view.budget(BudgetKey(agentID: agentID, day: day), configuration: ledger) {
+        if let row = writer.view.budget(BudgetKey(agentID: agentID, day: day)) {
             return eventLoop.makeSucceededFuture(row)
         }
         return read(on: eventLoop) { connection in
             let projections = Projections(connection: connection)
             if let row = try projections.budgets([BudgetKey(agentID: agentID, day: day)]).values.first { return row }
-            return LedgerState(allowances: try projections.allowances()).budget(for: agentID, on: day, configuration: ledger)
+            return LedgerState(allowances: try projections.allowances(), settingsHistory: try projections.settingsHistory())
+                .budget(for: agentID, on: day)
         }
     }
 
-    /// Every budget row of `day`.
-    func budgets(on day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<[(agentID: String, budget: BudgetDay)]> {
+    /// `day`'s budgets (``DayBudgets``).
+    func budgets(on day: BusinessDay, on eventLoop: EventLoop) -> EventLoopFuture<DayBudgets> {
         if let rows = writer.view.budgets(on: day) { return eventLoop.makeSucceededFuture(rows) }
         return read(on: eventLoop) { connection in
-            try Projections(connection: connection).budgets(on: day).sorted { $0.key.agentID < $1.key.agentID }
-                .map { (agentID: $0.key.agentID, budget: $0.value) }
+            let projections = Projections(connection: connection)
+            var rows: [String: BudgetDay] = [:]
+            for (key, row) in try projections.budgets(on: day) { rows[key.agentID] = row }
+            return DayBudgets(day: day, rows: rows, allowances: try projections.allowances(), settings: try projections.settingsHistory())
         }
     }
 }

@@ -42,7 +42,12 @@ final class ServerContext: SessionBackend {
 
     /// `writer` once this daemon's writer holds the lock, else its configured mode.
     var mode: String { writer.view.isServing ? "writer" : configuration.mode.rawValue }
-    var ledger: LedgerConfiguration { configuration.ledger }
+    /// The ledger's settings: the writer's (or, on a standby or follower,
+    /// as last read from the tables). Never a flag's.
+    var settings: SettingsHistory { writer.view.settings }
+
+    /// Today, in the ledger's time zone.
+    var today: BusinessDay { settings.businessDay(of: Timestamp(Date())) }
 
     // MARK: Admission and tokens
 
@@ -58,7 +63,7 @@ final class ServerContext: SessionBackend {
         guard let entry = connections.hello(connection, token: token) else { return nil }
         var answer = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
-            limits: limits, ledger: ledger)
+            limits: limits, settings: settings.latest)
         answer["mode"] = .string(mode)
         if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
         if configuration.mode == .follower {
@@ -87,7 +92,7 @@ final class ServerContext: SessionBackend {
             answer(result)
         }
         let event: Event
-        switch EventCodec.decode(json: json, currency: ledger.currency) {
+        switch EventCodec.decode(json: json, currency: settings.currency) {
         case .failure(let rejection):
             answer(.refused(ProtocolError(rejection)))
             return true
@@ -98,7 +103,7 @@ final class ServerContext: SessionBackend {
             answer(.refused(refusal))
             return true
         }
-        return writer.submit(event, complete: answer)
+        return writer.submit(event, authority: agent.map(Authority.person) ?? .app, complete: answer)
     }
 
     func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void) { writer.whenRoom(room) }

@@ -45,7 +45,7 @@ private struct OnceEach {
     mutating func reset() { last = "" }
 }
 
-/// `recoveryd serve --standby` (DESIGN.md §8): a second daemon on the same
+/// `recoveryd serve --standby` (docs/OPERATIONS.md, "High availability"): a second daemon on the same
 /// database. It serves reads from the tables while another daemon holds the
 /// writer's lock, tails the log for its subscribers, and tries to become the
 /// writer every `interval`; when the writer's session ends (its process
@@ -181,7 +181,9 @@ final class LogTailer: @unchecked Sendable {
         guard let connection else { return published ?? 0 }
         let reader = EventReader(connection: connection)
         let head = try reader.head()
-        view.observe(head: head)
+        // The settings are read again when the log moved: an admin may have changed one.
+        let moved = head.position != (published ?? -1)
+        view.observe(head: head, settings: moved ? try Projections(connection: connection).settingsHistory() : nil)
         var next = (published ?? head.position) + 1
         while next <= head.position, !rounds.isStopped {
             let page = try reader.page(from: next, through: head.position, limit: EventReader.defaultPageSize)

@@ -4,7 +4,7 @@ import RecoveryDomain
 
 /// What queries may read from the writer's memory: the chain's head, the
 /// budget rows it holds (all of today's, and any older ones it loaded), the
-/// allowance settings. The writer updates it
+/// allowance settings, the ledger's settings. The writer updates it
 /// after every commit with the rows the batch changed — never a copy of the
 /// whole — and readers take single rows or one day's rows under its lock.
 final class WriterView: @unchecked Sendable {
@@ -13,6 +13,7 @@ final class WriterView: @unchecked Sendable {
     private var today = BusinessDay(daysSinceEpoch: 0)
     private var budgets: [BudgetKey: BudgetDay] = [:]
     private var allowances: [String: [AllowanceSetting]] = [:]
+    private var ledgerSettings = SettingsHistory()
     /// False until this daemon's writer holds the lock (a standby before it
     /// takes over): then nothing here is the ledger's, and queries read the
     /// tables; only ``position`` is kept, as last read from the log.
@@ -26,23 +27,35 @@ final class WriterView: @unchecked Sendable {
         return serving
     }
 
-    /// The log's head as a standby last read it.
-    func observe(head: ChainHead) {
+    /// The log's head (and the settings, when they were read) as a standby
+    /// or follower last read them.
+    func observe(head: ChainHead?, settings: SettingsHistory?) {
         lock.lock()
         defer { lock.unlock() }
-        if !serving { self.head = head }
+        guard !serving else { return }
+        if let head { self.head = head }
+        if let settings { ledgerSettings = settings }
     }
 
     /// Everything again, after a connect.
-    func reset(head: ChainHead, today: BusinessDay, budgets: [BudgetKey: BudgetDay], allowances: [String: [AllowanceSetting]]) {
+    func reset(head: ChainHead, today: BusinessDay, state: LedgerState) {
         lock.lock()
         defer { lock.unlock() }
         serving = true
         connected = true
         self.head = head
         self.today = today
-        self.budgets = budgets
-        self.allowances = allowances
+        budgets = state.budgets
+        allowances = state.allowances
+        ledgerSettings = state.settingsHistory
+    }
+
+    /// The ledger's settings as the writer (or, on a standby or follower, the
+    /// last read of the tables) has them.
+    var settings: SettingsHistory {
+        lock.lock()
+        defer { lock.unlock() }
+        return ledgerSettings
     }
 
     /// The writer lost its connection; it reconnects on the next append or attempt.
@@ -65,6 +78,7 @@ final class WriterView: @unchecked Sendable {
         self.head = head
         for (key, row) in delta.budgets { budgets[key] = row }
         for (agentID, settings) in delta.allowances { allowances[agentID] = settings }
+        if let settings = delta.settingsHistory { ledgerSettings = settings }
     }
 
     /// After the writer dropped settled rows from its memory.
@@ -91,22 +105,23 @@ final class WriterView: @unchecked Sendable {
     /// The row held for `key`; if there is none and the day is today or later
     /// (all of which the writer holds), the empty row the day starts as.
     /// Nil for an earlier day the writer does not hold: the table has it.
-    func budget(_ key: BudgetKey, configuration: LedgerConfiguration) -> BudgetDay? {
+    func budget(_ key: BudgetKey) -> BudgetDay? {
         lock.lock()
         defer { lock.unlock() }
         guard serving else { return nil }
         if let row = budgets[key] { return row }
         guard key.day >= today else { return nil }
-        return LedgerState(allowances: allowances[key.agentID].map { [key.agentID: $0] } ?? [:])
-            .budget(for: key.agentID, on: key.day, configuration: configuration)
+        return LedgerState(allowances: allowances[key.agentID].map { [key.agentID: $0] } ?? [:], settingsHistory: ledgerSettings)
+            .budget(for: key.agentID, on: key.day)
     }
 
-    /// Every row of `day`, if it is today or later; nil for an earlier day.
-    func budgets(on day: BusinessDay) -> [(agentID: String, budget: BudgetDay)]? {
+    /// `day`'s budgets, if it is today or later; nil for an earlier day.
+    func budgets(on day: BusinessDay) -> DayBudgets? {
         lock.lock()
         defer { lock.unlock() }
         guard serving, day >= today else { return nil }
-        return budgets.compactMap { $0.key.day == day ? (agentID: $0.key.agentID, budget: $0.value) : nil }
-            .sorted { $0.agentID < $1.agentID }
+        var rows: [String: BudgetDay] = [:]
+        for (key, row) in budgets where key.day == day { rows[key.agentID] = row }
+        return DayBudgets(day: day, rows: rows, allowances: allowances, settings: ledgerSettings)
     }
 }

@@ -36,7 +36,6 @@ struct CPUBenchmark: ParsableCommand {
     /// Every append of `lines` through the per-event work, in batches; returns
     /// how many were answered. (`--toggle-collect` this function to count it alone.)
     static func appendAll(_ lines: [[UInt8]], batch: Int, metrics: ServerMetrics? = nil) throws -> Int {
-        let configuration = LedgerConfiguration()
         var state = LedgerState()
         var tip = ChainHead.empty
         var answered = 0
@@ -47,7 +46,7 @@ struct CPUBenchmark: ParsableCommand {
             var submissions: [Submission] = []
             submissions.reserveCapacity(batch)
             for line in lines[chunk..<min(chunk + batch, lines.count)] {
-                guard case .success(let event) = EventCodec.decode(json: line, currency: configuration.currency),
+                guard case .success(let event) = EventCodec.decode(json: line, currency: state.settingsHistory.currency),
                     Permissions.check(event.body.type, by: .frontline) == nil
                 else { throw ValidationError("the case mix was refused") }
                 let content = EventCodec.canonicalContent(of: event)
@@ -55,7 +54,7 @@ struct CPUBenchmark: ParsableCommand {
             }
             // On the writer: decide, build the rows and the transaction's parameters.
             let now = Timestamp(Date())
-            let decision = Ledger.decide(batch: submissions, existing: [:], state: state, at: now, configuration: configuration)
+            let decision = Ledger.decide(batch: submissions, existing: [:], state: state, at: now)
             let text = now.description
             let rows = decision.records.indices.map {
                 EventRow(decision.records[$0], contentDigest: decision.digests[$0], content: decision.contents[$0], recordedAtText: text)

@@ -72,8 +72,7 @@ struct ScaleBenchmark: ParsableCommand {
     /// year before now, in batches of 5,000 through the batch decider.
     static func fill(conninfo: String, events: Int, openCases: Int) throws -> Int {
         let log = try EventLog(connection: PGConnection(conninfo, timeouts: .maintenance))
-        let configuration = LedgerConfiguration()
-        var state = try Projections(connection: log.connection).workingState(today: configuration.businessDay(of: Timestamp(Date())))
+        var state = try Projections(connection: log.connection).workingState(now: Timestamp(Date()))
         let closedCases = (events - 2 * openCases) / 4
         let total = closedCases * 4 + openCases * 2
         let span: Int64 = 365 * 86_400 * 1_000_000
@@ -89,12 +88,12 @@ struct ScaleBenchmark: ParsableCommand {
         func flush(at index: Int) throws {
             guard !batch.isEmpty else { return }
             let at = Timestamp(microseconds: first + Int64(Double(span) * Double(index) / Double(max(total, 1))))
-            let today = configuration.businessDay(of: at)
+            let today = state.settingsHistory.businessDay(of: at)
             if day != today {
                 state.evictSettled(before: today)
                 day = today
             }
-            let decision = Ledger.decide(batch: batch, existing: [:], state: state, at: at, configuration: configuration)
+            let decision = Ledger.decide(batch: batch, existing: [:], state: state, at: at)
             let refused = decision.outcomes.filter { if case .refused = $0 { true } else { false } }.count
             guard refused == 0 else { throw ValidationError("the fill's own events were refused (\(refused))") }
             let text = at.description
@@ -121,7 +120,7 @@ struct ScaleBenchmark: ParsableCommand {
                 add(
                     Event(
                         eventID: id(), agentID: agent, caseID: caseID,
-                        body: .compensation(Compensation(amount: 500, currency: configuration.currency, kind: .credit))))
+                        body: .compensation(Compensation(amount: 500, currency: state.settingsHistory.currency, kind: .credit))))
                 add(Event(eventID: id(), agentID: agent, caseID: caseID, body: .followUp(FollowUp(satisfaction: 8, resolved: true))))
             }
             index += n < closedCases ? 4 : 2

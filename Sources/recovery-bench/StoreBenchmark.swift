@@ -105,7 +105,7 @@ struct StoreBenchmark: ParsableCommand {
                     for chunk in stride(from: 0, to: events.count, by: size) {
                         let decision = Ledger.decide(
                             batch: Array(events[chunk..<min(chunk + size, events.count)]), existing: [:], state: state,
-                            pending: inFlight.map(\.1), at: at, configuration: LedgerConfiguration())
+                            pending: inFlight.map(\.1), at: at)
                         let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
                         if pipelined {
                             inFlight.append((try log.send(rows, projections: try Projections.statements(for: decision.delta)), decision.delta))

@@ -9,35 +9,40 @@ struct RebuildCommand: AsyncParsableCommand {
         abstract: "Replay the whole log through the deciders; compare with the projection tables, or rewrite them.",
         discussion: """
             --check compares and reports every difference (exit status 1 if any). --write replaces the \
-            projection tables (cases, case_compensations, budget_days, allowances and the checkpoint) \
-            with the replay's, in one transaction, holding the writer's lock: stop recoveryd first. \
-            The log itself is never changed.
+            projection tables (cases, case_compensations, budget_days, allowances, customer_days, \
+            setting_changes and the checkpoint) with the replay's, in one transaction, holding the \
+            writer's lock: stop recoveryd first. Everything, the ledger's settings included, comes from \
+            the log: rebuild takes no settings flags. The log itself is never changed.
             """)
 
     @Flag(help: "Report the differences between the log and the projection tables.") var check = false
     @Flag(help: "Rewrite the projection tables from the log (recoveryd must be stopped).") var write = false
     @OptionGroup var database: DatabaseOptions
-    @OptionGroup var ledger: LedgerOptions
+    /// Refused, every one: the settings are in the log (see ``validate()``).
+    @OptionGroup(visibility: .hidden) var ledger: LedgerOptions
 
     func validate() throws {
         guard check != write else { throw ValidationError("say --check (compare) or --write (rewrite the projection tables)") }
+        if let flag = ledger.given.first {
+            throw ValidationError(
+                "\(flag) no longer applies to rebuild: the ledger's settings are events in its log, and rebuild reads them from there (see them with `recoveryctl settings`)"
+            )
+        }
     }
 
     func run() async throws {
         let logger = makeLogger("info")
-        var configuration = try ledger.ledger()
+        // The embedded PostgreSQL is the data dir's: not while a daemon runs on it.
+        let dataDirectoryLock = database.isEmbedded ? try DataDirectoryLock(database.dataDirectory) : nil
+        defer { withExtendedLifetime(dataDirectoryLock) {} }
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stop() } }
         let conninfo = try database.conninfo(cluster: cluster)
-        // The settings the ledger was started with decide days and deadlines, whatever the options say.
-        if let stored = try LedgerSettings.stored(PGConnection(conninfo, timeouts: .maintenance)) {
-            guard let zone = TimeZone(identifier: stored.timeZone) else {
-                throw ValidationError("the ledger's stored time zone \(stored.timeZone) is not known here")
-            }
-            configuration.timeZone = zone
-            configuration.currency = stored.currency
-            configuration.followUpWithinDays = stored.followUpWithinDays
-            configuration.repeatWindowDays = stored.repeatWindowDays
+        let connection = try PGConnection(conninfo, timeouts: .maintenance)
+        if try LegacySettings.stored(connection) != nil {
+            throw ValidationError(
+                "this ledger's settings are still outside its log (an earlier version's): start `recoveryd serve` once, which records them as events, then rebuild"
+            )
         }
         // The writer's lock first: a rewrite must not race a running daemon.
         let log = try write ? EventLog(connection: PGConnection(conninfo, timeouts: .maintenance)) : nil
@@ -51,7 +56,7 @@ struct RebuildCommand: AsyncParsableCommand {
         let stored = write ? nil : InBackground { try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState() }
         let replayed: Rebuild.Replayed
         do {
-            replayed = try Rebuild.replay(conninfo: conninfo, configuration: configuration) { logger.info("replayed \($0) events") }
+            replayed = try Rebuild.replay(conninfo: conninfo) { logger.info("replayed \($0) events") }
         } catch let failure as Rebuild.Failure {
             throw ValidationError(failure.description)
         }

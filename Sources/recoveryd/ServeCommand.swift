@@ -114,25 +114,32 @@ struct Serve: AsyncParsableCommand {
             let (host, port) = try Self.address(text, option: "--metrics-listen")
             return MetricsListen(host: host, port: port, registry: ServerMetrics.bootstrapPrometheus())
         }
-        let ledgerConfiguration = try ledger.ledger()
+        let seed = try ledger.seed()
+        // Before anything in the data dir is touched: a second process on it
+        // refuses here, and leaves the first one's PostgreSQL alone.
+        let dataDirectoryLock = try DataDirectoryLock(database.dataDirectory)
+        defer { withExtendedLifetime(dataDirectoryLock) {} }
         let cluster = try database.startEmbedded(logger: logger)
         do {
             let conninfo = try database.conninfo(cluster: cluster)
             let connection = try PGConnection(conninfo, timeouts: .maintenance)
             if follow {
                 try Migrator.checkCurrent(connection)
+                // A follower cannot record settings: it only compares its flags with the log.
+                let state = LedgerState(
+                    allowances: try Projections(connection: connection).allowances(),
+                    settingsHistory: try Projections(connection: connection).settingsHistory())
+                let differences = seed.differences(from: state, on: state.settingsHistory.businessDay(of: Timestamp(Date())))
+                if !differences.isEmpty { throw ValidationError(differences.map(\.description).joined(separator: "\n")) }
             } else {
                 try Migrator.migrate(connection) { logger.info("\($0)") }
             }
-            try LedgerSettings.check(
-                currency: ledger.currency, timeZone: ledger.timeZone, followUpWithinDays: ledger.followUpWithinDays,
-                repeatWindowDays: ledger.repeatWindowDays, connection: connection, readOnly: follow)
             let (tokens, tokenURL) = try loadTokens(embedded: cluster != nil, logger: logger)
             _ = try tls?.context()  // bad TLS files stop the start here, with their names
             let signer = try signing.signer(dataDirectory: database.dataDirectory, create: true)
             logger.info("signing heads", metadata: ["ledger": "\(signer.ledger)", "signing_key": "\(signer.publicKeyHex)"])
             let configuration = ServerConfiguration(
-                host: host, port: port, conninfo: conninfo, ledger: ledgerConfiguration, limits: limits, tokens: tokens,
+                host: host, port: port, conninfo: conninfo, seed: seed, limits: limits, tokens: tokens,
                 tokenFile: tokenURL, tls: tls, signer: signer, headInterval: .seconds(signing.headInterval), timeouts: timeouts, shutdownGrace: .seconds(shutdownGrace))
             // Written once listening (the writer's lock is held by then), so a
             // second daemon refused at start never replaces the running one's.

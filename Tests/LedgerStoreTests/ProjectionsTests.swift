@@ -8,7 +8,6 @@ import Testing
 struct ProjectionsTests {
     /// A small ledger history folded by the domain, with awkward text.
     static func folded() throws -> (LedgerState, [RecordedEvent]) {
-        let configuration = LedgerConfiguration()
         var state = LedgerState()
         var recorded: [RecordedEvent] = []
         let category = "tab\there, back\\slash, \"quotes\", {braces}, comma, é, 🙂, \\N"
@@ -22,10 +21,18 @@ struct ProjectionsTests {
                 body: .compensation(Compensation(amount: 12_345, currency: "USD", kind: .refund))),
             Event(eventID: Fixtures.eventID(4), agentID: "A-7", caseID: "K-1", body: .followUp(FollowUp(satisfaction: 9, wouldRecommend: 8))),
             Event(eventID: Fixtures.eventID(5), agentID: "admin", caseID: nil, body: .allowance(AllowanceChange(dailyLimit: 300_000, role: .supervisor))),
+            // Settings are projection rows too; an allowance may follow the role's default.
+            Event(
+                eventID: Fixtures.eventID(6), agentID: "admin", caseID: nil,
+                body: .ledgerSetting(LedgerSetting(name: .customerDailyCap, value: .integer(50_000)))),
+            Event(eventID: Fixtures.eventID(7), agentID: "S-1", caseID: nil, body: .allowance(AllowanceChange(dailyLimit: nil, role: .supervisor))),
+            Event(
+                eventID: Fixtures.eventID(8), agentID: "admin", caseID: nil,
+                body: .ledgerSetting(LedgerSetting(name: .customerDailyCap, value: .none))),
         ]
         for (index, event) in events.enumerated() {
             let next = RecordedEvent(position: Int64(index + 1), recordedAt: Fixtures.at, event: event)
-            state.apply(next, configuration: configuration)
+            state.apply(next)
             recorded.append(next)
         }
         return (state, recorded)

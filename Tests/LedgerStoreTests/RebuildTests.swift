@@ -10,7 +10,7 @@ struct RebuildTests {
         let db = try TestPostgres.database()
         let (state, recorded) = try ProjectionsTests.folded()
         try Fixtures.writer(db).append(recorded.map { EventRow($0) }) { try ProjectionsTests.write(state, $0) }
-        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        let replayed = try Rebuild.replay(conninfo: db)
         #expect(replayed.events == Int64(recorded.count))
         #expect(replayed.state == state)
         let stored = try Projections(connection: PGConnection(db)).completeState()
@@ -22,7 +22,7 @@ struct RebuildTests {
         let (state, recorded) = try ProjectionsTests.folded()
         // The events (and the checkpoint) without their projection rows.
         try Fixtures.writer(db).append(recorded.map { EventRow($0) })
-        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        let replayed = try Rebuild.replay(conninfo: db)
         #expect(replayed.state == state)
         let differences = Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState())
         #expect(differences.contains { $0.hasPrefix("case K-1: log says paradox, net 12345, last 4; table says absent") })
@@ -40,7 +40,7 @@ struct RebuildTests {
             ALTER TABLE events ENABLE TRIGGER USER;
             """)
         #expect {
-            try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+            try Rebuild.replay(conninfo: db)
         } throws: { error in
             "\(error)".hasPrefix("rebuild failed: position 2 does not decode")
         }
@@ -61,7 +61,7 @@ struct NeverBrickedTests {
         } throws: { error in
             "\(error)".contains("the cases row of case_id K-1 cannot be read") && "\(error)".contains("recoveryd rebuild --write")
         }
-        let replayed = try Rebuild.replay(conninfo: db, configuration: LedgerConfiguration())
+        let replayed = try Rebuild.replay(conninfo: db)
         let log = try EventLog(connection: PGConnection(db))
         try Rebuild.write(replayed.state, through: log)
         let repaired = try Projections(connection: PGConnection(db)).completeState()
@@ -73,7 +73,6 @@ struct NeverBrickedTests {
 
     @Test func aRewriteCopiesEveryRowIntoEmptiedTablesChunkByChunk() throws {
         let db = try TestPostgres.database()
-        let configuration = LedgerConfiguration()
         var state = LedgerState()
         var recorded: [RecordedEvent] = []
         // Seven cases, each with a compensation charged to one of three people, one of them reversed.
@@ -93,7 +92,7 @@ struct NeverBrickedTests {
             }
             for event in events {
                 let next = RecordedEvent(position: Int64(recorded.count + 1), recordedAt: Fixtures.at, event: event)
-                state.apply(next, configuration: configuration)
+                state.apply(next)
                 recorded.append(next)
             }
         }
@@ -103,13 +102,13 @@ struct NeverBrickedTests {
         try PGConnection(db).execute("UPDATE cases SET compensation_net = 1; UPDATE budget_days SET spent = 1")
         let connection = try PGConnection(db)
         try connection.transaction {
-            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days")
+            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days, setting_changes")
             try Projections(connection: connection).load(everything: state, chunk: 2)
         }
         #expect(try Projections(connection: PGConnection(db)).completeState().cases == state.cases)
         #expect(try Projections(connection: PGConnection(db)).completeState().budgets == state.budgets)
         // And the same through Rebuild.write, which replays the log itself.
-        let replayed = try Rebuild.replay(conninfo: db, configuration: configuration)
+        let replayed = try Rebuild.replay(conninfo: db)
         try PGConnection(db).execute("UPDATE cases SET compensation_net = 1")
         try Rebuild.write(replayed.state, through: EventLog(connection: PGConnection(db)))
         #expect(Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState()).isEmpty)

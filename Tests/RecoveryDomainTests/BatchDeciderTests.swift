@@ -6,8 +6,6 @@ import Testing
 
 @Suite("The batch decider: a batch is its events one by one, and its delta is the fold")
 struct BatchDeciderTests {
-    static let configuration = FoldPropertyTests.configuration
-
     /// A stream of submissions with the times they arrive: a random history's
     /// events, with retries (same content), conflicting reuses of ids and
     /// events the rules refuse mixed in.
@@ -46,7 +44,9 @@ struct BatchDeciderTests {
 
     static func submission(_ event: Event) -> Submission {
         // Any injective function of the content serves as its digest here.
-        Submission(event: event, contentDigest: EventCodec.canonicalContent(of: event))
+        Submission(
+            event: event, contentDigest: EventCodec.canonicalContent(of: event),
+            authority: event.agentID == Ledger.daemonAgentID ? .daemon : .app)
     }
 
     /// The log's answer for ids recorded so far, as the writer would look it up.
@@ -71,7 +71,7 @@ struct BatchDeciderTests {
             let at = slice.last!.1
             let batch = slice.map(\.0)
             let decision = Ledger.decide(
-                batch: batch, existing: Self.existing(batch, in: log), state: state, at: at, configuration: Self.configuration)
+                batch: batch, existing: Self.existing(batch, in: log), state: state, at: at)
             #expect(decision.outcomes.count == batch.count)
             #expect(decision.records.map(\.position) == decision.records.indices.map { state.lastPosition + 1 + Int64($0) })
 
@@ -82,9 +82,9 @@ struct BatchDeciderTests {
                 if let prior = singleLog[submission.event.eventID] {
                     expected = prior.contentDigest == submission.contentDigest ? .duplicate(prior) : .refused(Rejection(.conflict, ""))
                 } else {
-                    switch Ledger.decide(submission.event, at: at, state: single, configuration: Self.configuration) {
+                    switch Ledger.decide(submission.event, at: at, state: single, authority: submission.authority) {
                     case .success(let recorded):
-                        single.apply(recorded, configuration: Self.configuration)
+                        single.apply(recorded)
                         singleLog[submission.event.eventID] = ExistingEvent(
                             position: recorded.position, hash: [], contentDigest: submission.contentDigest)
                         expected = .recorded(Int(recorded.position - state.lastPosition - 1))
@@ -110,7 +110,7 @@ struct BatchDeciderTests {
 
             // The delta applied equals folding the records; it names only rows that changed.
             var folded = state
-            for recorded in decision.records { folded.apply(recorded, configuration: Self.configuration) }
+            for recorded in decision.records { folded.apply(recorded) }
             var applied = state
             applied.apply(decision.delta)
             #expect(applied == folded)
@@ -132,7 +132,7 @@ struct BatchDeciderTests {
             #expect(counts[kind, default: 0] > 0, "no \(kind) in the stream")
         }
         // A fresh fold of everything recorded gives the state the deltas built.
-        let fresh = records.reduce(LedgerState()) { Ledger.evolve($0, with: $1, configuration: Self.configuration) }
+        let fresh = records.reduce(LedgerState()) { Ledger.evolve($0, with: $1) }
         #expect(fresh == state)
         #expect(records.count > 1_000)
     }
@@ -154,12 +154,11 @@ struct BatchDeciderTests {
             let known = Self.existing(batch, in: log.merging(pendingLog) { $1 })
             // Decided while the previous batch is still committing…
             let early = Ledger.decide(
-                batch: batch, existing: known, state: committed, pending: pending.map { [$0] } ?? [], at: at,
-                configuration: Self.configuration)
+                batch: batch, existing: known, state: committed, pending: pending.map { [$0] } ?? [], at: at)
             // …and after it committed.
             if let pending { committed.apply(pending) }
             log.merge(pendingLog) { $1 }
-            let late = Ledger.decide(batch: batch, existing: known, state: committed, at: at, configuration: Self.configuration)
+            let late = Ledger.decide(batch: batch, existing: known, state: committed, at: at)
             #expect(early.outcomes == late.outcomes)
             #expect(early.records == late.records)
             #expect(early.delta.cases == late.delta.cases)
@@ -177,8 +176,7 @@ struct BatchDeciderTests {
     }
 
     @Test func aRecordedCompensationReportsWhatIsLeftAndWarnsBelowTheThreshold() {
-        var configuration = LedgerConfiguration(supervisors: ["S-1"])
-        configuration.warnBelowPercent = 20
+        let opened = LedgerUnderTest(supervisors: ["S-1"]).state
         func id(_ n: Int) -> EventID { EventID(String(format: "00000000-0000-4000-8000-%012x", n))! }
         func compensation(_ n: Int, _ amount: Int64, approvedBy: String? = nil) -> Event {
             Event(eventID: id(n), agentID: "A-7", caseID: "K-1", body: .compensation(Compensation(amount: amount, currency: "USD", kind: .refund, approvedBy: approvedBy)))
@@ -187,8 +185,7 @@ struct BatchDeciderTests {
             eventID: id(1), agentID: "A-7", caseID: "K-1", body: .complaint(Complaint(customerID: "C-1", channel: .phone, category: "late", severity: 3)))
         let batch = [complaint, compensation(2, 150_000), compensation(3, 10_000), compensation(4, 30_000), compensation(5, 900_000, approvedBy: "S-1")]
         let decision = Ledger.decide(
-            batch: batch.map(Self.submission), existing: [:], state: LedgerState(), at: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!,
-            configuration: configuration)
+            batch: batch.map(Self.submission), existing: [:], state: opened, at: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!)
         #expect(decision.records.count == 5)
         #expect(decision.spending[0] == nil, "a complaint spends nothing")
         // 200,000 allowance: 50,000 left is 25% (no warning); 40,000 is exactly 20% (no warning); 10,000 is 5%.

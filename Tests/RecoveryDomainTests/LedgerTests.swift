@@ -169,7 +169,7 @@ struct BudgetTests {
     }
 
     @Test func aSupervisorApprovesFromTheirOwnAllowance() {
-        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        var ledger = LedgerUnderTest(supervisors: ["S-1"])
         ledger.open("K-1")
         #expect(ledger.compensate("K-1", 300_000, approvedBy: "S-1").isSuccess)
         #expect(ledger.budget("S-1", "2026-11-22").spent == 300_000)
@@ -217,18 +217,18 @@ struct BudgetTests {
         #expect(ledger.budget("A-7", "2026-11-22").remaining == 0)
         #expect(ledger.compensate("K-1", 1).rejection?.code == .budgetExceeded)
         // An allowance keeps the role it had when none is given.
-        var supervisors = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        var supervisors = LedgerUnderTest(supervisors: ["S-1"])
         #expect(supervisors.submit(#"{"type":"allowance","agent_id":"S-1","daily_limit":10}"#, by: .admin).isSuccess)
-        #expect(supervisors.state.role(of: "S-1", on: BusinessDay("2026-11-22")!, configuration: supervisors.configuration) == .supervisor)
+        #expect(supervisors.state.role(of: "S-1", on: BusinessDay("2026-11-22")!) == .supervisor)
     }
 
     @Test func theBusinessDayRollsOverAtLocalMidnightAcrossDaylightSaving() {
-        let newYork = LedgerConfiguration(timeZone: TimeZone(identifier: "America/New_York")!)
+        let newYork = LedgerSeed(settings: [.timeZone: .text("America/New_York")])
         for (lastSecond, midnight, before, after) in [
             ("2026-03-09T03:59:59Z", "2026-03-09T04:00:00Z", "2026-03-08", "2026-03-09"),  // first day of EDT
             ("2026-11-02T04:59:59Z", "2026-11-02T05:00:00Z", "2026-11-01", "2026-11-02"),  // first day of EST
         ] {
-            var ledger = LedgerUnderTest(configuration: newYork)
+            var ledger = LedgerUnderTest(seed: newYork)
             ledger.open("K-1", at: lastSecond)
             #expect(ledger.compensate("K-1", 200_000, at: lastSecond).isSuccess)
             #expect(ledger.compensate("K-1", 1, at: lastSecond).rejection?.code == .budgetExceeded)
@@ -248,19 +248,26 @@ struct BudgetTests {
         #expect(ledger.budget("A-7", "2026-11-01").spent == 0)
     }
 
-    @Test func aReversalAfterTheDayRolledOverCreditsTheOriginalDay() {
+    @Test func aLateReversalIsANegativeEntryOfItsOwnDayAndLeavesTheClosedDayAlone() {
         var ledger = LedgerUnderTest()
         ledger.open("K-1")
         let id = "00000000-0000-4000-8000-0000000000aa"
         #expect(ledger.compensate("K-1", 200_000, id: id, at: "2026-11-22T20:00:00Z").isSuccess)
+        let closed = ledger.budget("A-7", "2026-11-22")
         #expect(ledger.compensate("K-1", 50_000, at: "2026-11-23T09:00:00Z").isSuccess)
         let reversal = #"{"type":"compensation_reversal","agent_id":"A-7","case_id":"K-1","reverses":"\#(id)","reason":"charged twice"}"#
         #expect(ledger.submit(reversal, at: "2026-11-23T10:00:00Z").isSuccess)
-        #expect(ledger.budget("A-7", "2026-11-22").spent == 0)
-        #expect(ledger.budget("A-7", "2026-11-22").reversals == 1)
-        #expect(ledger.budget("A-7", "2026-11-23").spent == 50_000)
-        #expect(ledger.budget("A-7", "2026-11-23").reversals == 0)
+        // Yesterday is over: its figures stand as they were.
+        #expect(ledger.budget("A-7", "2026-11-22") == closed)
+        #expect(closed.spent == 200_000 && closed.reversals == 0)
+        // Today carries the reversing entry, and gives no room back for it.
+        let today = ledger.budget("A-7", "2026-11-23")
+        #expect(today.spent == 50_000 && today.reversals == 0)
+        #expect(today.lateReversals == 1 && today.lateReversed == 200_000)
+        #expect(today.remaining == 150_000)
         #expect(ledger.state.cases["K-1"]?.compensationNet == 50_000)
+        let entry = ledger.state.cases["K-1"]?.compensations[EventID(id)!]
+        #expect(entry?.reversedDay == BusinessDay("2026-11-23") && entry?.day == BusinessDay("2026-11-22"))
         // At most once.
         let twice = ledger.submit(reversal)
         #expect(twice.rejection?.code == .conflict)
@@ -284,7 +291,7 @@ struct BudgetTests {
     }
 
     @Test func approvedChargesAreCreditedBackToTheApprover() {
-        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        var ledger = LedgerUnderTest(supervisors: ["S-1"])
         ledger.open("K-1")
         let id = "00000000-0000-4000-8000-0000000000cc"
         #expect(ledger.compensate("K-1", 400_000, approvedBy: "S-1", id: id).isSuccess)
@@ -312,7 +319,7 @@ struct ReportTests {
         ledger.open("M-1", agent: "A-3", baseline: nil, at: "2026-11-22T11:00:00Z")
         _ = ledger.followUp("M-1", satisfaction: 7)
 
-        let report = OutcomeReport(cases: ledger.state.cases.values, by: .agent)
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .agent, now: ledger.clock)
         #expect(report.total.cases == 6)
         #expect(Outcome.allCases.map { report.total.count($0) } == [1, 1, 1, 1, 1, 1])
         #expect(report.total.paradoxRate == Ratio(1, 4))
@@ -326,10 +333,10 @@ struct ReportTests {
         #expect(report.groups[1].summary.paradoxRate == Ratio(0, 2))
         #expect(report.groups[2].summary.paradoxRate.decimal(digits: 2) == nil)
 
-        let ranged = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-21"), to: BusinessDay("2026-11-21"))
+        let ranged = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-21"), to: BusinessDay("2026-11-21"), now: ledger.clock)
         #expect(ranged.total.cases == 2)
         #expect(ranged.groups.map(\.key) == ["2026-11-21"])
-        let bySeverity = OutcomeReport(cases: ledger.state.cases.values, by: .severity)
+        let bySeverity = OutcomeReport(cases: ledger.state.cases.values, by: .severity, now: ledger.clock)
         #expect(bySeverity.groups.map(\.key) == ["3"])
     }
 
@@ -359,9 +366,7 @@ struct ReportTests {
     }
 
     @Test func theFollowUpIsDueAtTheEndOfTheDayNDaysOnAcrossDaylightSavingChanges() {
-        var configuration = LedgerConfiguration(timeZone: TimeZone(identifier: "America/New_York")!)
-        configuration.followUpWithinDays = 2
-        var ledger = LedgerUnderTest(configuration: configuration)
+        var ledger = LedgerUnderTest(seed: LedgerSeed(settings: [.timeZone: .text("America/New_York"), .followUpWithinDays: .integer(2)]))
         // Recorded Friday 2026-03-06 (EST); due the end of Sunday 2026-03-08,
         // the 23-hour day clocks go forward: midnight after it is 04:00 UTC.
         ledger.open("D-1", at: "2026-03-06T15:00:00Z")
@@ -384,14 +389,12 @@ struct ReportTests {
         #expect(ledger.followUp("D-2", satisfaction: 6, at: "2026-11-02T05:00:00Z").isSuccess)
         #expect(ledger.state.cases["D-2"]?.followUpLate == true)
 
-        let report = OutcomeReport(cases: ledger.state.cases.values).total
+        let report = OutcomeReport(cases: ledger.state.cases.values, now: ledger.clock).total
         #expect(report.followUpOnTimeRate == Ratio(1, 2))
     }
 
     @Test func aComplaintFromACustomerWithACaseInTheWindowIsARepeat() {
-        var configuration = LedgerConfiguration()
-        configuration.repeatWindowDays = 30
-        var ledger = LedgerUnderTest(configuration: configuration)
+        var ledger = LedgerUnderTest(seed: LedgerSeed(settings: [.repeatWindowDays: .integer(30)]), at: "2026-01-01T09:00:00Z")
         func complain(_ caseID: String, _ customer: String, at time: String) -> CaseState? {
             let result = ledger.submit(
                 #"{"type":"complaint","agent_id":"A-7","case_id":"\#(caseID)","customer_id":"\#(customer)","channel":"phone","category":"late","severity":3,"baseline":5}"#,
@@ -410,22 +413,23 @@ struct ReportTests {
 
         _ = ledger.followUp("X-1", satisfaction: 9)
         _ = ledger.followUp("X-2", satisfaction: 9)
-        let report = OutcomeReport(cases: ledger.state.cases.values, by: .repeat)
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .repeat, now: ledger.clock)
         #expect(report.groups.map(\.key) == ["first", "repeat"])
         #expect(report.groups.map(\.summary.cases) == [3, 3])
         #expect(report.groups[0].summary.count(.paradox) == 1 && report.groups[1].summary.count(.paradox) == 1)
     }
 
     @Test func aCustomersDailyCapHoldsAcrossAgentsAndReversalsGiveRoomBack() {
-        var configuration = LedgerConfiguration()
-        configuration.customerDailyCap = 10_000
-        var ledger = LedgerUnderTest(configuration: configuration)
+        var ledger = LedgerUnderTest(seed: LedgerSeed(settings: [.customerDailyCap: .integer(10_000)]))
         ledger.open("CAP-1", agent: "A-1", at: "2026-11-22T09:00:00Z")
         ledger.open("CAP-2", agent: "A-2")  // the same customer, C-1, another agent and case
         #expect(ledger.compensate("CAP-1", 6_000, agent: "A-1", id: "00000000-0000-4000-8000-00000000ca01").isSuccess)
         let over = ledger.compensate("CAP-2", 5_000, agent: "A-2")
         #expect(over.rejection?.code == .budgetExceeded)
-        #expect(over.rejection?.message == "customer C-1 has 40.00 USD left of the daily cap on 2026-11-22, 50.00 USD asked; no approval lifts it")
+        #expect(
+            over.rejection?.message
+                == "customer C-1 has 40.00 USD left of the daily cap on 2026-11-22, 50.00 USD asked; a supervisor may approve it over the cap (approved_by and override_reason)"
+        )
         #expect(ledger.compensate("CAP-2", 4_000, agent: "A-2").isSuccess, "exactly the cap")
         #expect(ledger.state.customerDays[CustomerDayKey(customerID: "C-1", day: BusinessDay("2026-11-22")!)] == 10_000)
         // A reversal gives the customer's room back; the next day starts afresh.
@@ -443,7 +447,7 @@ struct ReportTests {
         ledger.open("D-1", baseline: 5)
         _ = ledger.followUp("D-1", satisfaction: 2, resolved: false)
         _ = ledger.submit(#"{"type":"defection","agent_id":"A-7","case_id":"D-1"}"#)  // defected: not counted either
-        let total = OutcomeReport(cases: ledger.state.cases.values).total
+        let total = OutcomeReport(cases: ledger.state.cases.values, now: ledger.clock).total
         #expect(total.meanUplift == Ratio(4, 1))
     }
 
@@ -455,7 +459,7 @@ struct ReportTests {
                 _ = ledger.submit(#"{"type":"follow_up","agent_id":"A-7","case_id":"N-\#(n)","satisfaction":7,"would_recommend":\#(answer)}"#)
             }
         }
-        let total = OutcomeReport(cases: ledger.state.cases.values).total
+        let total = OutcomeReport(cases: ledger.state.cases.values, now: ledger.clock).total
         // Latest answers: 10, 9, 8, 2 (the fifth case never answered).
         #expect(total.promoters == 2 && total.passives == 1 && total.detractors == 1)
         #expect(total.nps == Ratio(100, 4))
@@ -472,24 +476,28 @@ struct ReportTests {
             #"{"type":"complaint","agent_id":"A-7","case_id":"BD-1","customer_id":"C-1","channel":"phone","category":"late","severity":3,"occurred_at":"2026-11-01T10:00:00Z"}"#,
             at: "2026-11-22T09:00:00Z")
         #expect(result.isSuccess)
-        let report = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-22"))
+        let report = OutcomeReport(cases: ledger.state.cases.values, by: .day, from: BusinessDay("2026-11-22"), now: ledger.clock)
         #expect(report.groups.map(\.key) == ["2026-11-22"])
-        #expect(OutcomeReport(cases: ledger.state.cases.values, to: BusinessDay("2026-11-21")).total.cases == 0)
+        #expect(OutcomeReport(cases: ledger.state.cases.values, to: BusinessDay("2026-11-21"), now: ledger.clock).total.cases == 0)
         #expect(ledger.state.cases["BD-1"]?.openedAt == Timestamp(rfc3339: "2026-11-01T10:00:00Z"))
     }
 
     @Test func dayBudgetsListEveryPersonWithTotals() {
-        var ledger = LedgerUnderTest(configuration: LedgerConfiguration(supervisors: ["S-1"]))
+        var ledger = LedgerUnderTest(supervisors: ["S-1"])
         ledger.open("K-1")
         _ = ledger.compensate("K-1", 10_000)
         _ = ledger.compensate("K-1", 5_000, agent: "A-2")
         _ = ledger.compensate("K-1", 250_000, approvedBy: "S-1")
+        _ = ledger.submit(#"{"type":"allowance","agent_id":"A-9","daily_limit":50000}"#, by: .admin)
         let day = DayBudgets(day: BusinessDay("2026-11-22")!, state: ledger.state)
-        #expect(day.rows.map(\.agentID) == ["A-2", "A-7", "S-1"])
+        // A-9 did nothing, but has an allowance of their own: counted in the totals.
+        #expect(day.rows.map(\.agentID) == ["A-2", "A-7", "A-9", "S-1"])
         #expect(day.totalSpent == 265_000)
-        #expect(day.totalAllowance == 1_400_000)
+        #expect(day.totalAllowance == 1_450_000)
         #expect(day.totalCompensations == 3)
-        #expect(DayBudgets(day: BusinessDay("2026-11-23")!, state: ledger.state).rows.isEmpty)
+        // The next day: the supervisor and A-9, whose settings stand, and no one else.
+        #expect(DayBudgets(day: BusinessDay("2026-11-23")!, state: ledger.state).rows.map(\.agentID) == ["A-9", "S-1"])
+        #expect(DayBudgets(day: BusinessDay("2026-11-21")!, state: ledger.state).rows.isEmpty, "before the ledger's first day")
     }
 
     @Test func settledCasesAndPastDaysCanBeDroppedFromMemory() {
@@ -505,12 +513,10 @@ struct ReportTests {
     }
 
     @Test func requirementsNameWhatAnEventTouches() throws {
-        let configuration = LedgerConfiguration()
         let json = #"{"event_id":"00000000-0000-4000-8000-000000000001","type":"compensation","agent_id":"A-7","case_id":"K-1","amount":100,"currency":"USD","kind":"gift","approved_by":"S-1"}"#
         let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()
-        let needs = Ledger.requirements(of: event, recordedAt: Timestamp(rfc3339: "2026-11-22T10:00:00Z")!, configuration: configuration)
+        let needs = Ledger.requirements(of: event, on: BusinessDay("2026-11-22")!)
         #expect(needs.caseIDs == ["K-1"])
-        #expect(needs.people == ["S-1"])
         #expect(needs.budgetDays == [BudgetKey(agentID: "S-1", day: BusinessDay("2026-11-22")!)])
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import LedgerStore
+import LineProtocol
+import Logging
+import RecoveryDomain
+import Synchronization
+
+/// What the writer does once, when it first holds the lock: give a new
+/// ledger its opening settings, upgrade an earlier version's ledger, rebuild
+/// projection rows an older fold wrote, and refuse flags that differ from
+/// the log (docs/OPERATIONS.md, "Settings" and "Upgrades").
+extension LedgerWriter {
+    /// A start refused because the command line says otherwise than the log.
+    struct SettingsDiffer: Error, CustomStringConvertible {
+        var differences: [LedgerSeed.Difference]
+        var description: String {
+            "the ledger's log rules its settings, and the command line differs from it:\n"
+                + differences.map { "  \($0)" }.joined(separator: "\n")
+        }
+    }
+
+    func open() throws {
+        guard let log else { return }
+        let connection = log.connection
+        if try EventReader(connection: connection).opening().isEmpty {
+            if let legacy = try LegacySettings.stored(connection) {
+                // Recorded by an earlier version outside the log: what it ran
+                // with becomes the opening settings, which hold from the first
+                // position, so the log now says what the ledger always was.
+                var settings = legacy
+                for name in SettingName.allCases where settings[name] == nil {
+                    settings[name] = configuration.seed.settings[name] ?? LedgerSettings.builtIn.value(of: name)
+                }
+                let seed = LedgerSeed(settings: settings, supervisors: configuration.seed.supervisors)
+                try record(seed, why: "upgrade: the settings this ledger ran with are now events in its log")
+                try LegacySettings.clear(connection)
+            } else if log.head.position == 0 && !configuration.seed.isEmpty {
+                try record(configuration.seed, why: "new ledger: its settings flags are its first events")
+            }
+        }
+        if try Projections(connection: connection).storedVersion() < Projections.version {
+            logger.notice(
+                "the projection tables were written by an older fold; rebuilding them from the log",
+                metadata: ["position": "\(log.head.position)"])
+            let started = ContinuousClock.now
+            let replayed = try Rebuild.replay(conninfo: configuration.conninfo) { logger.info("rebuild: replayed \($0) events") }
+            try Rebuild.write(replayed.state, through: log)
+            try load(from: log)
+            logger.notice(
+                "projection tables rebuilt", metadata: ["events": "\(replayed.events)", "took": "\(ContinuousClock.now - started)"])
+        }
+        let today = state.settingsHistory.businessDay(of: Timestamp(Date()))
+        let differences = configuration.seed.differences(from: state, on: today)
+        guard differences.isEmpty else { throw SettingsDiffer(differences: differences) }
+    }
+
+    /// Records `seed`'s opening events as one batch, through the same decider
+    /// and pipeline as every append; throws unless every one is recorded.
+    private func record(_ seed: LedgerSeed, why: String) throws {
+        let answers = Answers()
+        let batch = seed.openingEvents { EventID(UUID().uuidString)! }.map { event in
+            let content = EventCodec.canonicalContent(of: event)
+            return Pending(
+                event: event, digest: HashChain.digest(content), content: content, authority: .daemon,
+                complete: { answers.append($0) })
+        }
+        guard !batch.isEmpty else { return }
+        send(batch)
+        drainInFlight()
+        for answer in answers.all {
+            guard case .recorded = answer else { throw StoreError(.server, "the opening settings were not recorded: \(answer)") }
+        }
+        logger.notice(
+            "recorded the ledger's opening settings", metadata: ["why": "\(why)", "events": "\(batch.count)", "position": "\(state.lastPosition)"])
+    }
+
+    /// The answers to the opening batch, collected from the writer's calls.
+    private final class Answers: Sendable {
+        private let answers = Mutex<[AppendAnswer]>([])
+        var all: [AppendAnswer] { answers.withLock { $0 } }
+        func append(_ answer: AppendAnswer) { answers.withLock { $0.append(answer) } }
+    }
+}
