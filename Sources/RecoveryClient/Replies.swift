@@ -25,6 +25,56 @@ public enum Reply {
         public var mode: String?
         /// A standby's writer, when known.
         public var writer: String?
+        /// The person the token is bound to, if it is.
+        public var agent: String?
+    }
+
+    /// `SETTINGS`: each setting's value in force (as text; `nil` for none)
+    /// and the position of the event that set it (`nil`: built in).
+    public struct Settings: Decodable, Sendable {
+        public var day: String
+        public var currency: String
+        public var values: [String: String?]
+        public var positions: [String: Int64?]
+        public var supervisors: [String]
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let object = try container.decode([String: SettingsValue].self)
+            day = object["day"]?.text ?? ""
+            currency = object["currency"]?.text ?? ""
+            supervisors = object["supervisors"]?.list ?? []
+            positions = object["positions"]?.positions ?? [:]
+            var values: [String: String?] = [:]
+            for (key, value) in object where !["day", "positions", "supervisors"].contains(key) { values[key] = value.text }
+            self.values = values
+        }
+
+        /// A value of the answer's object: a string, an integer, null, a list or the positions.
+        enum SettingsValue: Decodable {
+            case value(String?)
+            case list([String])
+            case positions([String: Int64?])
+
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if container.decodeNil() {
+                    self = .value(nil)
+                } else if let number = try? container.decode(Int64.self) {
+                    self = .value(String(number))
+                } else if let text = try? container.decode(String.self) {
+                    self = .value(text)
+                } else if let list = try? container.decode([String].self) {
+                    self = .list(list)
+                } else {
+                    self = .positions(try container.decode([String: Int64?].self))
+                }
+            }
+
+            var text: String? { if case .value(let text) = self { text } else { nil } }
+            var list: [String]? { if case .list(let list) = self { list } else { nil } }
+            var positions: [String: Int64?]? { if case .positions(let positions) = self { positions } else { nil } }
+        }
     }
 
     /// A signed head (`HEAD`), as the server answers it and as
@@ -69,6 +119,9 @@ public enum Reply {
         public var currency: String
         public var compensations: Int
         public var reversals: Int
+        /// Reversals recorded this day of earlier days' charges (their room is not given back).
+        public var lateReversals: Int?
+        public var lateReversed: Int64?
     }
 
     public struct Budgets: Decodable, Sendable {
@@ -79,6 +132,8 @@ public enum Reply {
             public var remaining: Int64
             public var compensations: Int
             public var reversals: Int
+            public var lateReversals: Int?
+            public var lateReversed: Int64?
         }
 
         public var day: String
@@ -86,18 +141,32 @@ public enum Reply {
         public var agents: [Row]
         public var totalAllowance: Int64
         public var totalSpent: Int64
+        /// Who the rows and totals cover.
+        public var covers: String?
     }
 
     public struct Case: Decodable, Sendable {
         /// The fields of a case's stored events that a person reads in a table.
         public struct Event: Decodable, Sendable {
             public var position: Int64
+            public var eventId: String
             public var recordedAt: String
             public var type: String
             public var agentId: String
             public var amount: Int64?
             public var currency: String?
+            public var kind: String?
+            public var approvedBy: String?
+            public var overrideReason: String?
+            public var reverses: String?
+            public var toAgentId: String?
+            public var reason: String?
             public var satisfaction: Int?
+            public var wouldRecommend: Int?
+            public var resolved: Bool?
+            public var customerId: String?
+            public var severity: Int?
+            public var baseline: Int?
         }
 
         public var caseId: String
@@ -110,7 +179,11 @@ public enum Reply {
         public var outcome: String
         public var baseline: Int?
         public var satisfaction: Int?
+        public var wouldRecommend: Int?
         public var uplift: Int?
+        public var openedAt: String
+        public var followUpDue: String?
+        public var followUpLate: Bool?
         public var steps: [String]
         public var mamaComplete: Bool
         public var compensationNet: Int64
@@ -136,6 +209,9 @@ public enum Reply {
             public var detractors: Int?
             public var nps: Decimal?
             public var followUpOnTimeRate: Decimal?
+            public var followUpsOverdue: Int?
+            /// In groups by agent: the compensation in the cases the agent owns.
+            public var compensationOwned: Int64?
         }
 
         public var currency: String
@@ -251,7 +327,10 @@ extension Reply {
             public var compensations: Int64
             public var reversals: Int64
             public var gross: Int64
+            /// What the reversals recorded in the group took back (of any day's charges).
+            public var reversed: Int64?
             public var net: Int64
+            public var overrides: Int64?
             public var allowance: Int64?
         }
 

@@ -15,7 +15,7 @@ struct RecoveryCtl: ParsableCommand {
             """,
         subcommands: [
             AppendCommand.self, CaseCommand.self, CasesCommand.self, DueCommand.self, BudgetCommand.self, BudgetsCommand.self, PeopleCommand.self,
-            OutcomesCommand.self, ReportCommand.self, StatusCommand.self,
+            OutcomesCommand.self, ReportCommand.self, StatusCommand.self, SettingsCommand.self, AllowanceCommand.self,
             ReplayCommand.self, VerifyCommand.self, HeadCommand.self, TailCommand.self,
         ])
 }
@@ -138,6 +138,12 @@ func decimal(_ value: Decimal?, _ digits: Int) -> String {
     return text + String(repeating: "0", count: max(0, digits - shown))
 }
 
+/// A rate (0…1) as a percentage with one decimal: `0.2586` → `25.9%`.
+func percent(_ value: Decimal?) -> String {
+    guard let value else { return "–" }
+    return decimal(value * 100, 1) + "%"
+}
+
 /// Text taken from events, safe to print to a terminal.
 func shown(_ text: String) -> String { TerminalText.escape(text) }
 
@@ -239,27 +245,58 @@ struct CaseCommand: ParsableCommand {
     @Argument(help: "The case_id.") var caseID: String
     @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var time: TimeOptions
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("CASE \(caseID)" + atArgument(at))
+            let (server, hello) = try connection.connectWithHello()
+            let line = try server.request("CASE \(caseID)" + atArgument(at))
             let c = try Answer(line).decode(Reply.Case.self)
             if json { return printJSON(line) }
+            let times = time.times(ledger: hello.timeZone)
             try printAsOf(line)
             func text(_ value: Int?) -> String { value.map(String.init) ?? "–" }
             print("case \(shown(c.caseId))  customer \(shown(c.customerId))  \(c.channel) / \(shown(c.category)) / severity \(c.severity)")
-            print("owner \(shown(c.owner))  status \(c.status)  outcome \(c.outcome)  (baseline \(text(c.baseline)) → satisfaction \(text(c.satisfaction)), uplift \(text(c.uplift)))")
+            print("owner \(shown(c.owner))  status \(c.status)  outcome \(c.outcome)  (baseline \(text(c.baseline)) → satisfaction \(text(c.satisfaction)), uplift \(text(c.uplift)); would recommend \(text(c.wouldRecommend)))")
+            print("opened \(times.show(c.openedAt))  follow-up due \(c.followUpDue.map(times.show) ?? "–")\(c.followUpLate.map { $0 ? " (followed up late)" : " (followed up on time)" } ?? "")")
             print("MAMA steps: \(c.steps.joined(separator: ", "))\(c.mamaComplete ? " (complete)" : "")")
             print("compensation net: \(money(c.compensationNet, c.currency))")
+            let byID = Dictionary(c.events.map { ($0.eventId, $0) }, uniquingKeysWith: { first, _ in first })
             let events = c.events.map { event in
-                [
-                    "\(event.position)", event.recordedAt, event.type, shown(event.agentId),
-                    event.amount.map { money($0, event.currency ?? c.currency) } ?? (event.satisfaction.map { "satisfaction \($0)" } ?? ""),
-                ]
+                ["\(event.position)", times.show(event.recordedAt), event.type, shown(event.agentId), Self.detail(event, byID: byID, currency: c.currency)]
             }
-            print(table(["position", "recorded_at", "type", "agent", "detail"], events))
+            print(table(["position", "recorded", "type", "agent", "detail"], events))
         }
+    }
+
+    /// What a person reads of an event in one cell: who approved, what a
+    /// reversal takes back, where a case went, what the customer said.
+    static func detail(_ event: Reply.Case.Event, byID: [String: Reply.Case.Event], currency: String) -> String {
+        var parts: [String] = []
+        switch event.type {
+        case "complaint":
+            parts.append("customer \(shown(event.customerId ?? "?"))")
+            if let baseline = event.baseline { parts.append("baseline \(baseline)") }
+        case "compensation":
+            parts.append([event.amount.map { money($0, event.currency ?? currency) }, event.kind].compactMap { $0 }.joined(separator: " "))
+            if let approver = event.approvedBy { parts.append("approved by \(shown(approver))") }
+            if let reason = event.overrideReason { parts.append("over the customer's cap: \(shown(reason))") }
+        case "compensation_reversal":
+            let target = event.reverses.flatMap { byID[$0] }
+            let amount = target?.amount.map { money($0, target?.currency ?? currency) } ?? "?"
+            parts.append("takes back \(amount) (position \(target.map { String($0.position) } ?? "?"), charged to \(shown(target?.approvedBy ?? target?.agentId ?? "?")))")
+        case "escalation":
+            parts.append("to \(shown(event.toAgentId ?? "?"))")
+        case "follow_up":
+            parts.append("satisfaction \(event.satisfaction.map(String.init) ?? "?")")
+            if let score = event.wouldRecommend { parts.append("would recommend \(score)") }
+            parts.append(event.resolved == false ? "not resolved" : "resolved")
+        default:
+            break
+        }
+        if let reason = event.reason, event.type != "compensation" { parts.append(shown(reason)) }
+        return parts.joined(separator: "; ")
     }
 }
 
@@ -278,6 +315,9 @@ struct BudgetCommand: ParsableCommand {
             if json { return printJSON(line) }
             try printAsOf(line)
             print("\(shown(b.agentId)) on \(b.day): spent \(money(b.spent, b.currency)) of \(money(b.allowance, b.currency)), \(money(b.remaining, b.currency)) left (\(b.compensations) compensations, \(b.reversals) reversals)")
+            if let late = b.lateReversals, late > 0 {
+                print("and \(late) reversal\(late == 1 ? "" : "s") of earlier days' compensations: \(money(b.lateReversed ?? 0, b.currency)) taken back (no room given back)")
+            }
         }
     }
 }
@@ -298,12 +338,12 @@ struct BudgetsCommand: ParsableCommand {
             let rows = b.agents.map {
                 [
                     shown($0.agentId), money($0.allowance, b.currency), money($0.spent, b.currency), money($0.remaining, b.currency),
-                    "\($0.compensations)", "\($0.reversals)",
+                    "\($0.compensations)", "\($0.reversals)", $0.lateReversed.map { $0 > 0 ? "-" + money($0, b.currency) : "" } ?? "",
                 ]
             }
             print("budgets on \(b.day)")
-            print(table(["agent", "allowance", "spent", "remaining", "compensations", "reversals"], rows))
-            print("total spent \(money(b.totalSpent, b.currency)) of \(money(b.totalAllowance, b.currency))")
+            print(table(["agent", "allowance", "spent", "remaining", "compensations", "reversals", "late reversals"], rows))
+            print("total spent \(money(b.totalSpent, b.currency)) of \(money(b.totalAllowance, b.currency)), over \(b.agents.count) people (\(b.covers ?? "everyone with a row that day"))")
         }
     }
 }
@@ -329,11 +369,15 @@ struct OutcomesCommand: ParsableCommand {
             try printAsOf(line)
             func row(_ key: String, _ s: Reply.Outcomes.Summary) -> [String] {
                 [key] + [s.cases, s.open, s.paradox, s.restored, s.unrecovered, s.unmeasured, s.defected].map(String.init)
-                    + [decimal(s.paradoxRate, 4), decimal(s.meanUplift, 2), money(s.compensationTotal, o.currency)]
+                    + [percent(s.paradoxRate), decimal(s.meanUplift, 2), decimal(s.nps, 2), percent(s.followUpOnTimeRate),
+                        s.followUpsOverdue.map(String.init) ?? "–", money(s.compensationTotal, o.currency)]
             }
             let groups = o.groups.map { row(shown($0.key ?? ""), $0) }
+            // By agent, money is what the cases they own received, whoever was charged.
+            let moneyHeader = by == "agent" ? "compensation owned" : "compensation"
             print(table(
-                [(by ?? "all"), "cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected", "paradox rate", "mean uplift", "compensation"],
+                [(by == "agent" ? "owner" : by ?? "all"), "cases", "open", "paradox", "restored", "unrecovered", "unmeasured", "defected", "paradox rate",
+                    "mean uplift", "NPS", "follow-ups on time", "overdue", moneyHeader],
                 groups + [row("total", o.total)]))
         }
     }
@@ -578,9 +622,10 @@ struct CasesCommand: ParsableCommand {
 
 struct DueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "due", abstract: "Open cases whose first follow-up is due by the end of today, oldest deadline first.")
+        commandName: "due", abstract: "Open cases whose first follow-up is due by the end of today, oldest deadline first; overdue ones marked.")
     @Argument(help: "Only this owner's (agent_id).") var agentID: String?
     @Flag(help: "Print the server's JSON.") var json = false
+    @OptionGroup var time: TimeOptions
     @OptionGroup var connection: ConnectionOptions
 
     struct Due: Decodable {
@@ -589,6 +634,7 @@ struct DueCommand: ParsableCommand {
             var owner: String
             var customerId: String
             var followUpDue: String
+            var overdue: Bool?
         }
         var day: String
         var cases: [Line]
@@ -596,11 +642,16 @@ struct DueCommand: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let line = try connection.connect().request("DUE" + (agentID.map { " \($0)" } ?? ""))
+            let (server, hello) = try connection.connectWithHello()
+            let line = try server.request("DUE" + (agentID.map { " \($0)" } ?? ""))
             let due = try Answer(line).decode(Due.self)
             if json { return printJSON(line) }
-            print("follow-ups due by the end of \(due.day)")
-            print(table(["case", "owner", "customer", "due"], due.cases.map { [shown($0.caseId), shown($0.owner), shown($0.customerId), $0.followUpDue] }))
+            let times = time.times(ledger: hello.timeZone)
+            let overdue = due.cases.filter { $0.overdue == true }.count
+            print("follow-ups due by the end of \(due.day) (\(times.zone.identifier)): \(due.cases.count), \(overdue) overdue")
+            print(table(
+                ["case", "owner", "customer", "due", ""],
+                due.cases.map { [shown($0.caseId), shown($0.owner), shown($0.customerId), times.show($0.followUpDue), $0.overdue == true ? "OVERDUE" : ""] }))
         }
     }
 }

@@ -187,12 +187,18 @@ struct Serve: AsyncParsableCommand {
             logger.info("using the token file", metadata: ["path": "\(url.path)"])
             return (try TokenFile.load(from: url), url)
         }
-        var lines = ["recoveryd: created \(url.path) with one token per role (shown once, only their hashes are kept):"]
+        var lines = [
+            "recoveryd: created \(url.path) with one token per role. They are app tokens: shared secrets for trusted back ends, which may record events as anyone their role allows. Shown once; only their hashes are kept:"
+        ]
         for role in ClientRole.allCases {
             let token = TokenFile.newToken()
-            try TokenFile.append(token: token, role: role, name: "generated", to: url)
+            try TokenFile.append(token: token, role: role, name: "app", to: url)
             lines.append("  \(role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(token)")
         }
+        lines.append(
+            "For people, make tokens bound to them (each records only as its person, reverses only what it recorded or was charged, and acts only on cases it owns unless its person is a supervisor):"
+        )
+        lines.append("  recoveryd token new --role frontline --agent A-7 --token-file \(url.path) --data-dir \(database.dataDirectory.path)")
         print(lines.joined(separator: "\n"))
         fflush(nil)
         return (try TokenFile.load(from: url), url)

@@ -107,9 +107,11 @@ struct DurabilityEndToEndTests {
 
     @Test func aSecondDaemonOnTheSameLedgerRefusesToStart() throws {
         let daemon = try Daemon()
+        let elsewhere = FileManager.default.temporaryDirectory.appending(path: "recoveryd-second-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
         let second = try Daemon.run([
             "serve", "--listen", "127.0.0.1:\(try Daemon.freePort())", "--database", daemon.conninfo,
-            "--token-file", daemon.folder.appending(path: "tokens").path, "--data-dir", daemon.folder.path,
+            "--token-file", daemon.folder.appending(path: "tokens").path, "--data-dir", elsewhere.path,
         ])
         #expect(second.status != 0)
         #expect(second.output.contains("another writer holds this ledger"), "\(second.output)")

@@ -97,7 +97,9 @@ struct FollowUpEndToEndTests {
             "--data-dir", daemon.folder.path, "--follow-up-within-days", "3",
         ])
         #expect(changed.status != 0)
-        #expect(changed.output.contains("started with --follow-up-within-days 0, not 3"), "\(changed.output)")
+        #expect(
+            changed.output.contains("--follow-up-within-days 3 differs from the ledger's log, which says follow_up_within_days = 0"),
+            "\(changed.output)")
     }
 }
 

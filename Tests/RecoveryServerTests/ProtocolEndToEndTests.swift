@@ -163,7 +163,8 @@ struct ProtocolEndToEndTests {
         #expect(caseAnswer["outcome"] as? String == "paradox")
         #expect(caseAnswer["compensation_net"] as? Int == 265_000)
         #expect(caseAnswer["uplift"] as? Int == 4)
-        #expect((caseAnswer["events"] as? [[String: Any]])?.map { $0["position"] as? Int } == [1, 2, 3, 4])
+        // Position 1 is the ledger's opening event: S-1 made a supervisor by --supervisor.
+        #expect((caseAnswer["events"] as? [[String: Any]])?.map { $0["position"] as? Int } == [2, 3, 4, 5])
 
         let budget = try #require(okObject(try front.request("BUDGET A-7")))
         #expect(budget["spent"] as? Int == 15_000)

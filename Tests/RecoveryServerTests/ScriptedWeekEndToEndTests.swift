@@ -67,12 +67,14 @@ struct ScriptedWeekEndToEndTests {
         let finance = try daemon.client("finance")
         var receipts: [Int64: String] = [:]
         var next = 0
+        var last: Int64 = 0
         @discardableResult
         func append(_ fields: String) throws -> [String: Any] {
             next += 1
             let line = try front.request(#"APPEND {"event_id":"\#(Events.id(next, salt: 7))",\#(fields)}"#)
             let ok = try #require(okObject(line), "\(fields): \(line)")
-            receipts[try #require(ok["position"] as? Int).int64] = ok["hash"] as? String
+            last = try #require(ok["position"] as? Int).int64
+            receipts[last] = ok["hash"] as? String
             return ok
         }
         func complaint(_ caseID: String, _ customer: String, _ agent: String, baseline: Int) throws {
@@ -97,7 +99,9 @@ struct ScriptedWeekEndToEndTests {
         #expect(spent["remaining"] as? Int == 195_000)
         #expect(spent["warning"] as? Bool == false)
         try complaint("K5", "CU-5", "A-3", baseline: 4)
-        let monday = (position: Int64(next), answers: try Self.answers(finance, watched))
+        // The flags were recorded as the ledger's first three events.
+        #expect(last == Int64(next) + 3)
+        let monday = (position: last, answers: try Self.answers(finance, watched))
         #expect((monday.answers["CASE K1"]?["follow_up_due"] as? String) == "2026-03-05T04:59:59.999999Z", "end of Wednesday, EST")
 
         // Tuesday: K1 is followed up in time (a promoter, the paradox); CU-1 complains again.
@@ -150,7 +154,9 @@ struct ScriptedWeekEndToEndTests {
         let outcomes = try #require(okObject(try finance.request("OUTCOMES by=repeat")))
         #expect(outcomes["promoters"] as? Int == 1 && outcomes["passives"] as? Int == 1 && outcomes["detractors"] as? Int == 1)
         #expect(outcomes["nps"] as? Double == 0)
-        #expect(outcomes["follow_up_on_time_rate"] as? Double == 0.6667)
+        // K1 and K3 on time, K2 late, and K5 past its deadline with none: 2 of 4.
+        #expect(outcomes["follow_up_on_time_rate"] as? Double == 0.5)
+        #expect(outcomes["follow_ups_overdue"] as? Int == 1)
         let groups = try #require(outcomes["groups"] as? [[String: Any]])
         #expect(groups.map { $0["key"] as? String } == ["first", "repeat"])
         #expect(groups.map { $0["cases"] as? Int } == [4, 1])
@@ -192,8 +198,11 @@ struct ScriptedWeekEndToEndTests {
 
         // The log folds into exactly the tables the week wrote.
         daemon.stop()
-        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo, "--time-zone", "America/New_York"])
+        let rebuild = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo])
         #expect(rebuild.status == 0, "\(rebuild.output)")
+        // No flag: rebuild reads the settings from the log, and refuses any flag given.
+        let flagged = try Daemon.run(["rebuild", "--check", "--database", daemon.conninfo, "--time-zone", "America/New_York"])
+        #expect(flagged.status != 0 && flagged.output.contains("--time-zone no longer applies to rebuild"), "\(flagged.output)")
     }
 }
 
