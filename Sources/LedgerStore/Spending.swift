@@ -18,6 +18,9 @@ public struct SpendingRow: Sendable, Equatable {
     public var reversed: Int64
     /// Compensations a supervisor approved over the customer's daily cap.
     public var overrides: Int64
+    /// Charged less the reversals recorded the same day: what counted
+    /// against allowances (grouped by person and day, the `BUDGET` row's `spent`).
+    public var spent: Int64
     /// The person's allowance that day, when grouped by person and day.
     public var allowance: Int64?
 
@@ -44,10 +47,11 @@ extension Projections {
         var sql = """
             WITH x AS (
                 SELECT charged_to AS person, day, case_id, event_id, 1 AS charges, amount AS gross, 0 AS reversals,
-                    0::bigint AS reversed, CASE WHEN cap_override THEN 1 ELSE 0 END AS overrides
+                    0::bigint AS reversed, CASE WHEN cap_override THEN 1 ELSE 0 END AS overrides,
+                    CASE WHEN reversed_day = day AND ($3::bigint IS NULL OR reversed_position <= $3) THEN 0 ELSE amount END AS spent
                 FROM case_compensations WHERE day BETWEEN $1::date AND $2::date AND ($3::bigint IS NULL OR position <= $3)
                 UNION ALL
-                SELECT charged_to, reversed_day, case_id, event_id, 0, 0::bigint, 1, amount, 0
+                SELECT charged_to, reversed_day, case_id, event_id, 0, 0::bigint, 1, amount, 0, 0::bigint
                 FROM case_compensations
                 WHERE reversed_day BETWEEN $1::date AND $2::date AND ($3::bigint IS NULL OR reversed_position <= $3)
             )
@@ -55,7 +59,8 @@ extension Projections {
             """
         sql += " " + (keys + [
             "count(*) FILTER (WHERE x.charges = 1)", "COALESCE(sum(x.gross), 0)", "count(*) FILTER (WHERE x.reversals = 1)",
-            "COALESCE(sum(x.reversed), 0)", "COALESCE(sum(x.overrides), 0)", withAllowance ? "max(b.allowance)" : "NULL::bigint",
+            "COALESCE(sum(x.reversed), 0)", "COALESCE(sum(x.overrides), 0)", "COALESCE(sum(x.spent), 0)",
+            withAllowance ? "max(b.allowance)" : "NULL::bigint",
         ]).joined(separator: ", ")
         sql += " FROM x"
         if dimensions.contains(.category) { sql += " JOIN cases c ON c.case_id = x.case_id" }
@@ -71,11 +76,11 @@ extension Projections {
             for (column, dimension) in dimensions.enumerated() { key[dimension] = rows.string(row, column) ?? "" }
             let base = dimensions.count
             guard let count = rows.int64(row, base), let gross = rows.int64(row, base + 1), let reversals = rows.int64(row, base + 2),
-                let reversed = rows.int64(row, base + 3), let overrides = rows.int64(row, base + 4)
+                let reversed = rows.int64(row, base + 3), let overrides = rows.int64(row, base + 4), let spent = rows.int64(row, base + 5)
             else { throw Self.unreadable("case_compensations", key: "the spending of \(key)") }
             return SpendingRow(
-                key: key, compensations: count, gross: gross, reversals: reversals, reversed: reversed, overrides: overrides,
-                allowance: rows.int64(row, base + 5))
+                key: key, compensations: count, gross: gross, reversals: reversals, reversed: reversed, overrides: overrides, spent: spent,
+                allowance: rows.int64(row, base + 6))
         }
     }
 }

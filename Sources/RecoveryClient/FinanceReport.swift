@@ -56,10 +56,26 @@ public struct FinanceReport: Sendable {
         public var rows: [[String]]
     }
 
-    /// Share of the allowance, in whole percent (floor), from integers.
+    /// `part` ÷ `whole` as a percentage with one decimal, rounded half away
+    /// from zero, from the integers (docs/EVENTS.md, "The figures, exactly"):
+    /// `12.5`, `-3.3`; empty when there is no whole.
     static func percent(_ part: Int64, of whole: Int64?) -> String {
         guard let whole, whole > 0 else { return "" }
-        return "\(part * 100 / whole)"
+        let tenths = (abs(part) * 2_000 + whole) / (2 * whole)  // half away from zero
+        return (part < 0 && tenths > 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
+    }
+
+    /// A rate the server wrote as a fraction of one (`0.2586`) as a
+    /// percentage with one decimal (`25.9%`), rounded half away from zero.
+    static func percentText(_ rate: Decimal?) -> String { rate.map { percentNumber($0) + "%" } ?? "–" }
+
+    /// The number of ``percentText(_:)`` alone (`25.9`), for tables.
+    static func percentNumber(_ rate: Decimal) -> String {
+        var value = rate * 100
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &value, 1, .plain)
+        let text = NSDecimalNumber(decimal: rounded).stringValue
+        return text.contains(".") ? text : text + ".0"
     }
 
     static func text(_ value: Decimal?) -> String { value.map { "\($0)" } ?? "" }
@@ -69,8 +85,8 @@ public struct FinanceReport: Sendable {
             Table(
                 name: "budget_use", header: ["agent_id", "day", "spent", "allowance", "share_percent", "compensations", "reversals"],
                 rows: budgetUse.map {
-                    [$0.agentId ?? "", $0.day ?? "", money($0.net), $0.allowance.map(money) ?? "", Self.percent($0.net, of: $0.allowance),
-                     "\($0.compensations)", "\($0.reversals)"]
+                    [$0.agentId ?? "", $0.day ?? "", money($0.spent ?? $0.net), $0.allowance.map(money) ?? "",
+                     Self.percent($0.spent ?? $0.net, of: $0.allowance), "\($0.compensations)", "\($0.reversals)"]
                 }),
             Table(
                 name: "spending_by_kind", header: ["day", "kind", "net", "compensations", "reversals"],
@@ -80,12 +96,12 @@ public struct FinanceReport: Sendable {
                 rows: byCategory.map { [$0.day ?? "", $0.category ?? "", money($0.net), "\($0.compensations)", "\($0.reversals)"] }),
             Table(
                 name: "outcomes_by_week",
-                header: ["week_of", "cases", "paradox", "restored", "unrecovered", "defected", "open", "paradox_rate", "promoters", "passives",
-                         "detractors", "nps", "follow_up_on_time_rate"],
+                header: ["week_of", "cases", "paradox", "restored", "unrecovered", "defected", "open", "paradox_rate_percent", "promoters",
+                         "passives", "detractors", "nps", "follow_ups_on_time_percent", "follow_ups_overdue"],
                 rows: weeks.map { w in
                     [w.key ?? "", "\(w.cases)", "\(w.paradox)", "\(w.restored)", "\(w.unrecovered)", "\(w.defected)", "\(w.open)",
-                     Self.text(w.paradoxRate), "\(w.promoters ?? 0)", "\(w.passives ?? 0)", "\(w.detractors ?? 0)", Self.text(w.nps),
-                     Self.text(w.followUpOnTimeRate)]
+                     w.paradoxRate.map(Self.percentNumber) ?? "", "\(w.promoters ?? 0)", "\(w.passives ?? 0)", "\(w.detractors ?? 0)",
+                     Self.text(w.nps), w.followUpOnTimeRate.map(Self.percentNumber) ?? "", "\(w.followUpsOverdue ?? 0)"]
                 }),
             Table(
                 name: "reversals_by_person", header: ["agent_id", "compensations", "reversals", "reversal_rate_percent", "net"],
@@ -102,10 +118,22 @@ public struct FinanceReport: Sendable {
         }
     }
 
+    /// Characters a spreadsheet skips before it reads a formula: spaces,
+    /// no-break spaces, zero-width and bidi controls.
+    static func isSkippedBeforeFormula(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x20, 0xA0, 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2069, 0xFEFF, 0x3000: true
+        default: false
+        }
+    }
+
     static func csvField(_ field: String) -> String {
         var value = field
-        // A leading = + - @ would be a formula to a spreadsheet: neutralised with a '.
-        if let first = value.first, "=+-@".contains(first), Double(value) == nil { value = "'" + value }
+        // A formula to a spreadsheet — = + - @ (or their full-width forms, or a
+        // tab or CR) first, after anything a spreadsheet skips — is
+        // neutralised with a leading '. Plain numbers (-3.50) stay numbers.
+        let first = value.unicodeScalars.first { !isSkippedBeforeFormula($0) }
+        if let first, "=+-@\t\r＝＋－＠".unicodeScalars.contains(first), Double(value) == nil { value = "'" + value }
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
@@ -140,36 +168,42 @@ public struct FinanceReport: Sendable {
             p.meta { color: #555; margin-top: 0; } .summary span { display: inline-block; margin-right: 24px; }
             table { border-collapse: collapse; margin: 8px 0 4px; font-size: 12px; } th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
             th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-            svg { display: block; margin: 8px 0; } svg text { font-size: 11px; fill: #333; }
+            svg { display: block; margin: 8px 0; max-width: 100%; height: auto; } svg text { font: 11px Helvetica, Arial, sans-serif; fill: #333; }
             section { break-inside: avoid; page-break-inside: avoid; }
-            div.numbers { max-height: 260px; overflow: auto; display: inline-block; border: 1px solid #eee; }
+            div.numbers { max-height: 260px; overflow: auto; display: inline-block; border: 1px solid #eee; max-width: 100%; }
             div.numbers table { margin: 0; } div.numbers th { position: sticky; top: 0; }
             @media print { body { margin: 0; max-width: none; } div.numbers { max-height: none; overflow: visible; border: 0; } }
             </style></head><body>
             <h1>Service recovery: \(Self.escape(from)) to \(Self.escape(to))</h1>
-            <p class="meta">From \(Self.escape(server)) at position \(position), \(Self.escape(generatedAt)). Amounts in \(Self.escape(currency)).</p>
+            <p class="meta">From \(Self.escape(server)) at position \(position), \(Self.escape(generatedAt)). Amounts in \(Self.escape(currency)). \
+            Spending is a ledger of entries, each on its own day: a reversal recorded after the day of its charge is that later day's entry, so a closed day never changes.</p>
             <p class="summary"><span><b>\(total.cases)</b> cases</span><span><b>\(total.paradox)</b> paradox</span>\
-            <span>paradox rate <b>\(Self.escape(Self.text(total.paradoxRate).isEmpty ? "–" : Self.text(total.paradoxRate)))</b></span>\
-            <span>NPS <b>\(Self.escape(Self.text(total.nps).isEmpty ? "–" : Self.text(total.nps)))</b></span>\
-            <span>follow-ups on time <b>\(Self.escape(Self.text(total.followUpOnTimeRate).isEmpty ? "–" : Self.text(total.followUpOnTimeRate)))</b></span>\
+            <span>paradox rate <b>\(Self.percentText(total.paradoxRate))</b></span>\
+            <span>NPS <b>\(Self.escape(total.nps.map { "\($0)" } ?? "–"))</b></span>\
+            <span>follow-ups on time <b>\(Self.percentText(total.followUpOnTimeRate))</b> (\(total.followUpsOverdue ?? 0) overdue)</span>\
             <span>compensation <b>\(Self.escape(money(byPerson.reduce(0) { $0 + $1.net })))</b></span></p>
 
             """
         let tables = Dictionary(uniqueKeysWithValues: self.tables.map { ($0.name, $0) })
         page += section(
-            "Budget use per person and day", "Share of each person's daily allowance spent (net of reversals); budget_use.csv has the amounts.",
+            "Budget use per person and day",
+            "Share of each person's daily allowance spent (charged less that day's reversals); budget_use.csv has the amounts.",
             heatMap(), budgetUsePivot())
-        page += section("Compensation per day by kind", "Net of reversals, stacked by kind.", stackedBars(byKind, key: \.kind), tables["spending_by_kind"]!)
         page += section(
-            "Compensation per day by category", "Net of reversals, stacked by the case's category.", stackedBars(byCategory, key: \.category),
-            tables["spending_by_category"]!)
+            "Compensation per day by kind", "Charged less reversed, on the day of each entry, stacked by kind.", stackedBars(byKind, key: \.kind),
+            tables["spending_by_kind"]!)
+        page += section(
+            "Compensation per day by category", "Charged less reversed, on the day of each entry, stacked by the case's category.",
+            stackedBars(byCategory, key: \.category), tables["spending_by_category"]!)
         page += section(
             "Paradox rate and NPS per week", "Weeks start on Monday, by the day the complaint was recorded; n is the cases that week.",
             weekly(), tables["outcomes_by_week"]!)
         page += section(
-            "Follow-ups on time per week", "First follow-ups recorded by their deadline, of those recorded.", onTime(), nil)
+            "Follow-ups on time per week", "First follow-ups recorded by their deadline, of those recorded and of open cases past theirs.",
+            onTime(), nil)
         page += section(
-            "Reversal rate per person", "Compensations charged to the person that were reversed since.", reversals(), tables["reversals_by_person"]!)
+            "Reversal rate per person", "Reversals recorded in the range, of the compensations charged to the person in it.", reversals(),
+            tables["reversals_by_person"]!)
         return page + "</body></html>\n"
     }
 
@@ -179,158 +213,230 @@ public struct FinanceReport: Sendable {
             out += "<table><thead><tr>" + table.header.map { "<th>\(Self.escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
             for row in table.rows { out += "<tr>" + row.map { "<td>\(Self.escape($0))</td>" }.joined() + "</tr>\n" }
             out += "</tbody></table>\n"
-            // Long tables scroll on screen and print whole.
-            if table.rows.count > 12 { out = out.replacingOccurrences(of: "<table>", with: "<div class=\"numbers\"><table>") + "</div>\n" }
+            // Long or wide tables scroll on screen and print whole.
+            if table.rows.count > 12 || table.header.count > 10 {
+                out = out.replacingOccurrences(of: "<table>", with: "<div class=\"numbers\"><table>") + "</div>\n"
+            }
         }
         return out + "</section>\n"
     }
 
-    /// People by day: the share of the allowance spent, in whole percent, and the range's total.
+    /// People by day: the share of the allowance spent, in percent, and the range's total.
     private func budgetUsePivot() -> Table {
         let people = Array(Set(budgetUse.compactMap(\.agentId))).sorted()
         var cells: [String: [String: String]] = [:]
         var spent: [String: Int64] = [:]
         for row in budgetUse {
             guard let person = row.agentId, let day = row.day else { continue }
-            cells[person, default: [:]][day] = Self.percent(row.net, of: row.allowance)
-            spent[person, default: 0] += row.net
+            cells[person, default: [:]][day] = Self.percent(row.spent ?? row.net, of: row.allowance)
+            spent[person, default: 0] += row.spent ?? row.net
+        }
+        // A year has too many columns to read: by month then, with each month's spending.
+        if days.count > 62 {
+            let months = Array(Set(days.map { String($0.prefix(7)) })).sorted()
+            var byMonth: [String: [String: Int64]] = [:]
+            for row in budgetUse {
+                guard let person = row.agentId, let day = row.day else { continue }
+                byMonth[person, default: [:]][String(day.prefix(7)), default: 0] += row.spent ?? row.net
+            }
+            return Table(
+                name: "budget_use_by_month", header: ["agent_id"] + months + ["spent"],
+                rows: people.map { person in [person] + months.map { byMonth[person]?[$0].map(money) ?? "" } + [money(spent[person] ?? 0)] })
         }
         return Table(
-            name: "budget_use_by_day", header: ["agent_id"] + days.map { String($0.suffix(2)) } + ["spent"],
+            name: "budget_use_by_day", header: ["agent_id"] + days.map { String($0.suffix(5)) } + ["spent"],
             rows: people.map { person in [person] + days.map { cells[person]?[$0] ?? "" } + [money(spent[person] ?? 0)] })
+    }
+
+    // MARK: Layout
+
+    /// What a label of `text` takes across at 11 px: a generous 7 px a
+    /// character, so that placed labels never touch however the font renders.
+    static func width(of text: String) -> Int { 7 * text.count + 2 }
+
+    /// The widest chart; wider content is scaled down by the page.
+    static let plotWidth = 960
+
+    /// A legend: entries left to right, wrapped within `maxWidth`, never cut.
+    /// Each names the series (`data-series`, as the chart's marks do) it explains.
+    struct Legend {
+        var entries: [(colour: String, label: String, series: String)] = []
+
+        init(entries: [(colour: String, label: String, series: String)]) { self.entries = entries }
+        init(entries: [(colour: String, label: String)]) { self.entries = entries.map { ($0.colour, $0.label, $0.label) } }
+
+        /// The legend's SVG at `(x, y)` and its size.
+        func render(x: Int, y: Int, maxWidth: Int) -> (svg: String, width: Int, height: Int) {
+            var svg = "", cursor = 0, line = 0, widest = 0
+            for entry in entries {
+                let w = 16 + FinanceReport.width(of: entry.label) + 14
+                if cursor > 0 && cursor + w > maxWidth {
+                    line += 1
+                    cursor = 0
+                }
+                let (ex, ey) = (x + cursor, y + line * 18)
+                svg += "<g class=\"legend\" data-series=\"\(FinanceReport.escape(entry.series))\"><rect x=\"\(ex)\" y=\"\(ey)\" width=\"12\" height=\"12\" fill=\"\(entry.colour)\"/>"
+                svg += "<text x=\"\(ex + 16)\" y=\"\(ey + 10)\">\(FinanceReport.escape(entry.label))</text></g>"
+                cursor += w
+                widest = max(widest, cursor)
+            }
+            return (svg, widest, entries.isEmpty ? 0 : (line + 1) * 18)
+        }
+    }
+
+    /// Labels along an axis at `positions` (their left edges), skipping any
+    /// that would come closer than 8 px to the one before.
+    static func axisLabels(_ labels: [(x: Int, text: String)], y: Int) -> String {
+        var out = "", nextFree = Int.min
+        for label in labels where label.x >= nextFree {
+            out += "<text class=\"axis\" x=\"\(label.x)\" y=\"\(y)\">\(escape(label.text))</text>"
+            nextFree = label.x + width(of: label.text) + 8
+        }
+        return out
     }
 
     private func svg(width: Int, height: Int, _ body: String, label: String) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(Self.escape(label))\">\(body)</svg>"
     }
 
-    /// One legend entry: a swatch and its label.
-    private func legend(x: Int, y: Int, colour: String, _ label: String) -> String {
-        "<rect x=\"\(x)\" y=\"\(y)\" width=\"12\" height=\"12\" fill=\"\(colour)\"/><text x=\"\(x + 16)\" y=\"\(y + 10)\">\(Self.escape(label))</text>"
-    }
-
     private func empty(_ what: String) -> String { "<p class=\"meta\">No \(Self.escape(what)) in this range.</p>" }
 
-    /// Rows: people; columns: days; the cell's darkness is the share of the allowance spent.
+    /// The heat map's colour for a share of the allowance, in percent: pale
+    /// yellow (nothing) to deep red (all of it); past 100% (an allowance
+    /// lowered below what was spent), purple.
+    static func heat(_ share: Int64) -> String {
+        guard share <= 100 else { return "#5b1a6e" }
+        let s = Int(max(0, share))
+        return "rgb(\(255 - s * 75 / 100),\(235 - s * 200 / 100),\(160 - s * 130 / 100))"
+    }
+
+    /// Rows: people; columns: days; the cell's colour is the share of the allowance spent.
     private func heatMap() -> String {
         let people = Array(Set(budgetUse.compactMap(\.agentId))).sorted()
         guard !people.isEmpty else { return empty("compensation") }
-        let left = 110, top = 24, cell = max(8, min(28, 960 / max(days.count, 1)))
-        var body = ""
+        let names = people.map { String($0.prefix(16)) }
+        let left = (names.map(Self.width(of:)).max() ?? 40) + 10, top = 22
+        let cellWidth = max(2, min(28, Self.plotWidth / max(days.count, 1))), cellHeight = 16
+        var body = Self.axisLabels(days.enumerated().map { (left + $0.offset * cellWidth, String($0.element.suffix(5))) }, y: 14)
         let column = Dictionary(uniqueKeysWithValues: days.enumerated().map { ($1, $0) })
-        for (index, day) in days.enumerated() where index % max(1, days.count / 10) == 0 {
-            body += "<text x=\"\(left + index * cell)\" y=\"14\">\(Self.escape(String(day.suffix(5))))</text>"
-        }
-        for (row, person) in people.enumerated() {
-            let y = top + row * cell
-            body += "<text x=\"0\" y=\"\(y + cell - 4)\">\(Self.escape(String(person.prefix(16))))</text>"
-            for index in days.indices {
-                body += "<rect x=\"\(left + index * cell)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"#f2f2f2\"/>"
-            }
+        for (row, person) in names.enumerated() {
+            let y = top + row * cellHeight
+            body += "<text x=\"0\" y=\"\(y + cellHeight - 4)\">\(Self.escape(person))</text>"
+            body += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(days.count * cellWidth)\" height=\"\(cellHeight - 1)\" fill=\"#f2f2f2\"/>"
         }
         let rowOf = Dictionary(uniqueKeysWithValues: people.enumerated().map { ($1, $0) })
+        var over = false
         for entry in budgetUse {
             guard let person = entry.agentId, let day = entry.day, let row = rowOf[person], let index = column[day],
                 let allowance = entry.allowance, allowance > 0
             else { continue }
-            let share = min(entry.net * 100 / allowance, 100)
-            // From pale yellow (nothing) to deep red (all of it).
-            let red = 255 - Int(share) * 75 / 100, green = 235 - Int(share) * 200 / 100, blue = 160 - Int(share) * 130 / 100
-            body += "<rect x=\"\(left + index * cell)\" y=\"\(top + row * cell)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"rgb(\(red),\(green),\(blue))\"><title>\(Self.escape(person)) \(day): \(share)%</title></rect>"
+            let spent = entry.spent ?? entry.net
+            let share = spent * 100 / allowance
+            over = over || share > 100
+            body += "<rect x=\"\(left + index * cellWidth)\" y=\"\(top + row * cellHeight)\" width=\"\(max(1, cellWidth - (cellWidth > 3 ? 1 : 0)))\" height=\"\(cellHeight - 1)\" fill=\"\(Self.heat(share))\"><title>\(Self.escape(person)) \(day): \(Self.percent(spent, of: allowance))%</title></rect>"
         }
-        let legendY = top + people.count * cell + 16
-        for step in 0...4 {
-            let share = step * 25
-            let red = 255 - share * 75 / 100, green = 235 - share * 200 / 100, blue = 160 - share * 130 / 100
-            body += legend(x: left + step * 60, y: legendY, colour: "rgb(\(red),\(green),\(blue))", "\(share)%")
-        }
-        return svg(width: left + days.count * cell + 10, height: legendY + 24, body, label: "budget use heat map")
+        var legend = Legend(entries: [0, 25, 50, 75, 100].map { (Self.heat(Int64($0)), "\($0)%") })
+        if over { legend.entries.append((Self.heat(101), "over 100%", "over 100%")) }
+        let chartWidth = left + days.count * cellWidth
+        let rendered = legend.render(x: left, y: top + people.count * cellHeight + 12, maxWidth: max(chartWidth - left, 400))
+        return svg(
+            width: max(chartWidth, left + rendered.width) + 10, height: top + people.count * cellHeight + 12 + rendered.height + 6, body + rendered.svg,
+            label: "budget use heat map")
     }
 
-    /// One bar per day, stacked by `key` (kind or category), with a legend.
+    /// One bar per day, stacked by `key` (kind or category), with a legend of every series.
     private func stackedBars(_ rows: [Reply.Spending.Row], key: KeyPath<Reply.Spending.Row, String?>) -> String {
         let names = Array(Set(rows.compactMap { $0[keyPath: key] })).sorted()
         guard !names.isEmpty else { return empty("compensation") }
         var perDay: [String: [(String, Int64)]] = [:]
-        for row in rows { if let day = row.day, let name = row[keyPath: key] { perDay[day, default: []].append((name, row.net)) } }
+        for row in rows { if let day = row.day, let name = row[keyPath: key] { perDay[day, default: []].append((name, max(0, row.net))) } }
         let highest = max(1, perDay.values.map { $0.reduce(0) { $0 + $1.1 } }.max() ?? 1)
-        let left = 70, top = 10, height = 180, bar = max(6, min(30, 960 / max(days.count, 1)))
+        let top = 10, height = 180, bar = max(2, min(30, Self.plotWidth / max(days.count, 1)))
+        let left = max(40, Self.width(of: money(highest)) + 6)
+        let colour = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Self.palette[$0 % Self.palette.count]) })
         var body = "<line x1=\"\(left)\" y1=\"\(top + height)\" x2=\"\(left + days.count * bar)\" y2=\"\(top + height)\" stroke=\"#999\"/>"
         body += "<text x=\"0\" y=\"\(top + 10)\">\(Self.escape(money(highest)))</text><text x=\"0\" y=\"\(top + height)\">0</text>"
         for (index, day) in days.enumerated() {
             var y = top + height
-            for (name, amount) in (perDay[day] ?? []).sorted(by: { $0.0 < $1.0 }) {
-                let h = Int(amount * Int64(height) / highest)
+            for (name, amount) in (perDay[day] ?? []).sorted(by: { $0.0 < $1.0 }) where amount > 0 {
+                let h = max(1, Int(amount * Int64(height) / highest))
                 y -= h
-                let color = Self.palette[(names.firstIndex(of: name) ?? 0) % Self.palette.count]
-                body += "<rect x=\"\(left + index * bar)\" y=\"\(y)\" width=\"\(bar - 2)\" height=\"\(h)\" fill=\"\(color)\"><title>\(Self.escape(day)) \(Self.escape(name)): \(Self.escape(money(amount)))</title></rect>"
-            }
-            if index % max(1, days.count / 10) == 0 {
-                body += "<text x=\"\(left + index * bar)\" y=\"\(top + height + 14)\">\(Self.escape(String(day.suffix(5))))</text>"
+                body += "<rect data-series=\"\(Self.escape(name))\" x=\"\(left + index * bar)\" y=\"\(y)\" width=\"\(max(1, bar - (bar > 3 ? 2 : 0)))\" height=\"\(h)\" fill=\"\(colour[name]!)\"><title>\(Self.escape(day)) \(Self.escape(name)): \(Self.escape(money(amount)))</title></rect>"
             }
         }
-        let legendY = top + height + 30
-        for (index, name) in names.enumerated() {
-            let x = left + (index % 6) * 150, y = legendY + (index / 6) * 18
-            body += legend(x: x, y: y, colour: Self.palette[index % Self.palette.count], String(name.prefix(20)))
-        }
-        return svg(width: left + days.count * bar + 10, height: legendY + 18 * ((names.count + 5) / 6) + 6, body, label: "compensation per day")
+        body += Self.axisLabels(days.enumerated().map { (left + $0.offset * bar, String($0.element.suffix(5))) }, y: top + height + 14)
+        let legend = Legend(entries: names.map { (colour[$0]!, String($0.prefix(40)), $0) })
+        let chartWidth = left + days.count * bar
+        let rendered = legend.render(x: left, y: top + height + 26, maxWidth: max(chartWidth - left, 520))
+        return svg(
+            width: max(chartWidth, left + rendered.width) + 10, height: top + height + 26 + rendered.height + 6, body + rendered.svg,
+            label: "compensation per day")
     }
 
     /// Per week: the paradox rate (0–100%) and NPS (−100…100) side by side, with n.
     private func weekly() -> String {
         guard !weeks.isEmpty else { return empty("cases") }
-        let left = 40, top = 14, half = 90, width = 120
-        var body = "<line x1=\"\(left)\" y1=\"\(top + half)\" x2=\"\(left + weeks.count * width)\" y2=\"\(top + half)\" stroke=\"#999\"/>"
+        let left = 44, top = 14, half = 90, group = max(12, min(120, Self.plotWidth / weeks.count))
+        let barWidth = max(4, (group - 6) / 2)
+        var body = "<line x1=\"\(left)\" y1=\"\(top + half)\" x2=\"\(left + weeks.count * group)\" y2=\"\(top + half)\" stroke=\"#999\"/>"
         body += "<text x=\"0\" y=\"\(top + 8)\">100</text><text x=\"0\" y=\"\(top + half + 4)\">0</text><text x=\"0\" y=\"\(top + 2 * half)\">−100</text>"
         for (index, week) in weeks.enumerated() {
-            let x = left + index * width + 10
+            let x = left + index * group + 2
             if let rate = week.paradoxRate {
                 let h = Int(truncating: NSDecimalNumber(decimal: rate * Decimal(half)))
-                body += "<rect x=\"\(x)\" y=\"\(top + half - h)\" width=\"40\" height=\"\(h)\" fill=\"\(Self.palette[0])\"><title>paradox rate \(Self.text(week.paradoxRate))</title></rect>"
+                body += "<rect data-series=\"paradox rate\" x=\"\(x)\" y=\"\(top + half - h)\" width=\"\(barWidth)\" height=\"\(h)\" fill=\"\(Self.palette[0])\"><title>\(Self.escape(week.key ?? "")): paradox rate \(Self.percentText(week.paradoxRate))</title></rect>"
             }
             if let nps = week.nps {
                 let h = Int(truncating: NSDecimalNumber(decimal: nps * Decimal(half) / 100))
-                body += "<rect x=\"\(x + 44)\" y=\"\(h >= 0 ? top + half - h : top + half)\" width=\"40\" height=\"\(abs(h))\" fill=\"\(Self.palette[2])\"><title>NPS \(Self.text(week.nps))</title></rect>"
+                body += "<rect data-series=\"NPS\" x=\"\(x + barWidth + 2)\" y=\"\(h >= 0 ? top + half - h : top + half)\" width=\"\(barWidth)\" height=\"\(abs(h))\" fill=\"\(Self.palette[2])\"><title>\(Self.escape(week.key ?? "")): NPS \(Self.text(week.nps))</title></rect>"
             }
-            body += "<text x=\"\(x)\" y=\"\(top + 2 * half + 16)\">\(Self.escape(week.key ?? "")) n=\(week.cases)</text>"
         }
-        let legendY = top + 2 * half + 30
-        body += legend(x: left, y: legendY, colour: Self.palette[0], "paradox rate (%)")
-        body += legend(x: left + 160, y: legendY, colour: Self.palette[2], "NPS")
-        return svg(width: left + weeks.count * width + 10, height: legendY + 20, body, label: "paradox rate and NPS per week")
+        let labelled = weeks.enumerated().map { (left + $0.offset * group + 2, "\(String(($0.element.key ?? "").suffix(5))) n=\($0.element.cases)") }
+        body += Self.axisLabels(labelled, y: top + 2 * half + 16)
+        let legend = Legend(entries: [(Self.palette[0], "paradox rate (%)", "paradox rate"), (Self.palette[2], "NPS (−100 to 100)", "NPS")])
+        let rendered = legend.render(x: left, y: top + 2 * half + 28, maxWidth: 600)
+        return svg(
+            width: max(left + weeks.count * group, left + rendered.width) + 10, height: top + 2 * half + 28 + rendered.height + 4,
+            body + rendered.svg, label: "paradox rate and NPS per week")
     }
 
     private func onTime() -> String {
         guard !weeks.isEmpty else { return empty("cases") }
-        let left = 40, top = 10, height = 100, width = 120
-        var body = "<line x1=\"\(left)\" y1=\"\(top + height)\" x2=\"\(left + weeks.count * width)\" y2=\"\(top + height)\" stroke=\"#999\"/>"
+        let left = 44, top = 10, height = 100, group = max(12, min(120, Self.plotWidth / weeks.count))
+        var body = "<line x1=\"\(left)\" y1=\"\(top + height)\" x2=\"\(left + weeks.count * group)\" y2=\"\(top + height)\" stroke=\"#999\"/>"
         body += "<text x=\"0\" y=\"\(top + 8)\">100%</text><text x=\"0\" y=\"\(top + height)\">0</text>"
         for (index, week) in weeks.enumerated() {
-            let x = left + index * width + 10
-            let label = week.followUpOnTimeRate.map { "\(Self.text($0))" } ?? "no follow-ups"
+            let x = left + index * group + 2
             if let rate = week.followUpOnTimeRate {
                 let h = Int(truncating: NSDecimalNumber(decimal: rate * Decimal(height)))
-                body += "<rect x=\"\(x)\" y=\"\(top + height - h)\" width=\"60\" height=\"\(h)\" fill=\"\(Self.palette[4])\"><title>\(Self.escape(label))</title></rect>"
+                body += "<rect data-series=\"on time\" x=\"\(x)\" y=\"\(top + height - h)\" width=\"\(max(4, group - 8))\" height=\"\(h)\" fill=\"\(Self.palette[4])\"><title>\(Self.escape(week.key ?? "")): \(Self.percentText(rate)) on time, \(week.followUpsOverdue ?? 0) overdue</title></rect>"
             }
-            body += "<text x=\"\(x)\" y=\"\(top + height + 14)\">\(Self.escape(week.key ?? "")): \(Self.escape(label))</text>"
         }
-        return svg(width: left + weeks.count * width + 10, height: top + height + 24, body, label: "follow-ups on time per week")
+        let labelled = weeks.enumerated().map { index, week in
+            (left + index * group + 2, "\(String((week.key ?? "").suffix(5))) \(week.followUpOnTimeRate.map(Self.percentText) ?? "–")")
+        }
+        body += Self.axisLabels(labelled, y: top + height + 14)
+        let legend = Legend(entries: [(Self.palette[4], "first follow-ups on time (%)", "on time")])
+        let rendered = legend.render(x: left, y: top + height + 24, maxWidth: 600)
+        return svg(
+            width: max(left + weeks.count * group, left + rendered.width) + 10, height: top + height + 24 + rendered.height + 4,
+            body + rendered.svg, label: "follow-ups on time per week")
     }
 
     private func reversals() -> String {
         let people = byPerson.filter { $0.compensations > 0 }
         guard !people.isEmpty else { return empty("compensation") }
-        let left = 120, bar = 16, scale = 600
+        let names = people.map { String(($0.agentId ?? "").prefix(16)) }
+        let left = (names.map(Self.width(of:)).max() ?? 40) + 10, bar = 16, scale = 600
         var body = ""
         for (index, person) in people.enumerated() {
             let y = index * (bar + 4) + 4
-            let w = Int(person.reversals * Int64(scale) / person.compensations)
-            body += "<text x=\"0\" y=\"\(y + 12)\">\(Self.escape(String((person.agentId ?? "").prefix(16))))</text>"
+            let w = Int(min(person.reversals, person.compensations) * Int64(scale) / person.compensations)
+            body += "<text x=\"0\" y=\"\(y + 12)\">\(Self.escape(names[index]))</text>"
             body += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(scale)\" height=\"\(bar)\" fill=\"#f2f2f2\"/>"
             body += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(w)\" height=\"\(bar)\" fill=\"\(Self.palette[3])\"/>"
             body += "<text x=\"\(left + scale + 6)\" y=\"\(y + 12)\">\(Self.percent(person.reversals, of: person.compensations))% (\(person.reversals) of \(person.compensations))</text>"
         }
-        return svg(width: left + scale + 160, height: people.count * (bar + 4) + 8, body, label: "reversal rate per person")
+        return svg(width: left + scale + 170, height: people.count * (bar + 4) + 8, body, label: "reversal rate per person")
     }
 }

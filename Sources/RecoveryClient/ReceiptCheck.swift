@@ -2,28 +2,42 @@ import Foundation
 
 /// Checks `APPEND` receipts against the chain hashes of a replay: every
 /// receipt's position must be in the replay with the same hash.
+///
+/// The receipts file (docs/PROTOCOL.md, "Receipts") holds one receipt a
+/// line: an `APPEND` answer as the server gave it (`OK {…}`), or its JSON
+/// object, of which only `position` and `hash` are read; other members
+/// (`duplicate`, `remaining`, …) may be there or not. Blank lines are skipped.
 public enum ReceiptCheck {
     public struct Result: Sendable {
+        /// Receipts read (lines that are not blank).
         public var checked = 0
         /// One line per receipt that does not match, naming its line.
         public var mismatches: [String] = []
         public var isClean: Bool { mismatches.isEmpty }
+        public var matching: Int { checked - mismatches.count }
     }
 
-    /// `text` holds one receipt per line: the `OK {…}` answer or its JSON.
+    /// What a receipt line must say.
+    struct Line: Decodable {
+        var position: Int64
+        var hash: String
+    }
+
     public static func check(_ text: String, against hashes: [Int64: String]) -> Result {
         var result = Result()
-        for (index, line) in text.split(separator: "\n").enumerated() {
-            let json = line.hasPrefix("OK ") ? String(line.dropFirst(3)) : String(line)
-            guard let receipt = try? Reply.decode(Reply.Receipt.self, from: json) else {
-                result.mismatches.append("receipt line \(index + 1): not a receipt")
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !line.isEmpty else { continue }
+            result.checked += 1
+            let json = line.hasPrefix("OK ") ? String(line.dropFirst(3)) : line
+            guard let receipt = try? Reply.decode(Line.self, from: json) else {
+                result.mismatches.append("receipt line \(index + 1): not a receipt (a JSON object with \"position\" and \"hash\", or an APPEND answer)")
                 continue
             }
-            result.checked += 1
             switch hashes[receipt.position] {
             case nil:
                 result.mismatches.append("receipt line \(index + 1): position \(receipt.position) is not in the replay")
-            case let hash? where hash != receipt.hash:
+            case let hash? where hash != receipt.hash.lowercased():
                 result.mismatches.append("receipt line \(index + 1): position \(receipt.position) has hash \(hash), the receipt says \(receipt.hash)")
             default:
                 break

@@ -331,6 +331,8 @@ extension Reply {
             public var reversed: Int64?
             public var net: Int64
             public var overrides: Int64?
+            /// Charged less the reversals recorded the same day (what counted against allowances).
+            public var spent: Int64?
             public var allowance: Int64?
         }
 

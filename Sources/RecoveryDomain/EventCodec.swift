@@ -432,7 +432,12 @@ struct FieldReader {
 
     mutating func optionalInteger(_ key: CanonicalEvent.Key, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
         guard let value = try take(key) else { return nil }
-        guard case .integer(let number) = value else { throw .invalid("\(key) must be an integer, not \(value.typeName)") }
+        guard case .integer(let number) = value else {
+            if case .fraction(let written) = value {
+                throw .invalid("\(key) must be an integer (amounts in minor units: 1000, not 1e3 or 10.00), not \(written.prefix(32))")
+            }
+            throw .invalid("\(key) must be an integer, not \(value.typeName)")
+        }
         guard range.contains(number) else {
             let upper = range.upperBound == .max ? "" : " to \(range.upperBound)"
             throw .invalid("\(key) must be from \(range.lowerBound)\(upper), not \(number)")

@@ -152,6 +152,7 @@ enum Answers {
                     var object: [String: JSONValue] = [
                         "compensations": .integer(row.compensations), "gross": .integer(row.gross), "reversals": .integer(row.reversals),
                         "reversed": .integer(row.reversed), "net": .integer(row.net), "overrides": .integer(row.overrides),
+                        "spent": .integer(row.spent),
                     ]
                     for (dimension, value) in row.key { object[names[dimension]!] = .string(value) }
                     // By person: the person charged (the approver when there was one).

@@ -40,9 +40,9 @@ final class MetricsState: @unchecked Sendable {
     private let databaseUp = Metrics.Gauge(label: "recoveryd_database_up")
     private let writing = Metrics.Gauge(label: "recoveryd_writer_holds_lock")
     private let position = Metrics.Gauge(label: "recoveryd_chain_position")
-    /// A standby's or follower's (a writer has no lag to report).
-    private let lagPositions: Metrics.Gauge?
-    private let lagSeconds: Metrics.Gauge?
+    /// A standby's or follower's lag; a writer's is 0.
+    private let lagPositions = Metrics.Gauge(label: "recoveryd_replication_lag_positions")
+    private let lagSeconds = Metrics.Gauge(label: "recoveryd_replication_lag_seconds")
     private let spentToday: Metrics.Gauge
     private let nearlySpent = Metrics.Gauge(label: "recoveryd_people_over_80_percent_of_allowance")
     private let startTime = Metrics.Gauge(label: "recoveryd_start_time_seconds")
@@ -51,8 +51,6 @@ final class MetricsState: @unchecked Sendable {
         self.server = server
         connections = Dictionary(
             uniqueKeysWithValues: ClientRole.allCases.map { ($0.rawValue, Metrics.Gauge(label: "recoveryd_connections", dimensions: [("role", $0.rawValue)])) })
-        lagPositions = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_positions")
-        lagSeconds = server.tailer == nil ? nil : Metrics.Gauge(label: "recoveryd_replication_lag_seconds")
         spentToday = Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.settings.currency)])
         startTime.record(started.timeIntervalSince1970)
     }
@@ -102,11 +100,15 @@ final class MetricsState: @unchecked Sendable {
         databaseUp.record(up ? 1 : 0)
         writing.record(view.isServing ? 1 : 0)
         position.record(view.position)
-        if let tailer = server.tailer {
+        if let tailer = server.tailer, !view.isServing {
             // -1: not measured (yet, or at all on a standby, which reads the writer's own database).
             let lag = tailer.lag
-            lagPositions?.record(lag?.positions ?? -1)
-            lagSeconds?.record(lag?.seconds ?? -1)
+            lagPositions.record(lag?.positions ?? -1)
+            lagSeconds.record(lag?.seconds ?? -1)
+        } else {
+            // The writer is where the log is written: no lag.
+            lagPositions.record(0)
+            lagSeconds.record(0)
         }
         let rows = view.budgets(on: server.today)?.rows ?? []
         spentToday.record(rows.reduce(Int64(0)) { $0 + $1.budget.spent })
@@ -166,7 +168,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                     } else {
                         var buffer: [UInt8] = []
                         registry.emit(into: &buffer)
-                        answer = (.ok, String(decoding: buffer, as: UTF8.self), "text/plain; version=0.0.4; charset=utf-8")
+                        answer = (.ok, MetricHelp.annotate(String(decoding: buffer, as: UTF8.self)), "text/plain; version=0.0.4; charset=utf-8")
                     }
                     loop.execute {
                         let (handler, context) = bound.value

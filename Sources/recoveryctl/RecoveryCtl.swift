@@ -542,7 +542,7 @@ struct VerifyCommand: ParsableCommand {
             if let receipts {
                 let result = ReceiptCheck.check(try String(contentsOfFile: receipts, encoding: .utf8), against: hashes)
                 for line in result.mismatches { print(line) }
-                print("receipts: \(result.checked - result.mismatches.count) of \(result.checked) match")
+                print("receipts: \(result.matching) of \(result.checked) match")
                 clean = clean && result.isClean
             }
             if !expectations.isEmpty || !headProblems.isEmpty {

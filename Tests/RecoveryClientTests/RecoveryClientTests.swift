@@ -1,5 +1,5 @@
 import Foundation
-import RecoveryClient
+@testable import RecoveryClient
 import Testing
 
 @Suite("Typed answers")
@@ -37,13 +37,25 @@ struct ReceiptCheckTests {
             not a receipt
             """
         let result = ReceiptCheck.check(text, against: hashes)
-        #expect(result.checked == 3)
+        #expect(result.checked == 4)
+        #expect(result.matching == 1)
         #expect(
             result.mismatches == [
                 "receipt line 2: position 2 has hash bb, the receipt says bx",
                 "receipt line 3: position 3 is not in the replay",
-                "receipt line 4: not a receipt",
+                "receipt line 4: not a receipt (a JSON object with \"position\" and \"hash\", or an APPEND answer)",
             ])
+    }
+
+    @Test func aReceiptIsItsPositionAndHashWhateverElseTheLineSays() {
+        // As docs/PROTOCOL.md describes the file: no "duplicate" needed; blank lines skipped.
+        let text = """
+            {"position":1,"hash":"AA"}
+
+            {"hash":"bb","position":2,"remaining":100,"warning":false}
+            """
+        let result = ReceiptCheck.check(text, against: [1: "aa", 2: "bb"])
+        #expect(result.checked == 2 && result.isClean)
     }
 }
 
@@ -85,7 +97,29 @@ struct FinanceReportTests {
         let files = Dictionary(uniqueKeysWithValues: try Self.report(category: #"=HYPERLINK("x"),"a""#).csv().map { ($0.file, $0.text) })
         let byCategory = try #require(files["spending_by_category.csv"])
         #expect(byCategory == "day,category,net,compensations,reversals\r\n2026-03-01,\"'=HYPERLINK(\"\"x\"\"),\"\"a\"\"\",15.00,2,1\r\n")
-        #expect(files["outcomes_by_week.csv"]?.contains("2026-02-23,2,1,1,0,0,0,0.5,0,0,0,-50,1\r\n") == true, "\(files["outcomes_by_week.csv"] ?? "")")
+        #expect(files["outcomes_by_week.csv"]?.contains("2026-02-23,2,1,1,0,0,0,50.0,0,0,0,-50,100.0,0\r\n") == true, "\(files["outcomes_by_week.csv"] ?? "")")
         #expect(Set(files.keys) == ["budget_use.csv", "spending_by_kind.csv", "spending_by_category.csv", "outcomes_by_week.csv", "reversals_by_person.csv"])
+    }
+
+    @Test(arguments: [" =1+1", "\u{A0}=1+1", "\u{202E}=1+1", "\u{200B}@SUM(A1)", "＝1+1", "＋1", "\t=1", "-A1", "+1 ", "  \u{2066}-2+3"])
+    func aFormulaBehindWhatASpreadsheetSkipsIsDisarmedToo(field: String) {
+        #expect(FinanceReport.csvField(field).hasPrefix("'") || FinanceReport.csvField(field).hasPrefix("\"'"), "\(field)")
+    }
+
+    @Test func numbersAndPlainTextAreLeftAlone() {
+        #expect(FinanceReport.csvField("-3.50") == "-3.50")
+        #expect(FinanceReport.csvField("late delivery") == "late delivery")
+        #expect(FinanceReport.csvField("a=b") == "a=b")
+    }
+
+    @Test func sharesAreRoundedHalfAwayFromZeroToOneDecimal() {
+        #expect(FinanceReport.percent(25, of: 200) == "12.5")
+        #expect(FinanceReport.percent(1, of: 8) == "12.5")  // 12.5 exactly
+        #expect(FinanceReport.percent(1, of: 16) == "6.3")  // 6.25 → 6.3
+        #expect(FinanceReport.percent(-1, of: 16) == "-6.3")
+        #expect(FinanceReport.percent(300, of: 200) == "150.0")
+        #expect(FinanceReport.percentText(Decimal(string: "0.2586")) == "25.9%")
+        #expect(FinanceReport.percentText(Decimal(string: "0.00049")) == "0.0%")
+        #expect(FinanceReport.percentText(nil) == "–")
     }
 }

@@ -94,7 +94,7 @@ struct EventCodecTests {
         ("{" + base + #","type":"party"}"#, .invalid, "type \"party\" is not one of"),
         ("{" + complaint + #","mood":"grumpy"}"#, .invalid, "unknown field \"mood\""),
         ("{" + complaint.replacingOccurrences(of: #""severity":3"#, with: #""severity":"3""#) + "}", .invalid, "severity must be an integer, not string"),
-        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":10.5"#) + "}", .invalid, "amount must be an integer, not number with a fraction"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":10.5"#) + "}", .invalid, "amount must be an integer (amounts in minor units: 1000, not 1e3 or 10.00), not 10.5"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1e3"#) + "}", .invalid, "amount must be an integer"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":0"#) + "}", .invalid, "amount must be from 1 to 1000000000000, not 0"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1000000000001"#) + "}", .invalid, "amount must be from 1"),

@@ -27,6 +27,7 @@ struct MetricsEndToEndTests {
     }
 
     @Test func countersMoveByExactlyTheTrafficAndReadinessFollowsTheDatabase() throws {
+        let testStarted = Date()
         let postgres = try TestPostgres.dedicated()
         let metricsPort = try Daemon.freePort()
         let daemon = try Daemon(conninfo: try postgres.database(), arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
@@ -76,7 +77,10 @@ struct MetricsEndToEndTests {
         let status = try #require(okObject(try auditor.request("STATUS")))
         #expect(status["mode"] as? String == "writer" && status["database"] as? String == "up" && status["position"] as? Int == 4)
         #expect((status["connections_by_role"] as? [String: Int]) == ["frontline": 1, "auditor": 1])
-        #expect((status["uptime_seconds"] as? Int).map { $0 >= 0 } == true)
+        // The daemon started within this test, so its uptime is within the test's own.
+        let started = try #require((status["started_at"] as? String).flatMap { ISO8601DateFormatter.withFractions.date(from: $0) })
+        #expect(started >= testStarted.addingTimeInterval(-1) && started <= Date())
+        #expect((status["uptime_seconds"] as? Int).map { $0 <= Int(Date().timeIntervalSince(testStarted)) + 1 } == true)
         let ctl = try RecoveryCtlTests.ctl(daemon, "finance", ["status"])
         #expect(ctl.status == 0, "\(ctl.output)")
         #expect(ctl.output.contains("mode         writer") && ctl.output.contains("database     up") && ctl.output.contains("position     4"), "\(ctl.output)")
@@ -115,6 +119,15 @@ struct MetricsEndToEndTests {
     }
 }
 
+extension ISO8601DateFormatter {
+    /// RFC 3339 with fractional seconds, as the daemon writes times.
+    static var withFractions: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+}
+
 /// deploy/prometheus (issue 14): the scrape configuration and the alert rules
 /// pass promtool, each alert fires on the series it is for (promtool's rule
 /// tests), and every recoveryd metric a rule names is one the daemon serves.
@@ -141,12 +154,27 @@ struct PrometheusConfigurationTests {
         let metricsPort = try Daemon.freePort()
         let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
         _ = try daemon.client("frontline").request("APPEND " + Events.complaint(1, caseID: "P-1"))
-        let served = Set(MetricsEndToEndTests.samples(try MetricsEndToEndTests.get(metricsPort, "/metrics").body).keys.map {
-            String($0.prefix { $0 != "{" })
-        })
-        // Replication lag is served by standbys and followers only (FollowerEndToEndTests).
-        for name in named.subtracting(["recoveryd_replication_lag_seconds"]) {
+        let body = try MetricsEndToEndTests.get(metricsPort, "/metrics").body
+        let served = Set(MetricsEndToEndTests.samples(body).keys.map { String($0.prefix { $0 != "{" }) })
+        for name in named {
             #expect(served.contains(name), "\(name) is named by a rule but not served")
+        }
+        #expect(MetricsEndToEndTests.samples(body)["recoveryd_replication_lag_positions"] == 0, "the writer has no lag")
+        // The exposition is well formed, every metric with its HELP (promtool's lint).
+        let file = daemon.folder.appending(path: "metrics.txt")
+        try body.write(to: file, atomically: true, encoding: .utf8)
+        let lint = try ChildProcess.run("/bin/sh", ["-c", "/usr/bin/promtool check metrics < '\(file.path)' 2>&1"])
+        #expect(!lint.contains("no help text"), "\(lint)")
+        // And every metric served is documented.
+        let operations = try String(
+            contentsOf: Self.folder.deletingLastPathComponent().deletingLastPathComponent().appending(path: "docs/OPERATIONS.md"), encoding: .utf8)
+        let families = Set(body.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+        #expect(families.count >= 18)
+        for family in families {
+            #expect(body.contains("# HELP \(family) "), "\(family) has no HELP")
+            let documented = operations.contains("`\(family)`") || operations.contains("`\(family){")
+                || (family.hasSuffix("_seconds") && operations.contains("`\(family.replacingOccurrences(of: "_seconds", with: "_positions"))`, `_seconds`"))
+            #expect(documented, "\(family) is not in docs/OPERATIONS.md")
         }
         daemon.stop()
     }

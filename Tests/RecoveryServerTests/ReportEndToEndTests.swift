@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import RecoveryDomain
+@testable import RecoveryClient
 import Testing
 
 /// `recoveryctl report` (issue 14): a seeded month of recoveries, recorded
@@ -118,7 +119,7 @@ struct ReportEndToEndTests {
         let reversals = try String(contentsOfFile: csv + "/reversals_by_person.csv", encoding: .utf8)
         for (person, count) in seeded.compensations {
             let reversed = seeded.reversals[person] ?? 0
-            #expect(reversals.contains("\(person),\(count),\(reversed),\(reversed * 100 / count),"), "\(person): \(reversals)")
+            #expect(reversals.contains("\(person),\(count),\(reversed),\(FinanceReport.percent(Int64(reversed), of: Int64(count))),"), "\(person): \(reversals)")
         }
         #expect(try String(contentsOfFile: csv + "/budget_use.csv", encoding: .utf8).contains("A-1,2026-03-04,"))
         #expect(try String(contentsOfFile: csv + "/spending_by_category.csv", encoding: .utf8).contains(",late delivery,"))
@@ -142,6 +143,156 @@ struct ReportEndToEndTests {
             // docs/report-example.png is this rendering: RECOVERYD_REPORT_EXAMPLE=$PWD/docs/report-example.png
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: png, toPath: keep)
+        }
+        daemon.stop()
+    }
+
+    /// A year of recoveries (2025-03-03 to 2026-03-03): every kind, long
+    /// category names, reversals recorded days after their charge, an
+    /// allowance lowered below what was spent (a day over 100%).
+    static func seedYear(_ daemon: Daemon, clock: DaemonClock) throws {
+        let front = try daemon.client("frontline")
+        let admin = try daemon.client("admin")
+        let kinds = ["refund", "credit", "gift", "upgrade", "waiver", "other"]
+        let categories = [
+            "late delivery of the whole order", "damaged in transit", "billing error on the invoice", "rude staff at the desk",
+            "room not ready at check-in", "lost luggage",
+        ]
+        var n = 0
+        var yesterday: (caseID: String, id: String, agent: String)?
+        func append(_ client: LineClient, _ fields: String) throws {
+            n += 1
+            let line = try client.request(#"APPEND {"event_id":"\#(Events.id(n, salt: 77))",\#(fields)}"#)
+            guard line.hasPrefix("OK") else { throw DaemonError("seeding refused \(fields): \(line)") }
+        }
+        let first = BusinessDay("2025-03-03")!
+        for offset in 0..<366 {
+            let day = first.adding(days: Int64(offset))
+            try clock.set("\(day)T14:00:00Z")
+            let agent = "A-\(offset % 6 + 1)"
+            let caseID = "Y-\(offset)"
+            // The allowance cut below what was spent (see below) stands for its day only.
+            if offset % 30 == 1 { try append(admin, #""type":"allowance","agent_id":"A-1","daily_limit":200000"#) }
+            try append(
+                front,
+                #""type":"complaint","agent_id":"\#(agent)","case_id":"\#(caseID)","customer_id":"C-\#(offset % 40)","channel":"chat","category":"\#(categories[offset % categories.count])","severity":\#(offset % 5 + 1),"baseline":\#(4 + offset % 4)"#)
+            try append(
+                front,
+                #""type":"compensation","agent_id":"\#(agent)","case_id":"\#(caseID)","amount":\#(3_000 + (offset * 977) % 90_000),"currency":"USD","kind":"\#(kinds[offset % kinds.count])""#)
+            let compensation = Events.id(n, salt: 77)
+            // Every ninth day, yesterday's compensation is taken back today: a late reversal.
+            if offset % 9 == 0, let last = yesterday {
+                try append(
+                    front,
+                    #""type":"compensation_reversal","agent_id":"\#(last.agent)","case_id":"\#(last.caseID)","reverses":"\#(last.id)","reason":"charged twice""#)
+            }
+            // Every thirtieth day A-1 spends most of the day, and then the allowance is cut below it.
+            if offset % 30 == 0 {
+                try append(
+                    front,
+                    #""type":"compensation","agent_id":"A-1","case_id":"\#(caseID)","amount":100000,"currency":"USD","kind":"upgrade""#)
+                try append(admin, #""type":"allowance","agent_id":"A-1","daily_limit":90000"#)
+            }
+            try append(
+                front,
+                #""type":"follow_up","agent_id":"\#(agent)","case_id":"\#(caseID)","satisfaction":\#(3 + offset % 8),"would_recommend":\#(offset % 11)"#)
+            yesterday = (caseID, compensation, agent)
+        }
+    }
+
+    /// Measures the page in Chromium itself: per chart, text that overlaps
+    /// other text, text outside its chart, and series drawn but missing from
+    /// the legend. (Only this test's copy of the page carries the script.)
+    static let layoutCheck = """
+        <script>
+        (function () {
+          const out = [];
+          document.querySelectorAll('svg').forEach(function (svg) {
+            const box = svg.getBoundingClientRect();
+            const texts = Array.from(svg.querySelectorAll('text')).map(function (t) { return { t: t.textContent, r: t.getBoundingClientRect() }; });
+            const overlaps = [], outside = [];
+            for (let a = 0; a < texts.length; a++) {
+              const r = texts[a].r;
+              if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) outside.push(texts[a].t);
+              for (let b = a + 1; b < texts.length; b++) {
+                const s = texts[b].r;
+                if (r.left < s.right && s.left < r.right && r.top < s.bottom && s.top < r.bottom) overlaps.push(texts[a].t + ' / ' + texts[b].t);
+              }
+            }
+            const drawn = new Set(Array.from(svg.querySelectorAll('rect[data-series]')).map(function (e) { return e.dataset.series; }));
+            const legend = new Set(Array.from(svg.querySelectorAll('g.legend')).map(function (e) { return e.dataset.series; }));
+            const missing = Array.from(drawn).filter(function (s) { return !legend.has(s); });
+            out.push({ chart: svg.getAttribute('aria-label'), texts: texts.length, overlaps: overlaps, outside: outside, missing: missing, series: drawn.size });
+          });
+          const pre = document.createElement('pre');
+          pre.id = 'layout-check';
+          pre.textContent = JSON.stringify(out);
+          document.body.appendChild(pre);
+        })();
+        </script>
+        """
+
+    struct ChartLayout: Decodable {
+        var chart: String
+        var texts: Int
+        var overlaps: [String]
+        var outside: [String]
+        var missing: [String]
+        var series: Int
+    }
+
+    @Test func theReportLaysOutEveryRangeFromADayToAYear() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-year-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clock = try DaemonClock(folder: folder)
+        try clock.set("2025-03-03T13:00:00Z")
+        let daemon = try Daemon(environment: clock.environment)
+        try Self.seedYear(daemon, clock: clock)
+        try clock.set("2026-03-03T20:00:00Z")
+        let keep = ProcessInfo.processInfo.environment["RECOVERYD_REPORT_EXAMPLES"]
+        for (name, from, to) in [
+            ("1-day", "2026-03-03", "2026-03-03"), ("7-days", "2026-02-25", "2026-03-03"), ("31-days", "2026-02-01", "2026-03-03"),
+            ("366-days", "2025-03-03", "2026-03-03"),
+        ] {
+            let html = folder.appending(path: "report-\(name).html").path
+            let run = try RecoveryCtlTests.ctl(daemon, "finance", ["report", "--from", from, "--to", to, "--html", html])
+            #expect(run.status == 0, "\(run.output)")
+            let page = try String(contentsOfFile: html, encoding: .utf8)
+            #expect(page.components(separatedBy: "<svg ").count - 1 == 6, "\(name): six charts")
+            #expect(page.contains("%</b>") && !page.contains("paradox rate <b>0."), "\(name): rates as percentages")
+            // Chromium lays it out; the script reports what it measured.
+            let measured = folder.appending(path: "measured-\(name).html").path
+            try page.replacingOccurrences(of: "</body>", with: Self.layoutCheck + "</body>").write(toFile: measured, atomically: true, encoding: .utf8)
+            let dom = try ChildProcess.run(
+                "/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,3400", "--dump-dom", "file://\(measured)"])
+            let json = try #require(dom.components(separatedBy: "<pre id=\"layout-check\">").last?.components(separatedBy: "</pre>").first, "\(dom.suffix(500))")
+            let charts = try JSONDecoder().decode(
+                [ChartLayout].self, from: Data(json.replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&lt;", with: "<").utf8))
+            #expect(charts.count == 6, "\(name)")
+            for chart in charts {
+                #expect(chart.texts >= 2, "\(name) \(chart.chart)")
+                #expect(chart.overlaps.isEmpty, "\(name) \(chart.chart): labels overlap: \(chart.overlaps.prefix(5))")
+                #expect(chart.outside.isEmpty, "\(name) \(chart.chart): labels cut off: \(chart.outside.prefix(5))")
+                #expect(chart.missing.isEmpty, "\(name) \(chart.chart): series missing from the legend: \(chart.missing)")
+            }
+            if name != "1-day" {
+                #expect(charts.first { $0.chart == "compensation per day" }?.series == 6, "\(name): every kind is drawn (and in the legend)")
+            }
+            #expect(page.contains("over 100%") == (name != "1-day"), "\(name): the heat map's scale reaches the share drawn")
+            #expect(page.contains("NPS (−100 to 100)"))
+            // And the picture, for the docs.
+            let png = folder.appending(path: "report-\(name).png").path
+            _ = try ChildProcess.run(
+                "/usr/bin/chromium",
+                ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,3600", "--screenshot=\(png)", "file://\(html)"])
+            #expect(FileManager.default.fileExists(atPath: png))
+            if let keep {
+                // docs/report-*.png are these: RECOVERYD_REPORT_EXAMPLES=$PWD/docs swift test --filter theReportLaysOut
+                let target = URL(fileURLWithPath: keep).appending(path: "report-\(name).png").path
+                try? FileManager.default.removeItem(atPath: target)
+                try FileManager.default.copyItem(atPath: png, toPath: target)
+            }
         }
         daemon.stop()
     }
