@@ -210,7 +210,9 @@ public struct FinanceReport: Sendable {
     private func section(_ title: String, _ note: String, _ chart: String, _ table: Table?) -> String {
         var out = "<section><h2>\(Self.escape(title))</h2><p class=\"meta\">\(Self.escape(note))</p>\n\(chart)\n"
         if let table {
-            out += "<table><thead><tr>" + table.header.map { "<th>\(Self.escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+            // Long column names may break after an underscore, so wide tables fit the page.
+            out += "<table><thead><tr>" + table.header.map { "<th>\(Self.escape($0).replacingOccurrences(of: "_", with: "_<wbr>"))</th>" }.joined()
+                + "</tr></thead><tbody>\n"
             for row in table.rows { out += "<tr>" + row.map { "<td>\(Self.escape($0))</td>" }.joined() + "</tr>\n" }
             out += "</tbody></table>\n"
             // Long or wide tables scroll on screen and print whole.

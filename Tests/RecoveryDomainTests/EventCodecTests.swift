@@ -95,7 +95,9 @@ struct EventCodecTests {
         ("{" + complaint + #","mood":"grumpy"}"#, .invalid, "unknown field \"mood\""),
         ("{" + complaint.replacingOccurrences(of: #""severity":3"#, with: #""severity":"3""#) + "}", .invalid, "severity must be an integer, not string"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":10.5"#) + "}", .invalid, "amount must be an integer (amounts in minor units: 1000, not 1e3 or 10.00), not 10.5"),
-        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1e3"#) + "}", .invalid, "amount must be an integer"),
+        ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1e3"#) + "}", .invalid, "amount must be an integer (amounts in minor units: 1000, not 1e3 or 10.00), not 1e3"),
+        // RFC 3339 separates date and time with T: a space is refused, not stored as written.
+        ("{" + complaint + #","occurred_at":"2026-12-05 23:00:00Z"}"#, .invalid, "occurred_at must be an RFC 3339 time"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":0"#) + "}", .invalid, "amount must be from 1 to 1000000000000, not 0"),
         ("{" + compensation.replacingOccurrences(of: #""amount":100"#, with: #""amount":1000000000001"#) + "}", .invalid, "amount must be from 1"),
         ("{" + compensation.replacingOccurrences(of: #""USD""#, with: #""EUR""#) + "}", .invalid, "currency EUR is not this ledger's currency (USD)"),
@@ -143,6 +145,30 @@ struct EventCodecTests {
         }
         #expect(recorded.event.caseID == "K-1")
     }
+
+    @Test func anOccurredAtStoredWithASpaceStillReads() throws {
+        // Accepted by earlier versions; refused in new events since, but what was recorded stays readable.
+        let payload = #"{"agent_id":"A-1","case_id":"K-1","event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","occurred_at":"2026-12-05 23:00:00Z","position":3,"recorded_at":"2026-12-05T23:00:01.000000Z","type":"apology"}"#
+        let recorded = try EventCodec.decodeRecorded(payload: Array(payload.utf8)).get()
+        #expect(recorded.event.occurredAt?.text == "2026-12-05 23:00:00Z")
+        #expect(EventCodec.payload(of: recorded) == Array(payload.utf8), "replayed byte for byte")
+    }
+
+    @Test func aSettingsValueIsAnIntegerAStringOrNullAndStoresCanonically() throws {
+        for (value, expected) in [("10", SettingValue.integer(10)), (#""Europe/Paris""#, .text("Europe/Paris")), ("null", .none)] {
+            let name = expected == .none ? "customer_daily_cap" : expected == .integer(10) ? "warn_below_percent" : "time_zone"
+            let json = #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","agent_id":"ADM","type":"ledger_setting","name":"\#(name)","value":\#(value)}"#
+            let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()
+            guard case .ledgerSetting(let setting) = event.body else { throw DaemonlessError.wrongType }
+            #expect(setting.value == expected)
+            let content = String(decoding: EventCodec.canonicalContent(of: event), as: UTF8.self)
+            #expect(content == #"{"agent_id":"ADM","event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f9","name":"\#(name)","type":"ledger_setting","value":\#(value)}"#)
+            let recorded = RecordedEvent(position: 1, recordedAt: Timestamp(microseconds: 0), event: event)
+            #expect(try EventCodec.decodeRecorded(payload: EventCodec.payload(of: recorded)).get() == recorded)
+        }
+    }
+
+    enum DaemonlessError: Error { case wrongType }
 
     @Test(arguments: 0..<rejected.count)
     func badInputIsRejectedWithItsCode(index: Int) {

@@ -11,6 +11,8 @@ final class Daemon {
     static let tokens: [String: String] = [
         "frontline": "front-token", "auditor": "audit-token", "finance": "finance-token", "admin": "admin-token",
     ]
+    /// Frontline tokens bound to one person each (`agent=` in the token file).
+    static let boundTokens: [String: String] = ["A-1": "a1-token", "A-2": "a2-token", "S-1": "s1-token"]
 
     let conninfo: String
     private(set) var port: Int
@@ -26,6 +28,7 @@ final class Daemon {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var lines = ""
         for (role, token) in Self.tokens { lines += "\(role) \(TokenFileDigest.of(token)) test\n" }
+        for (agent, token) in Self.boundTokens { lines += "frontline \(TokenFileDigest.of(token)) agent=\(agent) \(agent)'s\n" }
         try lines.write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
         port = try Self.freePort()
         extraArguments = arguments
@@ -91,6 +94,14 @@ final class Daemon {
         waitpid(pid, &status, 0)
         pid = 0
         return status
+    }
+
+    /// Connects and says HELLO with the frontline token bound to `agent`.
+    func client(boundTo agent: String) throws -> LineClient {
+        let client = try LineClient(port: port)
+        let answer = try client.request("HELLO \(Self.boundTokens[agent]!)")
+        guard answer.hasPrefix("OK ") else { throw DaemonError("HELLO failed: \(answer)") }
+        return client
     }
 
     /// Connects and says HELLO with the role's token.

@@ -139,11 +139,6 @@ struct ReportEndToEndTests {
         // Bars in the palette's first colours, and heat-map cells (reds).
         #expect((counts["1b6ca8"] ?? 0) > 500 && (counts["e07b39"] ?? 0) > 500, "\(colours)")
         #expect((counts["heat"] ?? 0) > 2_000, "\(colours)")
-        if let keep = ProcessInfo.processInfo.environment["RECOVERYD_REPORT_EXAMPLE"] {
-            // docs/report-example.png is this rendering: RECOVERYD_REPORT_EXAMPLE=$PWD/docs/report-example.png
-            try? FileManager.default.removeItem(atPath: keep)
-            try FileManager.default.copyItem(atPath: png, toPath: keep)
-        }
         daemon.stop()
     }
 

@@ -61,7 +61,7 @@ struct TokenEndToEndTests {
         #expect(try tablet.readLine() == "ERR auth_required the token of this connection was revoked; closing")
         let file = try String(contentsOf: daemon.folder.appending(path: "tokens"), encoding: .utf8)
         #expect(!file.contains("tablet-7"))
-        #expect(file.split(separator: "\n").count == Daemon.tokens.count)
+        #expect(file.split(separator: "\n").count == Daemon.tokens.count + Daemon.boundTokens.count)
         let again = try daemon.client()
         #expect(errorCode(try again.request("HELLO \(token)")) == "auth_required")
         #expect(okObject(try again.request("HELLO front-token")) != nil)
