@@ -28,6 +28,10 @@ public final class LocalCluster: @unchecked Sendable {
     /// harness does for the least-privilege roles of deploy/roles.sql.
     public var databaseUsers = ["postgres"]
 
+    /// Whether ``start()`` started the server (rather than finding it
+    /// running): a daemon stops only a cluster it started itself.
+    public private(set) var startedHere = false
+
     public var dataDirectory: URL { directory.appending(path: "data") }
     public var logFile: URL { directory.appending(path: "postgres.log") }
     /// libpq conninfo for a database of this cluster (socket only).
@@ -78,6 +82,15 @@ public final class LocalCluster: @unchecked Sendable {
         try run(
             "pg_ctl",
             ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options.joined(separator: " "), "start"])
+        startedHere = true
+    }
+
+    /// Stops the server if ``start()`` started it; says whether it did.
+    @discardableResult
+    public func stopIfStartedHere() throws(StoreError) -> Bool {
+        guard startedHere else { return false }
+        try stop()
+        return true
     }
 
     /// Stops the server: `fast` disconnects clients and shuts down cleanly,

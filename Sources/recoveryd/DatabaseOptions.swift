@@ -35,7 +35,9 @@ struct DatabaseOptions: ParsableArguments {
         if !cluster.isInitialized { logger.info("creating the embedded PostgreSQL cluster", metadata: ["dir": "\(cluster.directory.path)"]) }
         try cluster.initializeIfNeeded()
         try cluster.start()
-        logger.info("embedded PostgreSQL running", metadata: ["socket_dir": "\(cluster.directory.path)"])
+        logger.info(
+            cluster.startedHere ? "embedded PostgreSQL running" : "embedded PostgreSQL was running already (left by an earlier recoveryd); using it",
+            metadata: ["socket_dir": "\(cluster.directory.path)"])
         return cluster
     }
 

@@ -17,6 +17,11 @@ final class EmbeddedPostgres: Service, Sendable {
 
     func run() async throws {
         try? await gracefulShutdown()
+        guard cluster.startedHere else {
+            // Found running at start (an earlier recoveryd crashed and left it): not ours to stop.
+            logger.info("leaving the embedded PostgreSQL running: this daemon did not start it")
+            return
+        }
         logger.info("stopping the embedded PostgreSQL")
         try cluster.stop()
     }

@@ -36,7 +36,7 @@ struct RebuildCommand: AsyncParsableCommand {
         let dataDirectoryLock = database.isEmbedded ? try DataDirectoryLock(database.dataDirectory) : nil
         defer { withExtendedLifetime(dataDirectoryLock) {} }
         let cluster = try database.startEmbedded(logger: logger)
-        defer { if let cluster { try? cluster.stop() } }
+        defer { if let cluster { try? cluster.stopIfStartedHere() } }
         let conninfo = try database.conninfo(cluster: cluster)
         let connection = try PGConnection(conninfo, timeouts: .maintenance)
         if try LegacySettings.stored(connection) != nil {

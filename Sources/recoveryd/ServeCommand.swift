@@ -169,7 +169,7 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             logger.error("recoveryd stopped: \(error)")
-            if let cluster { try? cluster.stop() }
+            if let cluster { try? cluster.stopIfStartedHere() }
             throw ExitCode.failure
         }
     }
