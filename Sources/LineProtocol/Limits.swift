@@ -30,7 +30,12 @@ public struct Limits: Sendable, Equatable {
     /// Connections served at once; one more is answered `ERR unavailable` and closed.
     public var maxConnections: Int = 1_024
     /// Connections that have not said a good `HELLO` yet, across all peers.
+    /// When a new one comes and the pool is full, the oldest of them is
+    /// closed to make room: no one without a token can lock others out.
     public var maxUnauthenticated: Int = 128
+    /// Connections from one peer address that have not said a good `HELLO`
+    /// yet; one more from that peer is refused and closed at once.
+    public var maxUnauthenticatedPerPeer: Int = 8
     /// Connections from one peer address at once.
     public var maxConnectionsPerPeer: Int = 256
     /// Appends the writer decides and commits in one transaction at most.
@@ -51,7 +56,8 @@ public struct Limits: Sendable, Equatable {
             ("max_line", maxLine), ("max_pending", maxPending), ("max_output", maxOutput),
             ("subscriber_buffer", subscriberBuffer), ("idle_timeout", idleTimeout), ("hello_timeout", helloTimeout),
             ("write_timeout", writeTimeout), ("max_failed_hellos", maxFailedHellos), ("max_connections", maxConnections),
-            ("max_unauthenticated", maxUnauthenticated), ("max_connections_per_peer", maxConnectionsPerPeer),
+            ("max_unauthenticated", maxUnauthenticated), ("max_unauthenticated_per_peer", maxUnauthenticatedPerPeer),
+            ("max_connections_per_peer", maxConnectionsPerPeer),
             ("max_batch", maxBatch), ("max_queue", maxQueue), ("max_at_events", maxAtEvents),
         ]
     }

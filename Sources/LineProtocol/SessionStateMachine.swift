@@ -71,6 +71,9 @@ public struct SessionStateMachine: Sendable {
         /// The token this connection said `HELLO` with was revoked (the token
         /// file was read again without it): answer what is left and close.
         case revoked
+        /// The pool of connections waiting for `HELLO` was full and this one
+        /// was the oldest in it: closed to make room (never once authenticated).
+        case evicted
         /// The socket closed.
         case channelClosed
     }
@@ -175,7 +178,7 @@ public struct SessionStateMachine: Sendable {
         case .connected(let refusal):
             if let refusal {
                 actions.append(.write([.error(refusal)]))
-                close(flushFirst: true)
+                close(flushFirst: false)
             } else {
                 actions.append(.schedule(.hello, seconds: limits.helloTimeout))
             }
@@ -218,6 +221,8 @@ public struct SessionStateMachine: Sendable {
             stream = nil
         case .revoked:
             revoked()
+        case .evicted:
+            evicted()
         case .channelClosed:
             if isSubscribed { actions.append(.leaveHub) }
             stream = nil
@@ -262,7 +267,11 @@ public struct SessionStateMachine: Sendable {
                 if head.closeAfter {
                     write(&out)
                     endSubscriptionSilently()
-                    close(flushFirst: true)
+                    // A connection that never said a good HELLO is closed at once: its
+                    // goodbye is written if the socket takes it, never waited for
+                    // (a client that does not read, or a TLS handshake never made,
+                    // must not hold a place). QUIT's answer is waited for as always.
+                    close(flushFirst: role != nil || head.request == .quit)
                     return
                 }
                 continue
@@ -413,6 +422,14 @@ public struct SessionStateMachine: Sendable {
             ]
         }
         finalLine(.error(.authRequired, "\(reason); closing"))
+    }
+
+    /// Closed to make room in the pool of connections waiting for `HELLO`.
+    private mutating func evicted() {
+        guard phase != .closed, role == nil else { return }
+        actions.append(
+            .write([.error(.unavailable, "too many connections waiting for HELLO (limit \(limits.maxUnauthenticated)); this, the oldest, is closed to make room")]))
+        close(flushFirst: false)
     }
 
     private mutating func timerFired(_ timer: Timer) {

@@ -9,11 +9,16 @@ enum ConnectionEnding: Sendable {
     case now
     /// Its token was revoked.
     case revoked
+    /// It was the oldest connection waiting for `HELLO` when the pool was full.
+    case evicted
 }
 
 /// Admission under the connection limits (docs/PROTOCOL.md, Limits): all
 /// connections, those from one peer address, and those that have not said a
-/// good `HELLO` yet. It also holds the tokens and which one each connection
+/// good `HELLO` yet — in all, and from one peer. When the pool of connections
+/// waiting for `HELLO` is full, the oldest of them is evicted to admit the
+/// newcomer, so no one without a token can lock others out; an authenticated
+/// connection is never evicted. It also holds the tokens and which one each connection
 /// said `HELLO` with, so that reading the token file again closes exactly the
 /// connections of the tokens it no longer has (or has with another role or
 /// person) — a look-up and a reload never interleave. It keeps each
@@ -22,7 +27,11 @@ enum ConnectionEnding: Sendable {
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         var peer: String
+        /// Admission order (the oldest waiting for `HELLO` is evicted first).
+        var sequence: UInt64
         var authenticated = false
+        /// Evicted and closing: no longer counted as waiting for `HELLO`.
+        var evicted = false
         /// The token of its last good `HELLO`.
         var token: TokenFile.Entry?
         var end: @Sendable (ConnectionEnding) -> Void
@@ -33,6 +42,8 @@ final class ConnectionRegistry: Sendable {
         var entries: [ObjectIdentifier: Entry] = [:]
         var perPeer: [String: Int] = [:]
         var unauthenticated = 0
+        var perPeerUnauthenticated: [String: Int] = [:]
+        var nextSequence: UInt64 = 0
         var emptied: [@Sendable () -> Void] = []
     }
 
@@ -45,7 +56,8 @@ final class ConnectionRegistry: Sendable {
     }
 
     func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
-        counts.withLockedValue { counts in
+        var evicted: (@Sendable (ConnectionEnding) -> Void)?
+        let refusal: ProtocolError? = counts.withLockedValue { counts in
             if counts.entries.count >= limits.maxConnections {
                 return ProtocolError(.unavailable, "too many connections (limit \(limits.maxConnections)); try again later")
             }
@@ -53,22 +65,41 @@ final class ConnectionRegistry: Sendable {
                 return ProtocolError(
                     .unavailable, "too many connections from \(peer) (limit \(limits.maxConnectionsPerPeer)); try again later")
             }
-            if counts.unauthenticated >= limits.maxUnauthenticated {
+            if counts.perPeerUnauthenticated[peer, default: 0] >= limits.maxUnauthenticatedPerPeer {
                 return ProtocolError(
-                    .unavailable, "too many connections waiting for HELLO (limit \(limits.maxUnauthenticated)); try again later")
+                    .unavailable,
+                    "too many connections from \(peer) waiting for HELLO (limit \(limits.maxUnauthenticatedPerPeer)); say HELLO on those first")
             }
-            counts.entries[connection] = Entry(peer: peer, end: end)
+            if counts.unauthenticated >= limits.maxUnauthenticated,
+                let oldest = counts.entries.filter({ !$0.value.authenticated && !$0.value.evicted }).min(by: { $0.value.sequence < $1.value.sequence })
+            {
+                counts.entries[oldest.key]?.evicted = true
+                Self.stopWaiting(oldest.value.peer, &counts)
+                evicted = oldest.value.end
+            }
+            counts.nextSequence += 1
+            counts.entries[connection] = Entry(peer: peer, sequence: counts.nextSequence, end: end)
             counts.perPeer[peer, default: 0] += 1
             counts.unauthenticated += 1
+            counts.perPeerUnauthenticated[peer, default: 0] += 1
             return nil
         }
+        evicted?(.evicted)
+        return refusal
+    }
+
+    /// One connection of `peer` no longer waits for `HELLO`.
+    private static func stopWaiting(_ peer: String, _ counts: inout Counts) {
+        counts.unauthenticated -= 1
+        counts.perPeerUnauthenticated[peer, default: 1] -= 1
+        if counts.perPeerUnauthenticated[peer] == 0 { counts.perPeerUnauthenticated[peer] = nil }
     }
 
     func authenticated(_ connection: ObjectIdentifier) {
         counts.withLockedValue { counts in
-            guard let entry = counts.entries[connection], !entry.authenticated else { return }
+            guard let entry = counts.entries[connection], !entry.authenticated, !entry.evicted else { return }
             counts.entries[connection]?.authenticated = true
-            counts.unauthenticated -= 1
+            Self.stopWaiting(entry.peer, &counts)
         }
     }
 
@@ -105,7 +136,7 @@ final class ConnectionRegistry: Sendable {
             guard let entry = counts.entries.removeValue(forKey: connection) else { return [] }
             counts.perPeer[entry.peer, default: 1] -= 1
             if counts.perPeer[entry.peer] == 0 { counts.perPeer[entry.peer] = nil }
-            if !entry.authenticated { counts.unauthenticated -= 1 }
+            if !entry.authenticated && !entry.evicted { Self.stopWaiting(entry.peer, &counts) }
             guard counts.entries.isEmpty else { return [] }
             defer { counts.emptied = [] }
             return counts.emptied

@@ -58,7 +58,9 @@ public final class RecoveryService: Service, Sendable {
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                // A burst of connections (a peer opening thousands) must not fill the
+                // accept queue: a SYN dropped there waits a second to be sent again.
+                .serverChannelOption(ChannelOptions.backlog, value: 4_096)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(

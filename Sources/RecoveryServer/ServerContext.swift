@@ -16,6 +16,7 @@ final class ServerContext: SessionBackend {
     let connections: ConnectionRegistry
     let logger: Logger
     let metrics: ServerMetrics
+    let refusalLog = RefusalLog()
     /// When this daemon started serving (`STATUS`'s uptime).
     let started = Date()
     /// Set on a standby (until and after it takes over).

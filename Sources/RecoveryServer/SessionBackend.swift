@@ -10,6 +10,8 @@ import RecoveryDomain
 protocol SessionBackend: AnyObject, Sendable {
     var limits: Limits { get }
     var logger: Logger { get }
+    /// Says which refused connections to log (a flood must not flood the log).
+    var refusalLog: RefusalLog { get }
 
     /// Registers a connection from `peer`; the refusal when a limit is reached.
     /// `end` is called (from any thread) when the server shuts down, again

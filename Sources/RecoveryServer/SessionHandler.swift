@@ -65,12 +65,18 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     bound.value.backend.logger.notice("closing a connection whose token was revoked", metadata: ["peer": "\(bound.value.peer)"])
                     bound.value.agent = nil
                     bound.value.deliver(.revoked)
+                case .evicted:
+                    bound.value.backend.logger.notice(
+                        "closing the oldest connection waiting for HELLO to make room", metadata: ["peer": "\(bound.value.peer)"])
+                    bound.value.deliver(.evicted)
                 }
             }
         }
         registered = refusal == nil
-        if let refusal {
-            backend.logger.warning("connection refused", metadata: ["peer": "\(peer)", "reason": "\(refusal.message)"])
+        if let refusal, let suppressed = backend.refusalLog.shouldLog(peer: peer) {
+            var metadata: Logger.Metadata = ["peer": "\(peer)", "reason": "\(refusal.message)"]
+            if suppressed > 0 { metadata["refused_since_last_line"] = "\(suppressed)" }
+            backend.logger.warning("connection refused", metadata: metadata)
         }
         deliver(.connected(refusal: refusal))
         context.fireChannelActive()
@@ -208,6 +214,8 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .close(let flushFirst):
             let channel = context.channel
             guard flushFirst else {
+                // What was written goes to the socket if it takes it now; the close does not wait.
+                context.flush()
                 context.close(promise: nil)
                 return
             }

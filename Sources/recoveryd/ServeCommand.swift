@@ -52,7 +52,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds output may wait for a client that does not read before the connection is closed.") var writeTimeout = Limits().writeTimeout
     @Option(help: "Failed HELLOs on one connection before it is closed.") var maxFailedHellos = Limits().maxFailedHellos
     @Option(help: "Connections served at once.") var maxConnections = Limits().maxConnections
-    @Option(help: "Connections without a good HELLO yet, across all peers.") var maxUnauthenticated = Limits().maxUnauthenticated
+    @Option(help: "Connections without a good HELLO yet, across all peers (when full, the oldest is closed to make room).")
+    var maxUnauthenticated = Limits().maxUnauthenticated
+    @Option(help: "Connections without a good HELLO yet from one peer address.") var maxUnauthenticatedPerPeer = Limits().maxUnauthenticatedPerPeer
     @Option(help: "Connections from one peer address at once.") var maxConnectionsPerPeer = Limits().maxConnectionsPerPeer
     @Option(help: "Appends committed in one transaction at most.") var maxBatch = Limits().maxBatch
     @Option(help: "Appends waiting for the writer before connections stop sending more.") var maxQueue = Limits().maxQueue
@@ -80,6 +82,7 @@ struct Serve: AsyncParsableCommand {
         limits.maxFailedHellos = maxFailedHellos
         limits.maxConnections = maxConnections
         limits.maxUnauthenticated = maxUnauthenticated
+        limits.maxUnauthenticatedPerPeer = maxUnauthenticatedPerPeer
         limits.maxConnectionsPerPeer = maxConnectionsPerPeer
         limits.maxBatch = maxBatch
         limits.maxQueue = maxQueue

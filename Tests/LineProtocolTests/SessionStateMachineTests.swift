@@ -121,7 +121,8 @@ struct SessionRequestTests {
             #expect(driver.did(.failedHello(count: attempt)))
         }
         #expect(driver.texts == ["ERR auth_required unknown token", "ERR auth_required unknown token", "ERR auth_required unknown token; 3 failed HELLOs, closing"])
-        #expect(driver.did(.close(flushFirst: true)))
+        // Never authenticated: closed at once, the goodbye not waited for.
+        #expect(driver.did(.close(flushFirst: false)) && !driver.did(.close(flushFirst: true)))
     }
 
     @Test func withoutHelloTheHelloTimerClosesAndAGoodHelloCancelsIt() {
@@ -130,7 +131,8 @@ struct SessionRequestTests {
         waiting.line("PING")
         waiting.feed(.timerFired(.hello))
         #expect(waiting.texts.last == "ERR timeout no HELLO within 10 s; closing")
-        #expect(waiting.did(.close(flushFirst: true)))
+        // At once: a client that reads nothing (or a TLS handshake never made) holds no place.
+        #expect(waiting.did(.close(flushFirst: false)) && !waiting.did(.close(flushFirst: true)))
 
         var greeted = MachineDriver()
         greeted.hello(as: .auditor)
@@ -144,6 +146,24 @@ struct SessionRequestTests {
         var driver = MachineDriver(connect: false)
         driver.feed(.connected(refusal: ProtocolError(.unavailable, "too many connections from 127.0.0.1 (limit 2)")))
         #expect(driver.texts == ["ERR unavailable too many connections from 127.0.0.1 (limit 2)"])
+        #expect(driver.did(.close(flushFirst: false)))
+    }
+
+    @Test func anEvictedConnectionIsToldWhyAndClosedAtOnceButNeverOnceAuthenticated() {
+        var waiting = MachineDriver()
+        waiting.feed(.evicted)
+        #expect(waiting.texts == ["ERR unavailable too many connections waiting for HELLO (limit 128); this, the oldest, is closed to make room"])
+        #expect(waiting.did(.close(flushFirst: false)))
+        var greeted = MachineDriver()
+        greeted.hello(as: .finance)
+        greeted.feed(.evicted)
+        #expect(!greeted.machine.isClosed)
+    }
+
+    @Test func quitBeforeHelloIsStillAnsweredBeforeTheClose() {
+        var driver = MachineDriver()
+        driver.line("QUIT")
+        #expect(driver.texts == [#"OK {"bye":true}"#])
         #expect(driver.did(.close(flushFirst: true)))
     }
 

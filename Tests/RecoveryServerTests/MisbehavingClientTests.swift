@@ -191,6 +191,7 @@ struct MisbehavingClientTests {
     @Test func connectionsThatNeverAuthenticateAreTimedOutCappedAndLogged() throws {
         let daemon = try Daemon(arguments: [
             "--hello-timeout", "2", "--max-unauthenticated", "3", "--max-connections-per-peer", "6", "--max-failed-hellos", "3",
+            "--max-unauthenticated-per-peer", "3",
         ])
         usleep(300_000)
         // Bytes do not keep an unauthenticated connection open.
@@ -208,11 +209,11 @@ struct MisbehavingClientTests {
         #expect(try chatty.readLine() == nil)
         usleep(800_000)  // a closing connection reads and drops input for 0.5 s after its FIN
 
-        // At most three wait for HELLO at once.
+        // At most three from one peer wait for HELLO at once (the pool holds three too).
         let waiting = try (0..<3).map { _ in try daemon.client() }
         for client in waiting { #expect(try client.request("PING") == #"OK {"pong":true}"#) }
         let refused = try daemon.client()
-        #expect(try refused.readLine()?.hasPrefix("ERR unavailable too many connections waiting for HELLO (limit 3)") == true)
+        #expect(try refused.readLine()?.hasPrefix("ERR unavailable too many connections from 127.0.0.1 waiting for HELLO (limit 3)") == true)
         #expect(try refused.readLine() == nil)
         // A HELLO frees a place.
         #expect(try waiting[0].request("HELLO \(Daemon.tokens["finance"]!)").hasPrefix("OK "))

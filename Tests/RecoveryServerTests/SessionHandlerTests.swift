@@ -12,6 +12,7 @@ import Testing
 final class ScriptedBackend: SessionBackend, @unchecked Sendable {
     let limits: Limits
     let logger = Logger(label: "session-handler-tests")
+    let refusalLog = RefusalLog()
     let registry: ConnectionRegistry
     var appendAnswers: [@Sendable (AppendAnswer) -> Void] = []
     var writerFull = false
@@ -284,22 +285,47 @@ struct SessionHandlerTests {
     }
 
     @Test func theConnectionLimitsRefuseWithTheirReason() throws {
+        // Identifiers of objects kept alive for the whole test: they never repeat.
+        let objects = (0..<6).map { _ in NSObject() }
+        let ids = objects.map(ObjectIdentifier.init)
         var limits = Limits()
         limits.maxConnectionsPerPeer = 1
         let registry = ConnectionRegistry(limits: limits)
-        let first = ObjectIdentifier(NSObject()), second = ObjectIdentifier(NSObject())
-        #expect(registry.admit(first, peer: "10.0.0.1", end: { _ in }) == nil)
-        #expect(registry.admit(second, peer: "10.0.0.1", end: { _ in })?.message.hasPrefix("too many connections from 10.0.0.1") == true)
-        #expect(registry.admit(second, peer: "10.0.0.2", end: { _ in }) == nil)
+        #expect(registry.admit(ids[0], peer: "10.0.0.1", end: { _ in }) == nil)
+        #expect(registry.admit(ids[1], peer: "10.0.0.1", end: { _ in })?.message.hasPrefix("too many connections from 10.0.0.1") == true)
+        #expect(registry.admit(ids[1], peer: "10.0.0.2", end: { _ in }) == nil)
+        // One peer holds at most max_unauthenticated_per_peer places before HELLO.
         limits.maxConnectionsPerPeer = 10
-        limits.maxUnauthenticated = 1
-        let waiting = ConnectionRegistry(limits: limits)
-        #expect(waiting.admit(first, peer: "p", end: { _ in }) == nil)
-        #expect(waiting.admit(second, peer: "p", end: { _ in })?.message.hasPrefix("too many connections waiting for HELLO") == true)
-        waiting.authenticated(first)
-        #expect(waiting.admit(second, peer: "p", end: { _ in }) == nil)
-        waiting.release(first)
-        waiting.release(second)
-        #expect(waiting.count == 0 && waiting.unauthenticated == 0)
+        limits.maxUnauthenticatedPerPeer = 2
+        let perPeer = ConnectionRegistry(limits: limits)
+        #expect(perPeer.admit(ids[0], peer: "p", end: { _ in }) == nil && perPeer.admit(ids[1], peer: "p", end: { _ in }) == nil)
+        #expect(perPeer.admit(ids[2], peer: "p", end: { _ in })?.message.hasPrefix("too many connections from p waiting for HELLO (limit 2)") == true)
+        #expect(perPeer.admit(ids[2], peer: "q", end: { _ in }) == nil)
+        perPeer.authenticated(ids[0])
+        #expect(perPeer.admit(ids[3], peer: "p", end: { _ in }) == nil, "a HELLO frees the peer's place")
+    }
+
+    @Test func aFullPoolEvictsItsOldestWaitingConnectionAndNeverAnAuthenticatedOne() throws {
+        let objects = (0..<5).map { _ in NSObject() }
+        let ids = objects.map(ObjectIdentifier.init)
+        var limits = Limits()
+        limits.maxUnauthenticated = 2
+        let registry = ConnectionRegistry(limits: limits)
+        let ended = NSLockedBox<[Int]>([])
+        func end(_ n: Int) -> @Sendable (ConnectionEnding) -> Void { { ending in if case .evicted = ending { ended.mutate { $0.append(n) } } } }
+        #expect(registry.admit(ids[0], peer: "a", end: end(0)) == nil)
+        #expect(registry.admit(ids[1], peer: "b", end: end(1)) == nil)
+        registry.authenticated(ids[0])
+        #expect(registry.admit(ids[2], peer: "c", end: end(2)) == nil)
+        #expect(ended.value.isEmpty && registry.unauthenticated == 2)
+        // Full: the oldest waiting (1) makes room for the newcomer; 0 said HELLO and stays.
+        #expect(registry.admit(ids[3], peer: "d", end: end(3)) == nil)
+        #expect(ended.value == [1] && registry.unauthenticated == 2)
+        #expect(registry.admit(ids[4], peer: "e", end: end(4)) == nil)
+        #expect(ended.value == [1, 2])
+        // An evicted connection that says HELLO before it closes changes no count.
+        registry.authenticated(ids[1])
+        for id in ids { registry.release(id) }
+        #expect(registry.count == 0 && registry.unauthenticated == 0)
     }
 }
