@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// Checks signed heads on the auditor's side (DESIGN.md §5): the Ed25519
+/// Checks signed heads on the auditor's side (docs/EVENTS.md, "Signed heads"): the Ed25519
 /// signature over `recoveryd-head:v1:<ledger>:<position>:<hash>:<signed_at>`,
 /// and, against a replay, that the log still has that hash at that position.
 public enum HeadCheck {
@@ -19,6 +19,27 @@ public enum HeadCheck {
             return "the signature is not 128 hex digits"
         }
         return publicKey.isValidSignature(signature, for: message(head)) ? nil : "the signature does not match (key \(key))"
+    }
+
+    /// Nil when `head` is fresh — signed no more than `maxAge` before `now`,
+    /// and not behind `position` (what `HELLO` said the log holds) — else why
+    /// not. A stale head, or one behind the log, is what a server replaying an
+    /// old signature would give.
+    public static func freshnessProblem(_ head: Reply.Head, helloPosition position: Int64?, now: Date, maxAge: TimeInterval) -> String? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let signed = formatter.date(from: head.signedAt) ?? ISO8601DateFormatter().date(from: head.signedAt) else {
+            return "its signed_at \(head.signedAt) is not an RFC 3339 time"
+        }
+        let age = now.timeIntervalSince(signed)
+        if age > maxAge {
+            return "it was signed \(Int(age)) s ago (at \(head.signedAt)), more than the \(Int(maxAge)) s allowed (--max-age): a stale head"
+        }
+        if age < -300 { return "it was signed in the future (\(head.signedAt))" }
+        if let position, head.position < position {
+            return "it is at position \(head.position), behind the \(position) the server's HELLO reported: an old head"
+        }
+        return nil
     }
 
     /// Reads a heads file: one JSON head per line, as `recoveryctl head` writes them.

@@ -22,6 +22,18 @@ extension LedgerWriter {
     func open() throws {
         guard let log else { return }
         let connection = log.connection
+        // Before anything is written: does the log still hold what this daemon signed?
+        if let problem = try HeadNotary.check(connection: connection, witness: configuration.headWitness) {
+            logger.critical(
+                "THE LOG NO LONGER EXTENDS A HEAD THIS DAEMON SIGNED: appends are refused until an operator has looked (docs/OPERATIONS.md, \"What each party can detect\")",
+                metadata: ["position": "\(problem.position)", "problem": "\(problem.reason)"])
+            view.historyBroken(
+                ProtocolError(
+                    .chainBroken,
+                    "\(problem.position) \(problem.reason); this daemon takes no appends until an operator has looked (reads and VERIFY are served)"))
+            return
+        }
+        view.historyBroken(nil)
         if try EventReader(connection: connection).opening().isEmpty {
             if let legacy = try LegacySettings.stored(connection) {
                 // Recorded by an earlier version outside the log: what it ran

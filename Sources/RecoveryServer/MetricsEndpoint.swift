@@ -84,6 +84,7 @@ final class MetricsState: @unchecked Sendable {
             return databaseUp ? Readiness(ready: true, reason: "follower: serving reads") : Readiness(ready: false, reason: "follower: the replica does not answer")
         }
         guard view.isServing else { return Readiness(ready: false, reason: "standby: the writer's lock is held elsewhere") }
+        if let broken = view.brokenHistory { return Readiness(ready: false, reason: "writer: \(broken.message)") }
         guard view.isConnected, databaseUp else { return Readiness(ready: false, reason: "writer: the database is unavailable") }
         return Readiness(ready: true, reason: "writer: taking appends")
     }

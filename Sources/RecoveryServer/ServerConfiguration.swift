@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var signer: HeadSigner
     /// How often the head is signed and kept while it moves.
     public var headInterval: Duration
+    /// `--head-witness`: where every signed head is also written, outside the database.
+    public var headWitness: HeadWitness?
     /// Connections to PostgreSQL for queries (besides the writer's own).
     public var readConnections: Int
     /// The deadline of every wait on PostgreSQL.

@@ -197,6 +197,7 @@ extension ServerContext {
     private func verify(from: Int64?, to: Int64?, on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
         let logger = self.logger
         let writer = self.writer
+        let witness = configuration.headWitness
         return read(on: eventLoop) { connection in
             let started = Date()
             let serving = writer.view.isServing
@@ -226,6 +227,11 @@ extension ServerContext {
                     }
                 }
             }
+            // And the daemon's own last signed heads: a rewrite with every hash
+            // recomputed is consistent with itself, but not with them.
+            if case .verified = result, to == nil, let problem = try HeadNotary.check(connection: connection, witness: witness) {
+                result = .broken(position: problem.position, reason: problem.reason)
+            }
             switch result {
             case .verified(let count, let last, let hash):
                 logger.info("VERIFY done", metadata: ["verified": "\(count)", "seconds": "\(Int(Date().timeIntervalSince(started)))"])
@@ -237,22 +243,11 @@ extension ServerContext {
         }
     }
 
-    /// Signs the writer's head now and keeps it in `signed_heads` before
-    /// answering: every head the daemon hands out is on its own record.
+    /// The writer's head, signed and kept (``HeadNotary``) before it is
+    /// answered: every head the daemon hands out is on its own record.
     func signHead(on eventLoop: EventLoop) -> EventLoopFuture<SignedHead> {
-        let signer = configuration.signer
-        let head = writer.view.chainHead
-        let logger = self.logger
-        return read(on: eventLoop) { connection in try Self.signAndKeep(head, signer: signer, on: connection, logger: logger) }
-    }
-
-    static func signAndKeep(_ head: ChainHead, signer: HeadSigner, on connection: PGConnection, logger: Logger) throws -> SignedHead {
-        let signed = try signer.sign(head, at: Timestamp(Date()))
-        try SignedHeads(connection: connection).insert(signed, signingKey: signer.publicKey)
-        logger.info(
-            "signed head",
-            metadata: ["position": "\(signed.position)", "hash": "\(signed.hash)", "signed_at": "\(signed.signedAt)", "signature": "\(signed.signature)"])
-        return signed
+        let (notary, head, logger) = (self.notary, writer.view.chainHead, self.logger)
+        return read(on: eventLoop) { connection in try notary.sign(head, on: connection, logger: logger) }
     }
 
     /// The last head of a run, signed and kept on a connection of its own
@@ -260,12 +255,12 @@ extension ServerContext {
     /// up by it.
     func signFinalHead() {
         let done = DispatchSemaphore(value: 0)
-        let (head, signer, conninfo, logger) = (writer.view.chainHead, configuration.signer, configuration.conninfo, logger)
+        let (head, notary, conninfo, logger) = (writer.view.chainHead, self.notary, configuration.conninfo, logger)
         Thread.detachNewThread {
             defer { done.signal() }
             do {
                 let connection = try PGConnection(conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
-                _ = try Self.signAndKeep(head, signer: signer, on: connection, logger: logger)
+                _ = try notary.sign(head, on: connection, logger: logger)
             } catch {
                 logger.warning("the last head was not kept", metadata: ["error": "\(error)"])
             }

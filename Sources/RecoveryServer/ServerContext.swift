@@ -17,6 +17,8 @@ final class ServerContext: SessionBackend {
     let logger: Logger
     let metrics: ServerMetrics
     let refusalLog = RefusalLog()
+    /// Signs heads, keeps them, and writes the witness.
+    let notary: HeadNotary
     /// When this daemon started serving (`STATUS`'s uptime).
     let started = Date()
     /// Set on a standby (until and after it takes over).
@@ -37,6 +39,7 @@ final class ServerContext: SessionBackend {
         self.hub = hub
         self.logger = logger
         connections = ConnectionRegistry(limits: configuration.limits, tokens: configuration.tokens)
+        notary = HeadNotary(signer: configuration.signer, witness: configuration.headWitness)
     }
 
     var limits: Limits { configuration.limits }
@@ -78,6 +81,10 @@ final class ServerContext: SessionBackend {
     // MARK: Appends
 
     func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+        if let broken = writer.view.brokenHistory {
+            answer(.refused(broken))
+            return true
+        }
         guard writer.view.isServing else {
             let message = configuration.mode == .follower
                 ? "this daemon is a follower on a read-only replica: append to the writer"

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerStore
+import LineProtocol
 import RecoveryDomain
 
 /// What queries may read from the writer's memory: the chain's head, the
@@ -20,6 +21,21 @@ final class WriterView: @unchecked Sendable {
     private var serving = false
     /// Whether the writer's connection is up (false after it lost it, until it reconnects).
     private var connected = false
+    /// Set when the log no longer extends a head this daemon signed: every
+    /// append is refused with it (``HeadNotary/check(connection:witness:)``).
+    private var broken: ProtocolError?
+
+    var brokenHistory: ProtocolError? {
+        lock.lock()
+        defer { lock.unlock() }
+        return broken
+    }
+
+    func historyBroken(_ error: ProtocolError?) {
+        lock.lock()
+        defer { lock.unlock() }
+        broken = error
+    }
 
     var isServing: Bool {
         lock.lock()

@@ -458,9 +458,11 @@ struct VerifyCommand: ParsableCommand {
             genesis hash); without it, replays from the server from position 1, starting from the \
             genesis hash (not one the server gives). --receipts checks APPEND answers (JSON lines \
             with "position" and "hash", as the server gave them) against the chain. --heads checks \
-            signed heads saved earlier with `recoveryctl head`: each must be signed by its key (or \
-            --signing-key) and the chain must still have its hash at its position; a rewritten \
-            history fails here even if every later hash was recomputed.
+            signed heads saved earlier with `recoveryctl head` (or a daemon's --head-witness file): each \
+            must be signed by its key (or --signing-key), that key must be the one pinned for its ledger, \
+            and the chain must still have its hash at its position; a rewritten history fails here even \
+            if every later hash was recomputed. The newest saved head must also be recent (--max-age): \
+            heads kept long ago cannot vouch for what was recorded since.
             """)
     @Option(help: "A replay file (JSON lines of payloads).") var file: String?
     @Option(help: "The hash before the file's first event (hex).") var prevHash: String?
@@ -469,6 +471,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "POS:HASH the chain must have (repeatable).") var expect: [String] = []
     @Option(help: "The Ed25519 public key (64 hex) every head must be signed with (default: the key saved with each head).")
     var signingKey: String?
+    @Option(help: "With --heads: the newest saved head must have been signed within this many seconds.") var maxAge: Double = 3_600
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
@@ -492,7 +495,16 @@ struct VerifyCommand: ParsableCommand {
             }
             var headProblems: [String] = []
             if let heads {
-                for head in try HeadCheck.read(try String(contentsOfFile: heads, encoding: .utf8)) {
+                let saved = try HeadCheck.read(try String(contentsOfFile: heads, encoding: .utf8))
+                if saved.isEmpty { headProblems.append("\(heads) holds no signed head") }
+                // The newest one must be recent: old heads vouch for nothing recorded since.
+                if let newest = saved.max(by: { ($0.position, $0.signedAt) < ($1.position, $1.signedAt) }),
+                    let problem = HeadCheck.freshnessProblem(newest, helloPosition: nil, now: Date(), maxAge: maxAge)
+                {
+                    headProblems.append("the newest saved head (position \(newest.position)) is refused: \(problem)")
+                }
+                let known = KnownKeys()
+                for head in saved {
                     let what = "head \(head.position) signed at \(head.signedAt)"
                     guard let key = signingKey ?? head.signingKey else {
                         headProblems.append("\(what): no signing key saved with it; give --signing-key")
@@ -500,6 +512,10 @@ struct VerifyCommand: ParsableCommand {
                     }
                     if let signingKey, let saved = head.signingKey, saved != signingKey {
                         headProblems.append("\(what): signed by \(saved), not by --signing-key")
+                        continue
+                    }
+                    if signingKey == nil, case .changed(let pinned) = try known.check(ledger: head.ledger, key: key) {
+                        headProblems.append("\(what): signed by \(key), but \(known.url.path) pins \(pinned) for ledger \(head.ledger)")
                         continue
                     }
                     if let problem = HeadCheck.signatureProblem(head, key: key) {
@@ -569,24 +585,88 @@ struct VerifyCommand: ParsableCommand {
 struct HeadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "head",
-        abstract: "Print the server's head, signed, as one JSON line with its signing key.",
+        abstract: "Print the server's head, signed, as one JSON line with its signing key; or keep them with --follow.",
         discussion: """
-            Keep them: `recoveryctl head >> heads.jsonl`. Later, `recoveryctl verify --heads heads.jsonl` \
-            proves the log still holds every one. The signature is checked before printing.
+            Keep them: `recoveryctl head >> heads.jsonl`, or `recoveryctl head --follow heads.jsonl`, which \
+            appends one every --interval seconds: the auditor's own witness. Later, `recoveryctl verify \
+            --heads heads.jsonl` proves the log still holds every one. Before a head is kept, its \
+            signature is checked, its key against the one pinned for its ledger (known_keys: \
+            $RECOVERYD_KNOWN_KEYS, else ~/.config/recoveryd/known_keys; the first seen is pinned), and it \
+            must be fresh: signed within --max-age and not behind the position HELLO reported.
             """)
-    @Option(help: "The Ed25519 public key (64 hex) the head must be signed with (default: the one HELLO gives).")
+    @Option(help: "The Ed25519 public key (64 hex) the head must be signed with (default: the one pinned for the ledger, else the one HELLO gives, pinned).")
     var signingKey: String?
+    @Option(help: "Refuse a head signed longer ago than this, in seconds.") var maxAge: Double = 3_600
+    @Flag(help: "The ledger's signing key changed on purpose: pin the new one.") var acceptNewKey = false
+    @Option(help: "Append a head to this file every --interval seconds until stopped (or --count heads).") var follow: String?
+    @Option(help: "Seconds between heads with --follow.") var interval: Double = 60
+    @Option(help: "With --follow, stop after this many heads.") var count: Int?
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard maxAge > 0 else { throw ValidationError("--max-age must be positive") }
+        guard interval > 0 else { throw ValidationError("--interval must be positive") }
+    }
 
     func run() throws {
         try reporting {
-            let (server, hello) = try connection.connectWithHello()
-            var head = try server.call("HEAD", as: Reply.Head.self)
-            guard let key = signingKey ?? hello.signingKey else { throw ClientError("the server gives no signing key; give --signing-key") }
-            head.signingKey = key
-            if let problem = HeadCheck.signatureProblem(head, key: key) { throw ClientError("the server's head: \(problem)") }
-            print(try HeadCheck.line(head))
+            guard let follow else { return print(try HeadCheck.line(try fetch())) }
+            var kept = 0
+            while count.map({ kept < $0 }) ?? true {
+                if kept > 0 { Thread.sleep(forTimeInterval: interval) }
+                do {
+                    try Self.append(HeadCheck.line(try fetch()) + "\n", to: follow)
+                    kept += 1
+                    print("kept head \(kept) in \(follow)")
+                } catch let refusal as HeadRefusal {
+                    // A head that fails its checks is what the witness is for: say so and stop.
+                    throw refusal.error
+                } catch {
+                    FileHandle.standardError.write(Data("recoveryctl: no head this time: \(error); trying again in \(Int(interval)) s\n".utf8))
+                    if count != nil { kept += 1 }
+                }
+            }
         }
+    }
+
+    /// A head that fails its checks (as opposed to a server that is down).
+    struct HeadRefusal: Error { var error: ClientError }
+
+    /// Appends `line` to `path` (made 0600 if absent) and waits until it is on disk.
+    static func append(_ line: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw ClientError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let bytes = Array(line.utf8)
+        guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count, fsync(descriptor) == 0 else {
+            throw ClientError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// One head from the server, checked.
+    func fetch() throws -> Reply.Head {
+        let (server, hello) = try connection.connectWithHello()
+        defer { server.close() }
+        var head = try server.call("HEAD", as: Reply.Head.self)
+        let known = KnownKeys()
+        let pinned: String?
+        switch try known.check(ledger: head.ledger, key: signingKey ?? hello.signingKey ?? "", accept: acceptNewKey || signingKey != nil) {
+        case .pinned, .matches: pinned = nil
+        case .changed(let old): pinned = old
+        }
+        if let pinned {
+            throw HeadRefusal(
+                error: ClientError(
+                    "the signing key of ledger \(head.ledger) changed: \(known.url.path) pins \(pinned), the server gives \(hello.signingKey ?? "none"); if the change is expected, run again with --accept-new-key"
+                ))
+        }
+        guard let key = signingKey ?? hello.signingKey else { throw ClientError("the server gives no signing key; give --signing-key") }
+        head.signingKey = key
+        if let problem = HeadCheck.signatureProblem(head, key: key) { throw HeadRefusal(error: ClientError("the server's head: \(problem)")) }
+        if let problem = HeadCheck.freshnessProblem(head, helloPosition: hello.position, now: Date(), maxAge: maxAge) {
+            throw HeadRefusal(error: ClientError("the server's head is refused: \(problem)"))
+        }
+        return head
     }
 }
 

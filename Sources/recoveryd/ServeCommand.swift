@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "HOST:PORT to serve /metrics (Prometheus), /healthz and /readyz on over HTTP (default: not served).")
     var metricsListen: String?
 
+    @Option(help: "Append every signed head as a JSON line to this file (or - for standard output), outside the database; the daemon checks its log against the file's last head at start.")
+    var headWitness: String?
+
     @Option(help: "TLS certificate chain (PEM). With --tls-key the listener speaks TLS 1.2+ only.") var tlsCert: String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
     @Option(help: "CA (PEM) whose certificates clients must present: mutual TLS.") var tlsClientCa: String?
@@ -151,6 +154,7 @@ struct Serve: AsyncParsableCommand {
             defer { pidFile.withLockedValue { $0?.remove() } }
             var served = configuration
             served.metrics = metrics
+            served.headWitness = headWitness.map(HeadWitness.init)
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
             // Started in this order and stopped in reverse: PostgreSQL last.

@@ -123,3 +123,34 @@ struct FinanceReportTests {
         #expect(FinanceReport.percentText(nil) == "–")
     }
 }
+
+@Suite("Heads an auditor can trust")
+struct HeadFreshnessTests {
+    static let head = Reply.Head(ledger: "default", position: 10, hash: String(repeating: "0", count: 64), signedAt: "2026-12-06T10:00:00.000000Z", signature: "")
+
+    @Test func aHeadOlderThanTheMaximumAgeOrBehindTheLogIsRefused() {
+        let signed = ISO8601DateFormatter().date(from: "2026-12-06T10:00:00Z")!
+        #expect(HeadCheck.freshnessProblem(Self.head, helloPosition: 10, now: signed.addingTimeInterval(60), maxAge: 3_600) == nil)
+        #expect(HeadCheck.freshnessProblem(Self.head, helloPosition: 10, now: signed.addingTimeInterval(360), maxAge: 300)?.contains("a stale head") == true)
+        // A server replaying an old head while HELLO says the log is at 999.
+        #expect(HeadCheck.freshnessProblem(Self.head, helloPosition: 999, now: signed, maxAge: 3_600)?.contains("behind the 999") == true)
+        var garbled = Self.head
+        garbled.signedAt = "yesterday"
+        #expect(HeadCheck.freshnessProblem(garbled, helloPosition: nil, now: signed, maxAge: 3_600)?.contains("not an RFC 3339 time") == true)
+    }
+
+    @Test func theFirstKeyIsPinnedAndAChangeRefusedUnlessAccepted() throws {
+        let file = FileManager.default.temporaryDirectory.appending(path: "known-\(UUID().uuidString)/known_keys")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        let known = KnownKeys(url: file)
+        let (a, b) = (String(repeating: "a", count: 64), String(repeating: "b", count: 64))
+        #expect(try known.check(ledger: "default", key: a) == .pinned)
+        #expect(try known.check(ledger: "default", key: a.uppercased()) == .matches)
+        #expect(try known.check(ledger: "other", key: b) == .pinned)
+        #expect(try known.check(ledger: "default", key: b) == .changed(pinned: a))
+        #expect(try known.check(ledger: "default", key: b, accept: true) == .pinned)
+        #expect(try known.check(ledger: "default", key: b) == .matches)
+        let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+        #expect(attributes[.posixPermissions] as? Int == 0o600)
+    }
+}

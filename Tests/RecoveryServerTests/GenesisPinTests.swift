@@ -67,8 +67,9 @@ struct GenesisPinTests {
         try "any".write(to: folder.appending(path: "token"), atomically: true, encoding: .utf8)
         let output = folder.appending(path: "out").path
         let pid = try Daemon.spawn(
-            RecoveryCtlTests.binary,
-            arguments.map { $0.replacingOccurrences(of: "FOLDER", with: folder.path) }
+            "/usr/bin/env",
+            ["RECOVERYD_KNOWN_KEYS=" + folder.appending(path: "known_keys").path, RecoveryCtlTests.binary]
+                + arguments.map { $0.replacingOccurrences(of: "FOLDER", with: folder.path) }
                 + ["--server", "127.0.0.1:\(port)", "--token-file", folder.appending(path: "token").path],
             output: output)
         var status: Int32 = 0

@@ -10,7 +10,11 @@ struct RecoveryCtlTests {
         let tokenFile = daemon.folder.appending(path: "\(role).token").path
         try Daemon.tokens[role]!.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let output = daemon.folder.appending(path: "ctl-\(UUID().uuidString).out").path
-        let pid = try Daemon.spawn(binary, arguments + ["--server", "127.0.0.1:\(daemon.port)", "--token-file", tokenFile], output: output)
+        // Each daemon's keys are pinned in a file of its own (not this user's ~/.config).
+        let pid = try Daemon.spawn(
+            "/usr/bin/env",
+            ["RECOVERYD_KNOWN_KEYS=" + daemon.folder.appending(path: "known_keys").path, binary] + arguments
+                + ["--server", "127.0.0.1:\(daemon.port)", "--token-file", tokenFile], output: output)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")

@@ -136,9 +136,13 @@ struct TamperEvidenceEndToEndTests {
         daemon.stop()
         try Self.rewriteHistory(daemon.conninfo, at: 4, replacing: #""amount":5000"#, with: #""amount":500"#)
         try daemon.start()
-        // The table agrees with itself: VERIFY and a plain client-side check pass.
-        #expect(okObject(try daemon.client("auditor").request("VERIFY"))?["verified"] as? Int == 10)
+        // The table agrees with itself: a plain client-side check of the chain passes…
         #expect(try RecoveryCtlTests.ctl(daemon, "auditor", ["verify"]).status == 0)
+        // …but not with the head the daemon signed at 10 (and kept): VERIFY says so, and no append is taken.
+        let verify = try daemon.client("auditor").request("VERIFY")
+        #expect(verify.hasPrefix("ERR chain_broken 10 the log's hash at position 10 is"), "\(verify)")
+        let refused = try daemon.client("frontline").request("APPEND " + Events.complaint(99, caseID: "T-99"))
+        #expect(refused.hasPrefix("ERR chain_broken 10"), "\(refused)")
         // The head saved before the rewrite does not.
         let caught = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", heads])
         #expect(caught.status == 1)
@@ -153,6 +157,76 @@ struct TamperEvidenceEndToEndTests {
         let bad = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", heads])
         #expect(bad.status == 1)
         #expect(bad.output.contains("the signature does not match"), "\(bad.output)")
+    }
+
+    /// Issue 24's rewrite: the tail after the auditor's last saved head, by
+    /// the cluster's superuser with the daemon stopped, hashes and checkpoint
+    /// recomputed, the daemon's own signed heads of that tail deleted, the
+    /// projections rebuilt. The table agrees with itself and with every head
+    /// it still holds; the head witness outside the database does not.
+    @Test func aRewrittenTailIsCaughtByTheHeadWitnessAndTheDaemonTakesNoAppends() throws {
+        let witness = FileManager.default.temporaryDirectory.appending(path: "witness-\(UUID().uuidString.prefix(8)).jsonl").path
+        defer { unlink(witness) }
+        let daemon = try Daemon(arguments: ["--head-witness", witness])
+        try Self.appendSome(daemon, count: 10)
+        // The auditor keeps a head at 10 (their own witness, at an interval).
+        let auditorHeads = daemon.folder.appending(path: "auditor-heads.jsonl").path
+        let follow = try RecoveryCtlTests.ctl(daemon, "auditor", ["head", "--follow", auditorHeads, "--count", "1"])
+        #expect(follow.status == 0 && follow.output.contains("kept head 1"), "\(follow.output)")
+        #expect(try HeadCheck.read(String(contentsOfFile: auditorHeads, encoding: .utf8)).map(\.position) == [10])
+        // Two more events; the daemon signs its last head as it stops (witnessed at 12).
+        let front = try daemon.client("frontline")
+        #expect(okObject(try front.request("APPEND " + Events.complaint(11, caseID: "T-11"))) != nil)
+        #expect(okObject(try front.request("APPEND " + Events.compensation(12, caseID: "T-11", amount: 5_000))) != nil)
+        daemon.stop()
+        let witnessed = try HeadCheck.read(String(contentsOfFile: witness, encoding: .utf8))
+        #expect(witnessed.last?.position == 12, "\(witnessed.map(\.position))")
+
+        try Self.rewriteHistory(daemon.conninfo, at: 12, replacing: #""amount":5000"#, with: #""amount":500000"#)
+        try PGConnection(daemon.conninfo).execute("DELETE FROM signed_heads WHERE position >= 12")
+        let rebuilt = try Daemon.run(["rebuild", "--write", "--database", daemon.conninfo])
+        #expect(rebuilt.status == 0, "\(rebuilt.output)")
+
+        try daemon.start()
+        // The daemon's next start: its log no longer extends the witnessed head. No appends.
+        let refused = try daemon.client("frontline").request("APPEND " + Events.complaint(13, caseID: "T-13"))
+        #expect(refused.hasPrefix("ERR chain_broken 12 the log's hash at position 12 is"), "\(refused)")
+        #expect(refused.contains("but the last head in the witness"), "\(refused)")
+        #expect(daemon.log.contains("THE LOG NO LONGER EXTENDS A HEAD THIS DAEMON SIGNED"), "\(daemon.log)")
+        #expect(try daemon.client("auditor").request("VERIFY").hasPrefix("ERR chain_broken 12"))
+        // The auditor's heads alone (all older) still hold — but the newest is more than a second old…
+        let older = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", auditorHeads])
+        #expect(older.status == 0 && older.output.contains("1 of 1 hold"), "\(older.output)")
+        usleep(1_100_000)
+        let stale = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", auditorHeads, "--max-age", "1"])
+        #expect(stale.status == 1 && stale.output.contains("the newest saved head (position 10) is refused"), "\(stale.output)")
+        // …and the witness file catches the rewrite.
+        let caught = try RecoveryCtlTests.ctl(daemon, "auditor", ["verify", "--heads", witness])
+        #expect(caught.status == 1 && caught.output.contains("head 12 signed at") && caught.output.contains("history was rewritten"), "\(caught.output)")
+    }
+
+    @Test func aStaleHeadAndAChangedKeyAreRefused() throws {
+        let daemon = try Daemon()
+        try Self.appendSome(daemon, count: 2)
+        // The first head pins the ledger's key.
+        let first = try RecoveryCtlTests.ctl(daemon, "auditor", ["head"])
+        #expect(first.status == 0, "\(first.output)")
+        let pinned = try String(contentsOf: daemon.folder.appending(path: "known_keys"), encoding: .utf8)
+        #expect(pinned.hasPrefix("default "))
+        // The head is signed once per position: asked again, the same signature (no new row).
+        usleep(1_100_000)
+        let again = try RecoveryCtlTests.ctl(daemon, "auditor", ["head"])
+        #expect(try HeadCheck.read(again.output).first?.signature == (try HeadCheck.read(first.output).first?.signature))
+        #expect(try SignedHeads(connection: PGConnection(daemon.conninfo)).all().count == 1)
+        // Older than --max-age: refused.
+        let stale = try RecoveryCtlTests.ctl(daemon, "auditor", ["head", "--max-age", "1"])
+        #expect(stale.status == 1 && stale.output.contains("a stale head"), "\(stale.output)")
+        // Another key pinned for the ledger: refused unless the change is expected.
+        try "default \(String(repeating: "ab", count: 32))\n".write(to: daemon.folder.appending(path: "known_keys"), atomically: true, encoding: .utf8)
+        let changed = try RecoveryCtlTests.ctl(daemon, "auditor", ["head"])
+        #expect(changed.status == 1 && changed.output.contains("the signing key of ledger default changed"), "\(changed.output)")
+        let accepted = try RecoveryCtlTests.ctl(daemon, "auditor", ["head", "--accept-new-key"])
+        #expect(accepted.status == 0, "\(accepted.output)")
     }
 
     /// docs/verify_replay.py, run as an auditor would (its signature check
