@@ -1,7 +1,9 @@
+import Crypto
 import Foundation
 import LedgerStore
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -9,18 +11,28 @@ import Prometheus
 import RecoveryDomain
 
 /// `--metrics-listen`: `/metrics` (Prometheus text format), `/healthz` and
-/// `/readyz` over plain HTTP/1.1, one request per connection.
+/// `/readyz` over plain HTTP/1.1, one request per connection. Its own limits,
+/// apart from the line port's: at most ``maxConnections`` at once (one more
+/// is closed at once), each closed when it sends nothing for
+/// ``readTimeout`` or is not done within ``requestTimeout``.
 public struct MetricsListen: Sendable {
     public var host: String
     public var port: Int
     /// Where the process's swift-metrics backend collects (bootstrapped by the
     /// command line before the server starts).
     public var registry: PrometheusCollectorRegistry
+    /// `--metrics-token-file`: the SHA-256 of the bearer token `/metrics`
+    /// requires. Without one, `/metrics` is open and serves no finance figure.
+    public var tokenDigest: [UInt8]?
+    public var maxConnections = 16
+    public var readTimeout = TimeAmount.seconds(5)
+    public var requestTimeout = TimeAmount.seconds(10)
 
-    public init(host: String, port: Int, registry: PrometheusCollectorRegistry) {
+    public init(host: String, port: Int, registry: PrometheusCollectorRegistry, tokenDigest: [UInt8]? = nil) {
         self.host = host
         self.port = port
         self.registry = registry
+        self.tokenDigest = tokenDigest
     }
 }
 
@@ -43,15 +55,21 @@ final class MetricsState: @unchecked Sendable {
     /// A standby's or follower's lag; a writer's is 0.
     private let lagPositions = Metrics.Gauge(label: "recoveryd_replication_lag_positions")
     private let lagSeconds = Metrics.Gauge(label: "recoveryd_replication_lag_seconds")
-    private let spentToday: Metrics.Gauge
-    private let nearlySpent = Metrics.Gauge(label: "recoveryd_people_over_80_percent_of_allowance")
+    /// Finance's figures: only with a bearer token (``MetricsListen/tokenDigest``).
+    private let spentToday: Metrics.Gauge?
+    private let nearlySpent: Metrics.Gauge?
     private let startTime = Metrics.Gauge(label: "recoveryd_start_time_seconds")
 
-    init(server: ServerContext) {
+    /// Open metrics connections (``MetricsListen/maxConnections``).
+    private let open = NIOLockedValueBox(0)
+
+    init(server: ServerContext, financeFigures: Bool) {
         self.server = server
         connections = Dictionary(
             uniqueKeysWithValues: ClientRole.allCases.map { ($0.rawValue, Metrics.Gauge(label: "recoveryd_connections", dimensions: [("role", $0.rawValue)])) })
-        spentToday = Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.settings.currency)])
+        spentToday = financeFigures
+            ? Metrics.Gauge(label: "recoveryd_compensation_today_minor_units", dimensions: [("currency", server.settings.currency)]) : nil
+        nearlySpent = financeFigures ? Metrics.Gauge(label: "recoveryd_people_over_80_percent_of_allowance") : nil
         startTime.record(started.timeIntervalSince1970)
     }
 
@@ -111,10 +129,12 @@ final class MetricsState: @unchecked Sendable {
             lagPositions.record(0)
             lagSeconds.record(0)
         }
-        let rows = view.budgets(on: server.today)?.rows ?? []
-        spentToday.record(rows.reduce(Int64(0)) { $0 + $1.budget.spent })
-        // Over 80%: spent × 5 > allowance × 4, in integers.
-        nearlySpent.record(rows.filter { $0.budget.spent * 5 > $0.budget.allowance * 4 }.count)
+        if let spentToday, let nearlySpent {
+            let rows = view.budgets(on: server.today)?.rows ?? []
+            spentToday.record(rows.reduce(Int64(0)) { $0 + $1.budget.spent })
+            // Over 80%: spent × 5 > allowance × 4, in integers.
+            nearlySpent.record(rows.filter { $0.budget.spent * 5 > $0.budget.allowance * 4 }.count)
+        }
         return up
     }
 
@@ -123,6 +143,17 @@ final class MetricsState: @unchecked Sendable {
         probe = nil
         lock.unlock()
     }
+
+    /// Takes a place for a new metrics connection; false when all are taken.
+    func admit(limit: Int) -> Bool {
+        open.withLockedValue { open in
+            guard open < limit else { return false }
+            open += 1
+            return true
+        }
+    }
+
+    func release() { open.withLockedValue { $0 -= 1 } }
 }
 
 /// One HTTP request per connection: routes it, answers, closes.
@@ -133,12 +164,28 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private let state: MetricsState
     private let registry: PrometheusCollectorRegistry
     private let work: DispatchQueue
+    private let tokenDigest: [UInt8]?
     private var head: HTTPRequestHead?
 
-    init(state: MetricsState, registry: PrometheusCollectorRegistry, work: DispatchQueue) {
+    init(state: MetricsState, registry: PrometheusCollectorRegistry, work: DispatchQueue, tokenDigest: [UInt8]?) {
         self.state = state
         self.registry = registry
         self.work = work
+        self.tokenDigest = tokenDigest
+    }
+
+    /// Whether `head` carries the bearer token `/metrics` requires (or none is required).
+    private func authorized(_ head: HTTPRequestHead) -> Bool {
+        guard let tokenDigest else { return true }
+        guard let header = head.headers.first(name: "Authorization"), header.lowercased().hasPrefix("bearer ") else { return false }
+        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)))
+        // Compared in constant time: the digests, not the tokens.
+        return zip(given, tokenDigest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0 && given.count == tokenDigest.count
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Nothing read for the read timeout: a slow or idle client holds no place.
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -151,6 +198,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
             guard head.method == .GET || head.method == .HEAD else {
                 return respond(context, head, .methodNotAllowed, "only GET and HEAD\n", type: "text/plain")
+            }
+            if path == "/metrics" && !authorized(head) {
+                return respond(context, head, .unauthorized, "a bearer token is required (--metrics-token-file)\n", type: "text/plain")
             }
             switch path {
             case "/healthz":
@@ -203,10 +253,18 @@ enum MetricsServer {
         return try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Its own cap: one more connection is closed at once, so the
+                // metrics port never eats the descriptors the line port needs.
+                guard state.admit(limit: listen.maxConnections) else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in state.release() }
+                // Done within the request timeout, whatever the client does.
+                let deadline = channel.eventLoop.scheduleTask(in: listen.requestTimeout) { channel.close(promise: nil) }
+                channel.closeFuture.whenComplete { _ in deadline.cancel() }
+                return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: listen.readTimeout))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    try pipeline.addHandler(MetricsHTTPHandler(state: state, registry: listen.registry, work: work))
+                    try pipeline.addHandler(MetricsHTTPHandler(state: state, registry: listen.registry, work: work, tokenDigest: listen.tokenDigest))
                 }
             }
             .bind(host: listen.host, port: listen.port).get()

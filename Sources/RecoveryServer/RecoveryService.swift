@@ -88,7 +88,7 @@ public final class RecoveryService: Service, Sendable {
         var metricsChannel: Channel?
         var metricsState: MetricsState?
         if let listen = configuration.metrics {
-            let state = MetricsState(server: server)
+            let state = MetricsState(server: server, financeFigures: listen.tokenDigest != nil)
             do {
                 metricsChannel = try await MetricsServer.bind(listen, state: state, group: group)
                 metricsState = state

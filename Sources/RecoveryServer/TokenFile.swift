@@ -103,7 +103,10 @@ public struct TokenFile: Sendable {
     /// The role bound to `token`, if any.
     public func role(for token: String) -> ClientRole? { entry(for: token)?.role }
 
-    public static func digest(of token: String) -> String { Hex.encode(SHA256.hash(data: Array(token.utf8))) }
+    public static func digest(of token: String) -> String { Hex.encode(digestBytes(of: token)) }
+
+    /// The SHA-256 of `token`, as bytes.
+    public static func digestBytes(of token: String) -> [UInt8] { Array(SHA256.hash(data: Array(token.utf8))) }
 
     /// A new random token: 32 bytes from the system's generator, in hex.
     public static func newToken() -> String {

@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "HOST:PORT to serve /metrics (Prometheus), /healthz and /readyz on over HTTP (default: not served).")
     var metricsListen: String?
 
+    @Option(help: "A file (mode 0600) holding the bearer token /metrics requires; with it, /metrics also serves finance's figures (today's compensation). Without it /metrics is open and serves none.")
+    var metricsTokenFile: String?
+
     @Option(help: "Append every signed head as a JSON line to this file (or - for standard output), outside the database; the daemon checks its log against the file's last head at start.")
     var headWitness: String?
 
@@ -116,11 +119,13 @@ struct Serve: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         let logger = makeLogger(logLevel, format: LogFormat(rawValue: logFormat) ?? .text)
         let (host, port) = try Self.address(listen)
+        let metricsToken = try metricsTokenFile.map(Self.metricsTokenDigest)
         let metrics = try metricsListen.map { text in
             let (host, port) = try Self.address(text, option: "--metrics-listen")
-            return MetricsListen(host: host, port: port, registry: ServerMetrics.bootstrapPrometheus())
+            return MetricsListen(host: host, port: port, registry: ServerMetrics.bootstrapPrometheus(), tokenDigest: metricsToken)
         }
         let seed = try ledger.seed()
+        DescriptorLimit.raise(toServe: limits.maxConnections, metricsConnections: metrics?.maxConnections ?? 0, logger: logger)
         // Before anything in the data dir is touched: a second process on it
         // refuses here, and leaves the first one's PostgreSQL alone.
         let dataDirectoryLock = try DataDirectoryLock(database.dataDirectory)
@@ -209,6 +214,18 @@ struct Serve: AsyncParsableCommand {
         print(lines.joined(separator: "\n"))
         fflush(nil)
         return (try TokenFile.load(from: url), url)
+    }
+
+    /// The SHA-256 of the token in `path`, a file only its owner may read.
+    static func metricsTokenDigest(_ path: String) throws -> [UInt8] {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw ValidationError("--metrics-token-file \(path): \(String(cString: strerror(errno)))") }
+        guard status.st_mode & 0o077 == 0 else {
+            throw ValidationError("--metrics-token-file \(path) may be read by others (mode \(String(status.st_mode & 0o777, radix: 8))); run `chmod 600 \(path)`")
+        }
+        let token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 16 else { throw ValidationError("--metrics-token-file \(path) holds no token of 16 characters or more") }
+        return TokenFile.digestBytes(of: token)
     }
 
     static func address(_ text: String, option: String = "--listen") throws -> (String, Int) {

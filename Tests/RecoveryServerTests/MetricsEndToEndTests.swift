@@ -7,10 +7,23 @@ import Testing
 /// exactly that traffic; `/healthz` and `/readyz` follow the database.
 @Suite("Metrics and health")
 struct MetricsEndToEndTests {
-    /// `curl` against the endpoint: the status and the body.
-    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
+    /// The bearer token of `--metrics-token-file` in these tests.
+    static let token = "metrics-token-for-the-tests"
+
+    /// A token file for the daemon (mode 0600), in `folder`.
+    static func tokenFile(in folder: URL) throws -> String {
+        let path = folder.appending(path: "metrics.token").path
+        try token.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
+    /// `curl` against the endpoint: the status and the body (with the bearer token unless `token` is nil).
+    static func get(_ port: Int, _ path: String, token: String? = Self.token) throws -> (status: Int, body: String) {
         let output = try ChildProcess.run(
-            "/usr/bin/curl", ["-s", "--max-time", "10", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+            "/usr/bin/curl",
+            ["-s", "--max-time", "10", "-w", "\n%{http_code}"] + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
+                + ["http://127.0.0.1:\(port)\(path)"])
         var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         let status = Int(lines.removeLast()) ?? 0
         return (status, lines.joined(separator: "\n"))
@@ -30,10 +43,16 @@ struct MetricsEndToEndTests {
         let testStarted = Date()
         let postgres = try TestPostgres.dedicated()
         let metricsPort = try Daemon.freePort()
-        let daemon = try Daemon(conninfo: try postgres.database(), arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        let daemon = try Daemon(
+            conninfo: try postgres.database(),
+            arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--metrics-token-file", try Self.tokenFile(in: postgres.cluster.directory)])
         #expect(try Self.get(metricsPort, "/healthz") == (200, "ok\n"))
         #expect(try Self.get(metricsPort, "/readyz").status == 200)
         #expect(try Self.get(metricsPort, "/nothing").status == 404)
+        // With a token file, /metrics wants the token; health does not.
+        #expect(try Self.get(metricsPort, "/metrics", token: nil).status == 401)
+        #expect(try Self.get(metricsPort, "/metrics", token: "wrong-token-of-some-length").status == 401)
+        #expect(try Self.get(metricsPort, "/healthz", token: nil).status == 200)
         let before = Self.samples(try Self.get(metricsPort, "/metrics").body)
         #expect(before[#"recoveryd_appends_total{result="recorded"}"#] == 0)
         #expect(before["recoveryd_database_up"] == 1)
@@ -101,6 +120,54 @@ struct MetricsEndToEndTests {
         daemon.stop()
     }
 
+    @Test func withoutATokenMetricsServeNoFinanceFigure() throws {
+        let metricsPort = try Daemon.freePort()
+        let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        let scraped = try Self.get(metricsPort, "/metrics", token: nil)
+        #expect(scraped.status == 200)
+        #expect(scraped.body.contains("recoveryd_chain_position"))
+        #expect(!scraped.body.contains("recoveryd_compensation_today") && !scraped.body.contains("allowance"), "\(scraped.body)")
+    }
+
+    /// Slow and idle clients of the metrics port are closed within its
+    /// timeouts, its connections are capped, and the line port answers
+    /// meanwhile as if nothing happened.
+    @Test func slowAndIdleMetricsClientsAreClosedAndNeverDelayTheLinePort() throws {
+        let metricsPort = try Daemon.freePort()
+        let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        // 40 connections: 16 idle, the rest a partial request trickled byte by byte.
+        var sockets = PreAuthFairnessEndToEndTests.silentConnections(40, from: "127.0.0.3", to: metricsPort)
+        defer { sockets.forEach { close($0) } }
+        usleep(300_000)
+        for fd in sockets.suffix(24) { _ = "GET /metr".withCString { write(fd, $0, 9) } }
+        // The line port is not delayed.
+        let started = ContinuousClock.now
+        let client = try daemon.client("auditor")
+        #expect(okObject(try client.request("STATUS")) != nil)
+        #expect(ContinuousClock.now - started < .seconds(1))
+        // Past the cap, connections are closed at once; the rest within the read timeout (5 s) or the request timeout (10 s).
+        /// Whether the server closed `fd` (whatever it answered before: read and dropped).
+        func closed(_ fd: Int32) -> Bool {
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if n > 0 { continue }
+                return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+            }
+        }
+        usleep(500_000)
+        #expect(sockets.filter(closed).count >= 24, "past the cap of 16, closed at once")
+        let deadline = Date().addingTimeInterval(12)
+        while Date() < deadline, !sockets.allSatisfy(closed) {
+            for fd in sockets { _ = "x".withCString { send(fd, $0, 1, Int32(MSG_NOSIGNAL)) } }
+            usleep(500_000)
+        }
+        #expect(sockets.allSatisfy(closed), "every slow or idle metrics connection is closed within the timeouts")
+        sockets.forEach { close($0) }
+        sockets = []
+        #expect(try Self.get(metricsPort, "/healthz", token: nil).status == 200, "and the port serves again")
+    }
+
     @Test func aStandbyIsAliveButNotReady() throws {
         let conninfo = try TestPostgres.database(migrated: true)
         let writer = try Daemon(conninfo: conninfo)
@@ -139,7 +206,12 @@ struct PrometheusConfigurationTests {
     @Test func promtoolAcceptsTheConfigurationAndTheRulesAndTheirTests() throws {
         let promtool = "/usr/bin/promtool"
         #expect(FileManager.default.isExecutableFile(atPath: promtool), "deploy/install-deps.sh installs Debian's prometheus package")
-        let config = try ChildProcess.run(promtool, ["check", "config", "prometheus.yml"], currentDirectory: Self.folder)
+        // The configuration reads the bearer token from a file beside it: checked with one in place.
+        let copy = FileManager.default.temporaryDirectory.appending(path: "prometheus-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.copyItem(at: Self.folder, to: copy)
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try MetricsEndToEndTests.token.write(to: copy.appending(path: "recoveryd-metrics.token"), atomically: true, encoding: .utf8)
+        let config = try ChildProcess.run(promtool, ["check", "config", "prometheus.yml"], currentDirectory: copy)
         #expect(config.contains("SUCCESS: 1 rule files found"), "\(config)")
         let rules = try ChildProcess.run(promtool, ["check", "rules", "recoveryd-alerts.yml"], currentDirectory: Self.folder)
         #expect(rules.contains("SUCCESS: 7 rules found"), "\(rules)")
@@ -152,7 +224,10 @@ struct PrometheusConfigurationTests {
         let named = Set(rules.matches(of: /recoveryd_[a-z0-9_]+/).map { String($0.output) })
         #expect(named.count >= 6)
         let metricsPort = try Daemon.freePort()
-        let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
+        let folder = FileManager.default.temporaryDirectory.appending(path: "metrics-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let daemon = try Daemon(arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--metrics-token-file", try MetricsEndToEndTests.tokenFile(in: folder)])
         _ = try daemon.client("frontline").request("APPEND " + Events.complaint(1, caseID: "P-1"))
         let body = try MetricsEndToEndTests.get(metricsPort, "/metrics").body
         let served = Set(MetricsEndToEndTests.samples(body).keys.map { String($0.prefix { $0 != "{" }) })
