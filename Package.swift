@@ -100,6 +100,7 @@ let package = Package(
             name: "recoveryctl",
             dependencies: [
                 "RecoveryClient",
+                "LineProtocol",
                 "RecoveryDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

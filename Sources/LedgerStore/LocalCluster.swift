@@ -12,9 +12,10 @@ import Foundation
 /// The cluster is private to this process's OS user (docs/OPERATIONS.md,
 /// Security): the folder and the socket are 0700, and the only client
 /// authentication is `peer` through the map `recoveryd`, which lets this OS
-/// user (and the cluster's own, when they differ) in as `postgres` and no one
-/// else (``databaseUsers`` can add roles). ``start()`` writes these settings every time, so a cluster made by an
-/// older version (`trust`, a 0755 folder) is locked down in place.
+/// user in as `postgres` (and the roles in ``databaseUsers``) and no one else;
+/// not even the OS user the cluster runs as (see ``allowedOSUsers``).
+/// ``start()`` writes these settings every time, so a cluster made by an older
+/// version (`trust`, a 0755 folder, a mapped `postgres`) is locked down in place.
 public final class LocalCluster: @unchecked Sendable {
     /// The cluster's folder: `data/` holds the cluster, the socket and the
     /// server log live beside it.
@@ -35,8 +36,8 @@ public final class LocalCluster: @unchecked Sendable {
     public var dataDirectory: URL { directory.appending(path: "data") }
     public var logFile: URL { directory.appending(path: "postgres.log") }
     /// libpq conninfo for a database of this cluster (socket only).
-    public func conninfo(database: String = "postgres") -> String {
-        "host='\(directory.path)' port=5432 user=postgres dbname='\(database)'"
+    public func conninfo(database: String = "postgres", user role: String = "postgres") -> String {
+        "host='\(directory.path)' port=5432 user=\(role) dbname='\(database)'"
     }
 
     public init(directory: URL, user: String = "postgres", settings: [String: String] = [:]) throws(StoreError) {
@@ -118,25 +119,36 @@ public final class LocalCluster: @unchecked Sendable {
     private var runsAsOtherUser: Bool { getuid() == 0 }
 
     /// The OS users that may connect (as any of ``databaseUsers``): this
-    /// process's user and, when that is root, the cluster's own.
-    public var allowedOSUsers: [String] {
-        let me = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
-        return runsAsOtherUser && me != user ? [me, user] : [me]
-    }
+    /// process's user alone. When root runs the cluster as ``user`` (by
+    /// default `postgres`, which the distribution's own server and every other
+    /// such cluster share), that user is deliberately not mapped: it owns the
+    /// files, but it cannot log in to a database.
+    public var allowedOSUsers: [String] { [processUser] }
+
+    /// The OS users that may open a replication connection (base backups, a
+    /// standby's WAL stream) as `postgres`: this process's user and the one
+    /// the cluster runs as, because a replica's server runs as that user.
+    /// Such a connection runs no SQL and reads nothing that user cannot
+    /// already read in the data directory it owns.
+    public var replicatingOSUsers: [String] { processUser == user ? [user] : [processUser, user] }
+
+    private var processUser: String { getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root" }
 
     /// The access files this type writes: `pg_hba.conf` and `pg_ident.conf`.
-    static func accessFiles(allowing users: [String], as roles: [String]) -> (hba: String, ident: String) {
+    static func accessFiles(allowing users: [String], as roles: [String], replicating: [String]) -> (hba: String, ident: String) {
         let hba = """
             # Written by recoveryd at every start; edits are overwritten.
             # Only the Unix socket (mode 0700, in a 0700 folder), only by peer
-            # authentication, only for the OS users mapped in pg_ident.conf
-            # (who may also take base backups and stream a replica).
+            # authentication, only for the OS users mapped in pg_ident.conf:
+            # databases through the map recoveryd, base backups and a
+            # standby's stream through recoveryd-replication.
+            local replication all peer map=recoveryd-replication
             local all all peer map=recoveryd
-            local replication all peer map=recoveryd
 
             """
         let ident = "# Written by recoveryd at every start; edits are overwritten.\n"
             + users.flatMap { user in roles.map { "recoveryd \(user) \($0)\n" } }.joined()
+            + replicating.map { "recoveryd-replication \($0) postgres\n" }.joined()
         return (hba, ident)
     }
 
@@ -145,7 +157,7 @@ public final class LocalCluster: @unchecked Sendable {
     public func lockDown() throws(StoreError) {
         try createDirectory()
         guard isInitialized else { return }
-        let files = Self.accessFiles(allowing: allowedOSUsers, as: databaseUsers)
+        let files = Self.accessFiles(allowing: allowedOSUsers, as: databaseUsers, replicating: replicatingOSUsers)
         do {
             for (name, text) in [("pg_hba.conf", files.hba), ("pg_ident.conf", files.ident)] {
                 let url = dataDirectory.appending(path: name)

@@ -29,15 +29,17 @@ public struct HeadSigner: Sendable {
     }
 
     /// Reads the key in `url`; when `create` and the file does not exist,
-    /// makes a new key there (0600). Refuses a key file others may read.
+    /// makes a new key there, created 0600 with `O_EXCL` (never readable by
+    /// others, not even for a moment). Refuses a key file others may read.
     public static func loadKey(from url: URL, create: Bool) throws -> Curve25519.Signing.PrivateKey {
         if !FileManager.default.fileExists(atPath: url.path) {
             guard create else { throw SigningKeyError("the signing key \(url.path) does not exist") }
             let key = Curve25519.Signing.PrivateKey()
-            guard FileManager.default.createFile(
-                atPath: url.path, contents: Data((Hex.encode(Array(key.rawRepresentation)) + "\n").utf8),
-                attributes: [.posixPermissions: 0o600])
-            else { throw SigningKeyError("cannot create the signing key \(url.path)") }
+            do {
+                try SecretFile.create(url, contents: Hex.encode(Array(key.rawRepresentation)) + "\n")
+            } catch {
+                throw SigningKeyError("cannot create the signing key: \(error)")
+            }
             return key
         }
         var status = stat()

@@ -155,8 +155,10 @@ extension ServerContext {
             answer["lag_positions"] = lag.positions.map(JSONValue.integer) ?? .null
             answer["lag_seconds"] = lag.seconds.map { .string(String(format: "%.3f", $0)) } ?? .null
         }
+        // Why appends are refused when the log no longer extends a signed head.
+        if let broken = writer.view.brokenHistory { answer["appends_refused"] = .string("\(broken.code.rawValue) \(broken.message)") }
         let reached = reads.run(on: eventLoop) { connection in _ = try connection.query("SELECT 1") }
-        return reached.map { "up" }.recover { _ in "down" }.map { (database: String) in
+        return reached.map { "up" }.recover { _ in "down" }.map { [answer] (database: String) in
             var answer = answer
             answer["database"] = .string(database)
             return [Response.ok(answer)]

@@ -118,9 +118,7 @@ public struct TokenFile: Sendable {
     public static func append(token: String, role: ClientRole, agent: String? = nil, name: String?, to url: URL) throws {
         let line = Entry(role: role, digest: digest(of: token), agent: agent, name: name).line + "\n"
         if !FileManager.default.fileExists(atPath: url.path) {
-            guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw TokenFileError("cannot create \(url.path)")
-            }
+            do { try SecretFile.create(url, contents: "") } catch { throw TokenFileError("\(error)") }
         }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LineProtocol
 import RecoveryClient
 import RecoveryDomain
 
@@ -63,12 +64,24 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func servers() throws -> ServerList {
+        let list: ServerList
         do {
-            return try ServerList(server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411")
+            list = try ServerList(server ?? ProcessInfo.processInfo.environment["RECOVERYD_SERVER"] ?? "127.0.0.1:7411")
         } catch let error as ClientError {
             throw ValidationError(error.description)
         }
+        if tls == nil, let remote = list.addresses.first(where: { !Loopback.contains(host: $0.host) }), !Self.warnedInClear {
+            Self.warnedInClear = true
+            FileHandle.standardError.write(
+                Data(
+                    "recoveryctl: warning: the token goes to \(remote) in clear, readable on the network path; use TLS (--tls-ca or $RECOVERYD_TLS_CA)\n"
+                        .utf8))
+        }
+        return list
     }
+
+    /// Said once per run, however many connections it makes.
+    nonisolated(unsafe) private static var warnedInClear = false
 
     func token() throws -> String {
         if let tokenFile {

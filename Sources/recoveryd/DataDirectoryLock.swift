@@ -30,6 +30,22 @@ final class DataDirectoryLock {
     }
 
     deinit { closeDescriptor(descriptor) }
+
+    /// The pid of the process holding the lock on `dataDirectory` now, or nil
+    /// when none does. The lock ends with its process, so a pid read here
+    /// cannot be a stale one the system has since given to another program.
+    static func holder(of dataDirectory: URL) -> pid_t? {
+        let url = dataDirectory.appending(path: "recoveryd.lock")
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { closeDescriptor(descriptor) }
+        if flock(descriptor, LOCK_SH | LOCK_NB) == 0 {
+            _ = flock(descriptor, LOCK_UN)
+            return nil
+        }
+        guard errno == EWOULDBLOCK, let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)).flatMap { $0 > 0 ? $0 : nil }
+    }
 }
 
 private func closeDescriptor(_ descriptor: Int32) { _ = close(descriptor) }

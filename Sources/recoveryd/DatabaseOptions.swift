@@ -32,6 +32,8 @@ struct DatabaseOptions: ParsableArguments {
         try FileManager.default.setAttributes(
             [.posixPermissions: getuid() == 0 ? 0o711 : 0o700], ofItemAtPath: dataDirectory.path)
         let cluster = try LocalCluster(directory: dataDirectory.appending(path: "postgres"))
+        // The superuser migrates; the daemon connects as its least-privilege role.
+        cluster.databaseUsers = ["postgres", DaemonRole.name]
         if !cluster.isInitialized { logger.info("creating the embedded PostgreSQL cluster", metadata: ["dir": "\(cluster.directory.path)"]) }
         try cluster.initializeIfNeeded()
         try cluster.start()
@@ -41,9 +43,26 @@ struct DatabaseOptions: ParsableArguments {
         return cluster
     }
 
-    func conninfo(cluster: LocalCluster?) throws -> String {
-        if let cluster { return try cluster.createDatabase("recoveryd") }
-        return database ?? ""
+    /// The daemon's conninfo. Embedded, the superuser only brings the schema
+    /// up to date and provisions the least-privilege role (``DaemonRole``),
+    /// then disconnects: the daemon's own sessions are that role's, which can
+    /// append and read but not alter the log, read server files or create roles.
+    func conninfo(cluster: LocalCluster?, logger: Logger) throws -> String {
+        guard let cluster else { return database ?? "" }
+        _ = try migrateEmbedded(cluster, logger: logger)
+        return cluster.conninfo(database: Self.embeddedDatabase, user: DaemonRole.name)
     }
+
+    /// Migrates the embedded database as the superuser and provisions the
+    /// daemon's role; returns the migrations applied now.
+    func migrateEmbedded(_ cluster: LocalCluster, logger: Logger) throws -> [Int] {
+        // Closed (deinit) when this returns: no superuser session outlives the migration.
+        let owner = try PGConnection(cluster.createDatabase(Self.embeddedDatabase), timeouts: .maintenance)
+        let applied = try Migrator.migrate(owner) { logger.info("\($0)") }
+        try DaemonRole.provision(owner, database: Self.embeddedDatabase)
+        return applied
+    }
+
+    static let embeddedDatabase = "recoveryd"
 }
 

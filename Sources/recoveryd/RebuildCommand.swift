@@ -37,7 +37,7 @@ struct RebuildCommand: AsyncParsableCommand {
         defer { withExtendedLifetime(dataDirectoryLock) {} }
         let cluster = try database.startEmbedded(logger: logger)
         defer { if let cluster { try? cluster.stopIfStartedHere() } }
-        let conninfo = try database.conninfo(cluster: cluster)
+        let conninfo = try database.conninfo(cluster: cluster, logger: logger)
         let connection = try PGConnection(conninfo, timeouts: .maintenance)
         if try LegacySettings.stored(connection) != nil {
             throw ValidationError(

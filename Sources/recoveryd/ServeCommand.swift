@@ -119,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         let logger = makeLogger(logLevel, format: LogFormat(rawValue: logFormat) ?? .text)
         let (host, port) = try Self.address(listen)
+        warnAboutExposure(host: host, logger: logger)
         let metricsToken = try metricsTokenFile.map(Self.metricsTokenDigest)
         let metrics = try metricsListen.map { text in
             let (host, port) = try Self.address(text, option: "--metrics-listen")
@@ -132,7 +133,7 @@ struct Serve: AsyncParsableCommand {
         defer { withExtendedLifetime(dataDirectoryLock) {} }
         let cluster = try database.startEmbedded(logger: logger)
         do {
-            let conninfo = try database.conninfo(cluster: cluster)
+            let conninfo = try database.conninfo(cluster: cluster, logger: logger)
             let connection = try PGConnection(conninfo, timeouts: .maintenance)
             if follow {
                 try Migrator.checkCurrent(connection)
@@ -199,21 +200,56 @@ struct Serve: AsyncParsableCommand {
             logger.info("using the token file", metadata: ["path": "\(url.path)"])
             return (try TokenFile.load(from: url), url)
         }
+        // At a terminal the tokens are shown there; otherwise (systemd's
+        // journal, a log file) they go to a file only this user can read,
+        // created before the token file so that no token is ever lost.
+        let atTerminal = isatty(STDOUT_FILENO) == 1
+        let shownIn = database.dataDirectory.appending(path: "first-start-tokens")
+        let tokens = ClientRole.allCases.map { ($0, TokenFile.newToken()) }
         var lines = [
             "recoveryd: created \(url.path) with one token per role. They are app tokens: shared secrets for trusted back ends, which may record events as anyone their role allows. Shown once; only their hashes are kept:"
         ]
-        for role in ClientRole.allCases {
-            let token = TokenFile.newToken()
-            try TokenFile.append(token: token, role: role, name: "app", to: url)
-            lines.append("  \(role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(token)")
-        }
+        for (role, token) in tokens { lines.append("  \(role.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(token)") }
         lines.append(
             "For people, make tokens bound to them (each records only as its person, reverses only what it recorded or was charged, and acts only on cases it owns unless its person is a supervisor):"
         )
         lines.append("  recoveryd token new --role frontline --agent A-7 --token-file \(url.path) --data-dir \(database.dataDirectory.path)")
-        print(lines.joined(separator: "\n"))
+        if !atTerminal {
+            do {
+                try SecretFile.create(shownIn, contents: lines.joined(separator: "\n") + "\n")
+            } catch {
+                throw ValidationError(
+                    "cannot write the first start's tokens to \(shownIn.path): \(error) (a file left by an earlier first start? read it, delete it, and start again)")
+            }
+        }
+        for (role, token) in tokens { try TokenFile.append(token: token, role: role, name: "app", to: url) }
+        if atTerminal {
+            print(lines.joined(separator: "\n"))
+        } else {
+            logger.notice(
+                "created the token file with one app token per role; stdout is not a terminal, so the tokens were written to a file only this user can read: read them, hand them out, then delete it",
+                metadata: ["tokens": "\(shownIn.path)", "token_file": "\(url.path)"])
+            print("recoveryd: one app token per role is in \(shownIn.path) (mode 0600); delete that file once they are handed out")
+        }
         fflush(nil)
         return (try TokenFile.load(from: url), url)
+    }
+
+    /// Loud, not fatal: a listener a network can reach without TLS, and a
+    /// TLS key others may read (Debian's ssl-cert group is a legitimate
+    /// reader, so the start goes on).
+    private func warnAboutExposure(host: String, logger: Logger) {
+        if tls == nil && !Loopback.contains(host: host) {
+            logger.warning(
+                "listening on a network address without TLS: tokens and events cross the network in clear; give --tls-cert and --tls-key, or listen on 127.0.0.1",
+                metadata: ["listen": "\(listen)"])
+        }
+        var status = stat()
+        if let tlsKey, stat(tlsKey, &status) == 0, status.st_mode & 0o077 != 0 {
+            logger.warning(
+                "the TLS private key may be read by others (mode \(String(status.st_mode & 0o777, radix: 8))); run `chmod 600 \(tlsKey)`",
+                metadata: ["tls_key": "\(tlsKey)"])
+        }
     }
 
     /// The SHA-256 of the token in `path`, a file only its owner may read.

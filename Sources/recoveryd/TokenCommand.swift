@@ -63,12 +63,20 @@ struct TokenCommand: ParsableCommand {
     }
 }
 
-/// Sends SIGHUP to the daemon whose pid is in `<dataDir>/recoveryd.pid`;
-/// says what it did, or how to do it by hand.
+/// Sends SIGHUP to the daemon serving `dataDir`: only to a process that holds
+/// the data dir's lock now (a stale pid file, whose pid the system may have
+/// given to another program, is never signalled) and whose pid file says it
+/// is listening. Says what it did, or how to do it by hand.
 private func signalDaemon(dataDir: String) -> String {
     let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL
-    if let pid = PIDFile.running(in: dataDirectory), kill(pid, SIGHUP) == 0 {
-        return "asked the daemon (pid \(pid)) to read the token file again"
+    guard let holder = DataDirectoryLock.holder(of: dataDirectory) else {
+        return "no running daemon holds \(dataDirectory.path) (it reads the token file when it starts); a daemon on another data dir needs SIGHUP (kill -HUP <pid>) to apply this"
     }
-    return "no running daemon found through \(PIDFile.url(in: dataDirectory).path): send it SIGHUP (kill -HUP <pid>) to apply this"
+    guard PIDFile.running(in: dataDirectory) == holder else {
+        return "the daemon (pid \(holder)) is still starting and reads the token file once it listens; if it was already listening, send it SIGHUP (kill -HUP \(holder))"
+    }
+    guard kill(holder, SIGHUP) == 0 else {
+        return "cannot signal the daemon (pid \(holder)): \(String(cString: strerror(errno))); send it SIGHUP yourself"
+    }
+    return "asked the daemon (pid \(holder)) to read the token file again"
 }

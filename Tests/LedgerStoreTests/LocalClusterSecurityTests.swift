@@ -11,19 +11,7 @@ struct LocalClusterSecurityTests {
         (try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) ?? -1
     }
 
-    /// `psql` as the OS user `nobody`: its exit and what it printed.
-    private static func psqlAsNobody(_ cluster: LocalCluster) -> (failed: Bool, output: String) {
-        do {
-            let output = try ChildProcess.run(
-                "/usr/sbin/runuser",
-                ["-u", "nobody", "--", cluster.binDirectory.appending(path: "psql").path, "-X", "-h", cluster.directory.path,
-                    "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
-                currentDirectory: URL(fileURLWithPath: "/"))
-            return (false, output)
-        } catch {
-            return (true, "\(error)")
-        }
-    }
+    private static func psqlAsNobody(_ cluster: LocalCluster) -> (failed: Bool, output: String) { cluster.psql(asOSUser: "nobody") }
 
     @Test func anotherLocalUserCannotConnect() throws {
         let dedicated = try TestPostgres.dedicated()
@@ -40,6 +28,25 @@ struct LocalClusterSecurityTests {
         #expect(nobody.failed)
         #expect(nobody.output.contains("Permission denied"), "\(nobody.output)")
         // The daemon's own user still gets in.
+        #expect(try PGConnection(cluster.conninfo()).query("SELECT 1").int64(0, 0) == 1)
+    }
+
+    /// Root runs the cluster as `postgres`, an OS user shared with the
+    /// distribution's own server and every other such cluster: it owns the
+    /// files, but the map does not let it log in.
+    @Test func theOSUserTheClusterRunsAsCannotLogIn() throws {
+        let dedicated = try TestPostgres.dedicated()
+        let cluster = dedicated.cluster
+        let ident = try String(contentsOf: cluster.dataDirectory.appending(path: "pg_ident.conf"), encoding: .utf8)
+        #expect(!ident.split(separator: "\n").contains { $0.hasPrefix("recoveryd \(cluster.user) ") }, "\(ident)")
+        for role in ["postgres", "recoveryd"] {
+            let attempt = cluster.psql(asOSUser: cluster.user, role: role)
+            #expect(attempt.failed, "\(attempt.output)")
+            #expect(attempt.output.contains("Peer authentication failed"), "\(attempt.output)")
+        }
+        // Logical replication connections run SQL too: they are held to the databases' map.
+        let logical = cluster.psql(asOSUser: cluster.user, database: "replication=database dbname=postgres")
+        #expect(logical.failed && logical.output.contains("Peer authentication failed"), "\(logical.output)")
         #expect(try PGConnection(cluster.conninfo()).query("SELECT 1").int64(0, 0) == 1)
     }
 

@@ -88,3 +88,16 @@ struct ReceiptTests {
         #expect(Response.receipt(position: position, hash: hash, duplicate: duplicate).encoded() == Response.ok(object).encoded())
     }
 }
+
+@Suite("Loopback hosts")
+struct LoopbackTests {
+    @Test(arguments: ["127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST", "api.localhost", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"])
+    func staysOnThisMachine(_ host: String) {
+        #expect(Loopback.contains(host: host))
+    }
+
+    @Test(arguments: ["0.0.0.0", "::", "", "10.0.0.1", "128.0.0.1", "127.0.0", "127.0.0.1.5", "localhost.example.com", "::2", "1::1", "db.internal", "::ffff:10.0.0.1"])
+    func reachesANetwork(_ host: String) {
+        #expect(!Loopback.contains(host: host))
+    }
+}

@@ -171,7 +171,19 @@ struct DurabilityEndToEndTests {
         try Self.expectIntact(daemon, acknowledged: acknowledged)
     }
 
-    @Test func theEmbeddedDefaultRunsItsOwnPostgresPrintsTokensAndSurvivesACrash() throws {
+    /// The tokens of an embedded daemon's first start, from the file it
+    /// writes them to when stdout is not a terminal (as here).
+    static func firstStartTokens(in folder: URL) throws -> [String: String] {
+        let text = try String(contentsOf: folder.appending(path: "first-start-tokens"), encoding: .utf8)
+        return Dictionary(
+            uniqueKeysWithValues: text.split(separator: "\n").compactMap { line -> (String, String)? in
+                let words = line.split(separator: " ")
+                guard words.count == 2, ["frontline", "auditor", "finance", "admin"].contains(String(words[0])) else { return nil }
+                return (String(words[0]), String(words[1]))
+            })
+    }
+
+    @Test func theEmbeddedDefaultRunsItsOwnPostgresKeepsTokensOutOfItsLogAndSurvivesACrash() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-embedded-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer {
@@ -187,13 +199,13 @@ struct DurabilityEndToEndTests {
         }
         var pid = try start()
         let output = try String(contentsOfFile: log, encoding: .utf8)
-        let tokens = Dictionary(
-            uniqueKeysWithValues: output.split(separator: "\n").compactMap { line -> (String, String)? in
-                let words = line.split(separator: " ")
-                guard words.count == 2, ["frontline", "auditor", "finance", "admin"].contains(String(words[0])) else { return nil }
-                return (String(words[0]), String(words[1]))
-            })
+        // Not a terminal: the tokens are in a file only this user may read, never in the log.
+        let tokens = try Self.firstStartTokens(in: folder)
         #expect(tokens.count == 4, "\(output)")
+        for token in tokens.values { #expect(!output.contains(token)) }
+        #expect(output.contains("one app token per role is in \(folder.appending(path: "first-start-tokens").path) (mode 0600)"), "\(output)")
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.appending(path: "first-start-tokens").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
         let client = try LineClient(port: port)
         #expect(okObject(try client.request("HELLO \(tokens["frontline"] ?? "")"))?["role"] as? String == "frontline")
         let first = try #require(okObject(try client.request("APPEND " + Events.complaint(1, caseID: "E-1"))))
@@ -205,7 +217,7 @@ struct DurabilityEndToEndTests {
         let again = try LineClient(port: port)
         _ = try again.request("HELLO \(tokens["frontline"] ?? "")")
         #expect(okObject(try again.request("CASE E-1"))?["last_position"] as? Int == first["position"] as? Int)
-        #expect(try String(contentsOfFile: log, encoding: .utf8).components(separatedBy: "one token per role").count == 2, "tokens are printed once")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).components(separatedBy: "one app token per role is in").count == 2, "tokens are made once")
         // A crash of both, daemon and PostgreSQL: the cluster needs recovery, which its start does.
         let second = try #require(okObject(try again.request("APPEND " + Events.complaint(2, caseID: "E-2"))))
         let pidFile = folder.appending(path: "postgres/data/postmaster.pid")
@@ -240,7 +252,7 @@ struct DurabilityEndToEndTests {
         // The token is the first line; then how the running daemon was (not) told.
         let token = String(created.output.split(separator: "\n").first ?? "")
         #expect(token.count == 64)
-        #expect(created.output.contains("no running daemon found"), "\(created.output)")
+        #expect(created.output.contains("no running daemon holds"), "\(created.output)")
         #expect(try String(contentsOfFile: tokenFile, encoding: .utf8).contains("auditor \(TokenFileDigest.of(token)) night auditor"))
         #expect(try Daemon.run(["token", "new", "--role", "boss", "--token-file", tokenFile]).status != 0)
         try daemon.start()
@@ -251,8 +263,12 @@ struct DurabilityEndToEndTests {
         let cluster = try TestPostgres.shared()
         let owner = try cluster.createDatabase("ledger")
         try Migrator.migrate(PGConnection(owner))
-        let roles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/roles.sql")
-        try PGConnection(owner).execute(try String(contentsOf: roles, encoding: .utf8))
+        let roles = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/roles.sql"), encoding: .utf8)
+        // The file grants the daemon's role what the embedded daemon grants it itself.
+        let granted = roles.split(separator: "\n").filter { $0.hasPrefix("GRANT") && $0.hasSuffix(" TO recoveryd;") }.map(String.init)
+        #expect(granted == DaemonRole.grants(database: "ledger"))
+        try PGConnection(owner).execute(roles)
         let daemonRole = owner.replacingOccurrences(of: "user=postgres", with: "user=recoveryd")
         let daemon = try Daemon(conninfo: daemonRole)
         let front = try daemon.client("frontline")

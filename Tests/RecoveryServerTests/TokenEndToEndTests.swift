@@ -71,6 +71,32 @@ struct TokenEndToEndTests {
         #expect(unknown.output.contains("nothing changed"))
     }
 
+    /// A pid file left by a daemon that crashed may name a process that has
+    /// since taken the pid; only a holder of the data dir's lock is signalled.
+    @Test func aStalePidFileIsNeverSignalled() throws {
+        let daemon = try Daemon()
+        daemon.stop()
+        let bystander = try Daemon.spawn("/bin/sleep", ["60"], output: "/dev/null")
+        defer {
+            kill(bystander, SIGKILL)
+            var status: Int32 = 0
+            waitpid(bystander, &status, 0)
+        }
+        try "\(bystander)\n".write(to: daemon.folder.appending(path: "recoveryd.pid"), atomically: true, encoding: .utf8)
+        let run = try Daemon.run([
+            "token", "new", "--role", "auditor", "--name", "late", "--token-file", daemon.folder.appending(path: "tokens").path,
+            "--data-dir", daemon.folder.path,
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("no running daemon holds"), "\(run.output)")
+        var status: Int32 = 0
+        #expect(waitpid(bystander, &status, WNOHANG) == 0, "the process named by the stale pid file is still running")
+
+        // The daemon, started again, holds the lock: it is the one signalled.
+        try daemon.start()
+        _ = try Self.newToken(daemon, role: "auditor", name: "later")
+    }
+
     @Test func aTokenFileOthersMayWriteIsRefusedAtStartAndOnReload() throws {
         let daemon = try Daemon()
         let path = daemon.folder.appending(path: "tokens").path
