@@ -1,9 +1,13 @@
 import RecoveryDomain
 
-/// The ledger's single writer (DESIGN.md §4): holds the writer's advisory lock
-/// for as long as it lives, knows the chain's head, and appends batches of
-/// events in one transaction each — with the checkpoint and any projection rows
-/// the caller writes — so a batch is all there after COMMIT or not at all.
+/// The connection of the ledger's single writer (docs/STORE.md, "Single
+/// writer"): holds the writer's advisory lock for as long as it lives, knows
+/// the chain's head, and writes batches of events in one transaction each —
+/// with the checkpoint and any projection rows — so a batch is all there after
+/// COMMIT or not at all. The daemon's appends go through ``WriterDriver``,
+/// which decides them and uses ``send(_:projections:)`` and ``receive(_:)``;
+/// ``append(_:alsoWrite:)`` writes rows already decided (a rebuild, the store
+/// benchmark).
 ///
 /// Blocking, like its ``PGConnection``: use it from one dedicated thread.
 public final class EventLog {
@@ -25,16 +29,6 @@ public final class EventLog {
 
     /// Batches of at least this many rows go by COPY under `.automatic`.
     public static let copyThreshold = 16
-
-    /// The result of appending one event through ``append(events:recordedAt:)``.
-    public enum Outcome: Sendable, Equatable {
-        /// Recorded now, at this position with this hash.
-        case appended(ChainHead)
-        /// Recorded before with the same content: the original position and hash.
-        case duplicate(ChainHead)
-        /// Refused by the decider: another event's content under this id, or a rule.
-        case refused(Rejection)
-    }
 
     public let connection: PGConnection
     public var batchMethod: BatchMethod = .automatic
@@ -242,51 +236,6 @@ public final class EventLog {
             throw error
         }
         head = batch.head
-    }
-
-    /// The decider's state as of ``head``, for ``append(events:recordedAt:authority:)``:
-    /// loaded from the projection tables on first use, dropped after a failure.
-    private var state: LedgerState?
-
-    /// Appends domain events recorded at `recordedAt` the way the daemon's
-    /// writer does, without its pipelining: the batch decider
-    /// (``Ledger/decide(batch:existing:state:pending:at:)``) answers retries
-    /// from the log first (docs/STORE.md) and judges the rest by the rules;
-    /// what it records goes in one transaction with the projection rows it changed.
-    public func append(events: [Event], recordedAt: Timestamp, authority: Authority = .app) throws -> [Outcome] {
-        var current = try state ?? Projections(connection: connection).workingState(now: recordedAt)
-        guard current.lastPosition == head.position else {
-            throw StoreError(.corrupt, "the projection tables reflect position \(current.lastPosition) but the log ends at \(head.position)")
-        }
-        let submissions = events.map {
-            Submission(event: $0, contentDigest: HashChain.digest(EventCodec.canonicalContent(of: $0)), authority: authority)
-        }
-        let known = try existing(Set(events.map(\.eventID)))
-        let projections = Projections(connection: connection)
-        current.cases.merge(try projections.cases(Set(events.compactMap(\.caseID)).filter { current.cases[$0] == nil })) { held, _ in held }
-        let customers = Set(events.compactMap { event -> String? in
-            if case .complaint(let complaint) = event.body { complaint.customerID } else { nil }
-        }).filter { current.customerComplaints[$0] == nil }
-        current.customerComplaints.merge(try projections.complaintDays(of: customers)) { held, _ in held }
-        let decision = Ledger.decide(batch: submissions, existing: known, state: current, at: recordedAt)
-        let rows = zip(decision.records, decision.digests).map { EventRow($0, contentDigest: $1) }
-        let receipts: [ChainHead]
-        do {
-            receipts = try append(rows) { try Projections(connection: $0).write(decision.delta) }
-        } catch {
-            state = nil
-            throw error
-        }
-        current.apply(decision.delta)
-        state = current
-        return decision.outcomes.map {
-            switch $0 {
-            case .recorded(let row): .appended(receipts[row])
-            case .repeated(let row): .duplicate(receipts[row])
-            case .duplicate(let prior): .duplicate(ChainHead(position: prior.position, hash: prior.hash))
-            case .refused(let rejection): .refused(rejection)
-            }
-        }
     }
 
     private func copy(_ rows: [EventRow], hashes: [ChainHead]) throws {

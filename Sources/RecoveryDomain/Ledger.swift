@@ -174,32 +174,105 @@ public enum Ledger {
     }
 }
 
-/// What must be in the working state before an event can be decided: the
-/// daemon loads these from the projection tables first.
+/// Rows a batch reads that the working state does not hold and the log may:
+/// the writer loads them (and learns which are absent) before the batch can
+/// be decided. What ``Ledger/requirements(of:lookups:state:pending:outside:)``
+/// returns; the one place that says what to load.
 public struct StateRequirements: Sendable, Equatable {
+    /// Ids a retry may have recorded already.
+    public var eventIDs: Set<EventID> = []
     public var caseIDs: Set<String> = []
     /// Customers whose earlier complaints decide whether a complaint is a repeat.
     public var customers: Set<String> = []
-    public var budgetDays: Set<BudgetKey> = []
+
+    public init(eventIDs: Set<EventID> = [], caseIDs: Set<String> = [], customers: Set<String> = []) {
+        self.eventIDs = eventIDs
+        self.caseIDs = caseIDs
+        self.customers = customers
+    }
+
+    public var isEmpty: Bool { eventIDs.isEmpty && caseIDs.isEmpty && customers.isEmpty }
+
+    public mutating func formUnion(_ other: StateRequirements) {
+        eventIDs.formUnion(other.eventIDs)
+        caseIDs.formUnion(other.caseIDs)
+        customers.formUnion(other.customers)
+    }
+}
+
+/// What may lie outside a working state: ids the log or the projection
+/// tables may hold although the state does not. A fold from the first
+/// position holds everything (``Everything``); the writer's working set
+/// answers from its membership filters.
+public protocol OutsideTheState {
+    func mayHold(event: EventID) -> Bool
+    func mayHold(case caseID: String) -> Bool
+    func mayHold(customer: String) -> Bool
+}
+
+/// A state folded from the whole log: nothing lies outside it.
+public struct Everything: OutsideTheState {
+    public init() {}
+    public func mayHold(event: EventID) -> Bool { false }
+    public func mayHold(case caseID: String) -> Bool { false }
+    public func mayHold(customer: String) -> Bool { false }
+}
+
+/// What the caller has looked up for a batch: the log's records under some
+/// of its ids (or what batches still committing record), and which rows were
+/// looked up at all, found or not.
+public struct Lookups: Sendable {
+    public var existing: [EventID: ExistingEvent]
+    public var done: StateRequirements
+
+    public init(existing: [EventID: ExistingEvent] = [:], done: StateRequirements = StateRequirements()) {
+        self.existing = existing
+        self.done = done
+    }
+}
+
+/// A batch decided, or the rows it needs first.
+public enum BatchVerdict: Sendable {
+    case decided(BatchDecision)
+    case needs(StateRequirements)
 }
 
 extension Ledger {
-    /// The rows `event`, recorded on `day`, may read beyond its own case: the
-    /// budget row it charges, and a complaint's customer's history. A reversal
-    /// reads only today's rows: a past day is closed, and never changes.
-    public static func requirements(of event: Event, on day: BusinessDay) -> StateRequirements {
+    /// The rows deciding `batch` reads that are neither in the state (nor in
+    /// `pending`, nor in `lookups`) nor ruled out by `outside`: empty when the
+    /// batch can be decided now. A case absent from the state is absent from
+    /// the ledger only when this says nothing about it.
+    public static func requirements(
+        of batch: [Submission], lookups: Lookups, state: LedgerState, pending: [LedgerDelta] = [], outside: some OutsideTheState
+    ) -> StateRequirements {
+        let view = LedgerView(base: state, pending: pending)
         var needs = StateRequirements()
-        if let caseID = event.caseID { needs.caseIDs.insert(caseID) }
-        switch event.body {
-        case .allowance:
-            needs.budgetDays.insert(BudgetKey(agentID: event.agentID, day: day))
-        case .compensation(let compensation):
-            needs.budgetDays.insert(BudgetKey(agentID: compensation.approvedBy ?? event.agentID, day: day))
-        case .complaint(let complaint):
-            needs.customers.insert(complaint.customerID)
-        default:
-            break
+        for submission in batch {
+            let event = submission.event
+            if lookups.existing[event.eventID] == nil, !lookups.done.eventIDs.contains(event.eventID), outside.mayHold(event: event.eventID) {
+                needs.eventIDs.insert(event.eventID)
+            }
+            if case .complaint(let complaint) = event.body, view.complaintDays(ofCustomer: complaint.customerID) == nil,
+                !lookups.done.customers.contains(complaint.customerID), outside.mayHold(customer: complaint.customerID)
+            {
+                needs.customers.insert(complaint.customerID)
+            }
+            if let caseID = event.caseID, view.caseState(caseID) == nil, !lookups.done.caseIDs.contains(caseID), outside.mayHold(case: caseID) {
+                needs.caseIDs.insert(caseID)
+            }
         }
         return needs
+    }
+
+    /// Decides `batch` over a working state: ``decide(batch:existing:state:pending:at:)``
+    /// once ``requirements(of:lookups:state:pending:outside:)`` is empty, and
+    /// those requirements otherwise (nothing is decided on a guess).
+    public static func decide(
+        batch: [Submission], lookups: Lookups, state: LedgerState, pending: [LedgerDelta] = [], at recordedAt: Timestamp,
+        outside: some OutsideTheState
+    ) -> BatchVerdict {
+        let needs = requirements(of: batch, lookups: lookups, state: state, pending: pending, outside: outside)
+        guard needs.isEmpty else { return .needs(needs) }
+        return .decided(decide(batch: batch, existing: lookups.existing, state: state, pending: pending, at: recordedAt))
     }
 }

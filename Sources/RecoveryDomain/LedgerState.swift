@@ -1,10 +1,12 @@
 /// The state the deciders work on: cases, budget days, allowance settings,
 /// the ledger's settings, and the position of the last event folded in.
 ///
-/// In the daemon this is a *working set*: what is absent is read as "does not
-/// exist", so whoever decides must first load what ``Ledger/requirements(of:on:)``
-/// names from the projection tables. Settled data (closed cases, past days) can
-/// be dropped with ``evictSettled(before:)`` to keep memory bounded.
+/// A fold from the first position holds everything. In the daemon this is a
+/// *working set*: what is absent may still be in the projection tables, so
+/// the writer decides through ``Ledger/decide(batch:lookups:state:pending:at:outside:)``,
+/// which names the rows it needs rather than reading an absent one as "does
+/// not exist". Settled data (closed cases, past days) can be dropped with
+/// ``evictSettled(before:)`` to keep memory bounded.
 public struct LedgerState: Sendable, Equatable {
     public var lastPosition: Int64
     public var cases: [String: CaseState]

@@ -19,8 +19,8 @@ extension LedgerWriter {
         }
     }
 
-    func open() throws {
-        guard let log else { return }
+    func open(_ driver: Driver) throws {
+        guard let log = driver.log else { return }
         let connection = log.connection
         // Before anything is written: does the log still hold what this daemon signed?
         if let problem = try HeadNotary.check(connection: connection, witness: configuration.headWitness) {
@@ -44,10 +44,10 @@ extension LedgerWriter {
                     settings[name] = configuration.seed.settings[name] ?? LedgerSettings.builtIn.value(of: name)
                 }
                 let seed = LedgerSeed(settings: settings, supervisors: configuration.seed.supervisors)
-                try record(seed, why: "upgrade: the settings this ledger ran with are now events in its log")
+                try record(seed, through: driver, why: "upgrade: the settings this ledger ran with are now events in its log")
                 try LegacySettings.clear(connection)
             } else if log.head.position == 0 && !configuration.seed.isEmpty {
-                try record(configuration.seed, why: "new ledger: its settings flags are its first events")
+                try record(configuration.seed, through: driver, why: "new ledger: its settings flags are its first events")
             }
         }
         if try Projections(connection: connection).storedVersion() < Projections.version {
@@ -57,10 +57,11 @@ extension LedgerWriter {
             let started = ContinuousClock.now
             let replayed = try Rebuild.replay(conninfo: configuration.conninfo) { logger.info("rebuild: replayed \($0) events") }
             try Rebuild.write(replayed.state, through: log)
-            try load(from: log)
+            try driver.reload()
             logger.notice(
                 "projection tables rebuilt", metadata: ["events": "\(replayed.events)", "took": "\(ContinuousClock.now - started)"])
         }
+        let state = driver.machine.state
         let today = state.settingsHistory.businessDay(of: Timestamp(Date()))
         let differences = configuration.seed.differences(from: state, on: today)
         guard differences.isEmpty else { throw SettingsDiffer(differences: differences) }
@@ -68,7 +69,7 @@ extension LedgerWriter {
 
     /// Records `seed`'s opening events as one batch, through the same decider
     /// and pipeline as every append; throws unless every one is recorded.
-    private func record(_ seed: LedgerSeed, why: String) throws {
+    private func record(_ seed: LedgerSeed, through driver: Driver, why: String) throws {
         let answers = Answers()
         let batch = seed.openingEvents { EventID(UUID().uuidString)! }.map { event in
             let content = EventCodec.canonicalContent(of: event)
@@ -77,13 +78,13 @@ extension LedgerWriter {
                 complete: { answers.append($0) })
         }
         guard !batch.isEmpty else { return }
-        send(batch)
-        drainInFlight()
+        driver.append(batch.map(\.append), at: Timestamp(Date()))
         for answer in answers.all {
             guard case .recorded = answer else { throw StoreError(.server, "the opening settings were not recorded: \(answer)") }
         }
         logger.notice(
-            "recorded the ledger's opening settings", metadata: ["why": "\(why)", "events": "\(batch.count)", "position": "\(state.lastPosition)"])
+            "recorded the ledger's opening settings",
+            metadata: ["why": "\(why)", "events": "\(batch.count)", "position": "\(driver.machine.state.lastPosition)"])
     }
 
     /// The answers to the opening batch, collected from the writer's calls.

@@ -80,7 +80,7 @@ public final class RecoveryService: Service, Sendable {
         } catch {
             reloads?.cancel()
             tailer?.stop()
-            writer.stop(timeout: .seconds(1))
+            await writer.stop(timeout: .seconds(1))
             reads.shutdown()
             try? await group.shutdownGracefully()
             throw ListenError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
@@ -97,7 +97,7 @@ public final class RecoveryService: Service, Sendable {
                 reloads?.cancel()
                 tailer?.stop()
                 try? await channel.close()
-                writer.stop(timeout: .seconds(1))
+                await writer.stop(timeout: .seconds(1))
                 reads.shutdown()
                 try? await group.shutdownGracefully()
                 throw ListenError(description: "cannot listen for metrics on \(listen.host):\(listen.port): \(error)")
@@ -133,7 +133,7 @@ public final class RecoveryService: Service, Sendable {
         if await !server.connections.drainAll(grace: grace) {
             logger.warning("connections still waiting after the shutdown grace were answered unavailable", metadata: ["grace": "\(grace)"])
         }
-        writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
+        await writer.stop(timeout: max(.seconds(1), grace - (ContinuousClock.now - started)))
         if writer.view.isServing, signing.lastSigned != writer.view.position { server.signFinalHead() }
         reads.shutdown()
         try await group.shutdownGracefully()

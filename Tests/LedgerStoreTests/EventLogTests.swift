@@ -8,10 +8,10 @@ import Testing
 struct EventLogTests {
     @Test func appendedPayloadsReadBackByteForByte() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
+        let log = try Fixtures.appender(db)
         let tricky = "quote \" backslash \\ tab \t newline \n nul \u{0} emoji 🙂 é and \u{2028}"
         let events = (1...5).map { Fixtures.complaint($0, summary: $0 == 3 ? tricky : "plain \($0)") }
-        let outcomes = try log.append(events: events, recordedAt: Fixtures.at)
+        let outcomes = log.append(events)
         let expected = events.enumerated().map { index, event in
             EventRow(RecordedEvent(position: Int64(index + 1), recordedAt: Fixtures.at, event: event)).payload
         }
@@ -19,7 +19,7 @@ struct EventLogTests {
         try EventReader(connection: PGConnection(db)).forEach(from: 1) { read.append($0) }
         #expect(read.map(\.payload) == expected)
         #expect(read.map(\.position) == [1, 2, 3, 4, 5])
-        #expect(outcomes.map { if case .appended(let head) = $0 { head.hash } else { [] } } == read.map(\.hash))
+        #expect(outcomes.map { $0.recorded?.hash ?? [] } == read.map(\.hash))
         // A NUL is refused in new events now, but one recorded earlier stays readable.
         let decoded = try EventCodec.decodeRecorded(payload: read[2].payload).get()
         guard case .complaint(let complaint) = decoded.event.body else { Issue.record("not a complaint"); return }
@@ -31,19 +31,21 @@ struct EventLogTests {
         #expect(refusal.code == .invalid)
     }
 
+    /// The bulk paths (`append(_:)` by COPY or INSERT, as `recovery-bench store`
+    /// and the rebuild write) and the writer's pipelined path give the same rows.
     @Test(arguments: EventLog.BatchMethod.allCases)
-    func bothBatchMethodsWriteTheSameRows(method: EventLog.BatchMethod) throws {
+    func everyWritePathWritesTheSameRows(method: EventLog.BatchMethod) throws {
         let db = try TestPostgres.database()
         let log = try Fixtures.writer(db)
         log.batchMethod = method
-        let outcomes = try log.append(events: (1...50).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
-        // The chain depends only on the payloads, so both methods give the same head.
+        let rows = (1...50).map { EventRow(RecordedEvent(position: Int64($0), recordedAt: Fixtures.at, event: Fixtures.complaint($0))) }
+        let receipts = try log.append(rows)
+        // The chain depends only on the payloads, so every path gives the same head.
         var head = ChainHead.empty
-        for event in (1...50).map({ Fixtures.complaint($0) }).enumerated() {
-            let row = EventRow(RecordedEvent(position: Int64(event.offset + 1), recordedAt: Fixtures.at, event: event.element))
-            head = ChainHead(position: row.position, hash: HashChain.next(after: head.hash, payload: row.payload))
-        }
-        #expect(outcomes.last == .appended(head))
+        for row in rows { head = ChainHead(position: row.position, hash: HashChain.next(after: head.hash, payload: row.payload)) }
+        #expect(receipts.last == head)
+        let piped = try TestPostgres.database()
+        #expect(try Fixtures.appender(piped).append((1...50).map { Fixtures.complaint($0) }).last?.recorded == head)
         #expect(try EventReader(connection: PGConnection(db)).head() == head)
         let columns = try PGConnection(db).query(
             "SELECT event_id::text, type, case_id, agent_id, recorded_at = '2026-11-22T09:15:00Z' FROM events WHERE position = 7")
@@ -58,15 +60,15 @@ struct EventLogTests {
         let db = try TestPostgres.database()
         var next = 1
         for round in 0..<3 {
-            let log = try Fixtures.writer(db)
+            let log = try Fixtures.appender(db)
             #expect(log.head.position == Int64(next - 1))
             for size in [1, 7, 100, 3] {
                 let events = (next..<next + size).map { Fixtures.complaint($0, salt: round) }
-                let outcomes = try log.append(events: events, recordedAt: Fixtures.at)
-                #expect(outcomes.map { if case .appended(let h) = $0 { h.position } else { -1 } } == (next..<next + size).map(Int64.init))
+                let outcomes = log.append(events)
+                #expect(outcomes.map { $0.recorded?.position ?? -1 } == (next..<next + size).map(Int64.init))
                 next += size
             }
-            try log.releaseLock()
+            try log.log?.releaseLock()
         }
         let summary = try PGConnection(db).query("SELECT count(*), min(position), max(position) FROM events")
         #expect(summary.int64(0, 0) == Int64(next - 1))
@@ -77,30 +79,27 @@ struct EventLogTests {
 
     @Test func aRetriedEventIsADuplicateAndWritesNothing() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
+        let log = try Fixtures.appender(db)
         let event = Fixtures.complaint(1)
-        guard case .appended(let original) = try log.append(events: [event], recordedAt: Fixtures.at)[0] else {
-            Issue.record("first append was not appended")
-            return
-        }
+        let original = try #require(log.append([event])[0].recorded)
         let later = Timestamp(rfc3339: "2026-11-23T10:00:00Z")!
-        #expect(try log.append(events: [event], recordedAt: later) == [.duplicate(original)])
+        #expect(log.append([event], at: later).map(\.duplicate) == [original])
         // Within one batch too: the repeat answers the first one's receipt.
         let second = Fixtures.complaint(2)
-        let outcomes = try log.append(events: [second, second], recordedAt: later)
-        guard case .appended(let receipt) = outcomes[0] else { Issue.record("not appended"); return }
-        #expect(outcomes[1] == .duplicate(receipt))
+        let outcomes = log.append([second, second], at: later)
+        let receipt = try #require(outcomes[0].recorded)
+        #expect(outcomes[1].duplicate == receipt)
         #expect(try Fixtures.count(db) == 2)
         #expect(log.head == receipt)
     }
 
     @Test func theSameIDWithOtherContentIsAConflict() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
-        _ = try log.append(events: [Fixtures.complaint(1)], recordedAt: Fixtures.at)
+        let log = try Fixtures.appender(db)
+        log.append([Fixtures.complaint(1)])
         var changed = Fixtures.complaint(1)
         changed.agentID = "someone-else"
-        let outcomes = try log.append(events: [changed], recordedAt: Fixtures.at)
+        let outcomes = log.append([changed])
         guard case .refused(let refusal) = outcomes.first else { Issue.record("not refused: \(outcomes)"); return }
         #expect(refusal.code == .conflict)
         #expect(refusal.message.contains("position 1"))
@@ -114,7 +113,7 @@ struct EventLogTests {
     ])
     func theTriggerRefusesChanges(statement: String) throws {
         let db = try TestPostgres.database()
-        _ = try Fixtures.writer(db).append(events: [Fixtures.complaint(1)], recordedAt: Fixtures.at)
+        try Fixtures.appender(db).append([Fixtures.complaint(1)])
         let connection = try PGConnection(db)  // the superuser: only the trigger stands in the way
         let error = #expect(throws: StoreError.self) { try connection.execute(statement) }
         #expect(error?.sqlState == "23001")
@@ -125,8 +124,8 @@ struct EventLogTests {
 
     @Test func verificationNamesTheExactTamperedPosition() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
-        _ = try log.append(events: (1...60).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        let log = try Fixtures.appender(db)
+        log.append((1...60).map { Fixtures.complaint($0) })
         let reader = EventReader(connection: try PGConnection(db))
         #expect(try reader.verify() == .verified(count: 60, last: 60, hash: log.head.hash))
 
@@ -154,8 +153,8 @@ struct EventLogTests {
 
     @Test func verificationCatchesColumnsEditedAwayFromThePayload() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
-        _ = try log.append(events: (1...12).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        let log = try Fixtures.appender(db)
+        log.append((1...12).map { Fixtures.complaint($0) })
         let reader = EventReader(connection: try PGConnection(db))
         #expect(try reader.verify() == .verified(count: 12, last: 12, hash: log.head.hash))
         let superuser = try PGConnection(db)
@@ -180,7 +179,7 @@ struct EventLogTests {
 
     @Test func aDeletedRowIsReportedAsAGap() throws {
         let db = try TestPostgres.database()
-        _ = try Fixtures.writer(db).append(events: (1...10).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        try Fixtures.appender(db).append((1...10).map { Fixtures.complaint($0) })
         try PGConnection(db).execute(
             "ALTER TABLE events DISABLE TRIGGER USER; DELETE FROM events WHERE position = 4; ALTER TABLE events ENABLE TRIGGER USER;")
         guard case .broken(let position, let reason) = try EventReader(connection: PGConnection(db)).verify() else {
@@ -205,7 +204,7 @@ struct EventLogTests {
     @Test func aBatchFailingMidTransactionLeavesNothingAndTheChainContinues() throws {
         let db = try TestPostgres.database()
         let log = try Fixtures.writer(db)
-        _ = try log.append(events: (1...5).map { Fixtures.complaint($0) }, recordedAt: Fixtures.at)
+        _ = try log.append((1...5).map { EventRow(RecordedEvent(position: Int64($0), recordedAt: Fixtures.at, event: Fixtures.complaint($0))) })
         let headBefore = log.head
         struct ProjectionFailed: Error {}
         let rows = (6...10).map {
@@ -243,11 +242,11 @@ struct EventLogTests {
 
     @Test func oneCasesEventsAreReadInOrder() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
+        let log = try Fixtures.appender(db)
         let open = Fixtures.complaint(1)
         let apology = Event(
             eventID: Fixtures.eventID(2), agentID: "agent-1", caseID: open.caseID, body: .apology(Apology(note: "sorry")))
-        _ = try log.append(events: [open, Fixtures.complaint(3), apology], recordedAt: Fixtures.at)
+        log.append([open, Fixtures.complaint(3), apology])
         let events = try EventReader(connection: PGConnection(db)).events(ofCase: open.caseID!)
         #expect(events.map(\.position) == [1, 3])
         #expect(try EventReader(connection: PGConnection(db)).events(ofCase: "nobody").isEmpty)
@@ -255,12 +254,12 @@ struct EventLogTests {
 
     @Test func hundredThousandEventsStreamInConstantMemory() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
+        let log = try Fixtures.appender(db)
         let padding = String(repeating: "x", count: 1_000)
         let total = 100_000
         for start in stride(from: 1, through: total, by: 1_000) {
             let batch = (start..<start + 1_000).map { Fixtures.complaint($0, summary: padding) }
-            _ = try log.append(events: batch, recordedAt: Fixtures.at)
+            log.append(batch)
         }
         let reader = EventReader(connection: try PGConnection(db))
         var count = 0
@@ -344,12 +343,12 @@ struct PipelinedBatchTests {
 struct KnownIdentifiersTests {
     @Test func everyRecordedIDIsMaybeKnownAndNewOnesMostlyAreNot() throws {
         let db = try TestPostgres.database()
-        let log = try Fixtures.writer(db)
+        let log = try Fixtures.appender(db)
         let events = (1...2_000).map { Fixtures.complaint($0, summary: $0 == 7 ? "tab\\there" : nil) }
-        _ = try log.append(events: events, recordedAt: Fixtures.at)
+        log.append(events)
         var tricky = Fixtures.complaint(2_001)
         tricky.caseID = #"case\with"backslash"#
-        _ = try log.append(events: [tricky], recordedAt: Fixtures.at)
+        log.append([tricky])
         let known = try KnownIdentifiers.load(connection: PGConnection(db), through: log.head.position)
         for event in events + [tricky] {
             #expect(known.events.mightContain(event.eventID.text))

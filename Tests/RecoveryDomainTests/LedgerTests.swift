@@ -512,12 +512,51 @@ struct ReportTests {
         #expect(ledger.state.budgets.keys.map(\.day.description) == ["2026-11-22"])
     }
 
-    @Test func requirementsNameWhatAnEventTouches() throws {
-        let json = #"{"event_id":"00000000-0000-4000-8000-000000000001","type":"compensation","agent_id":"A-7","case_id":"K-1","amount":100,"currency":"USD","kind":"gift","approved_by":"S-1"}"#
-        let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()
-        let needs = Ledger.requirements(of: event, on: BusinessDay("2026-11-22")!)
-        #expect(needs.caseIDs == ["K-1"])
-        #expect(needs.budgetDays == [BudgetKey(agentID: "S-1", day: BusinessDay("2026-11-22")!)])
+    /// What may lie outside the state, as the writer's filters would say it.
+    struct Maybe: OutsideTheState {
+        var events: Set<String> = []
+        var cases: Set<String> = []
+        var customers: Set<String> = []
+        func mayHold(event: EventID) -> Bool { events.contains(event.text) }
+        func mayHold(case caseID: String) -> Bool { cases.contains(caseID) }
+        func mayHold(customer: String) -> Bool { customers.contains(customer) }
+    }
+
+    @Test func aWorkingStateNamesTheRowsItLacksInsteadOfReadingThemAsAbsent() throws {
+        var ledger = LedgerUnderTest()
+        ledger.open("K-1", at: "2026-11-22T10:00:00Z")
+        let compensation = try EventCodec.decode(
+            json: Array(#"{"event_id":"00000000-0000-4000-8000-000000000001","type":"compensation","agent_id":"A-7","case_id":"K-9","amount":100,"currency":"USD","kind":"gift"}"#.utf8),
+            currency: "USD"
+        ).get()
+        let complaint = try EventCodec.decode(
+            json: Array(#"{"event_id":"00000000-0000-4000-8000-000000000002","type":"complaint","agent_id":"A-7","case_id":"K-8","customer_id":"C-4","channel":"phone","category":"x","severity":1}"#.utf8),
+            currency: "USD"
+        ).get()
+        let batch = [compensation, complaint].map { Submission(event: $0, contentDigest: [1]) }
+        let at = Timestamp(rfc3339: "2026-11-22T11:00:00Z")!
+        // K-9 may be in the tables: deciding waits for it, and for the ids and the customer that may be known.
+        let outside = Maybe(events: ["00000000-0000-4000-8000-000000000001"], cases: ["K-9"], customers: ["C-4"])
+        guard case .needs(let needs) = Ledger.decide(batch: batch, lookups: Lookups(), state: ledger.state, at: at, outside: outside) else {
+            Issue.record("decided without rows the state lacks")
+            return
+        }
+        #expect(needs.caseIDs == ["K-9"])
+        #expect(needs.customers == ["C-4"])
+        #expect(needs.eventIDs.map(\.text) == ["00000000-0000-4000-8000-000000000001"])
+        // Looked up and not found: now it is absent, and the compensation is refused for it.
+        guard case .decided(let decision) = Ledger.decide(batch: batch, lookups: Lookups(done: needs), state: ledger.state, at: at, outside: outside)
+        else {
+            Issue.record("still undecided after the look-ups")
+            return
+        }
+        #expect(decision.outcomes.first == .refused(Rejection(.notFound, "no case K-9; a case is opened by a complaint")))
+        #expect(decision.records.map(\.event.caseID) == ["K-8"])
+        // Nothing outside (a fold from the start): decided at once.
+        guard case .decided = Ledger.decide(batch: batch, lookups: Lookups(), state: ledger.state, at: at, outside: Everything()) else {
+            Issue.record("a complete state needs nothing")
+            return
+        }
     }
 }
 
