@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A private PostgreSQL cluster in a directory of its own: `initdb` on first
 /// use, started with a Unix socket inside that directory and no TCP port, and
@@ -16,22 +17,38 @@ import Foundation
 /// not even the OS user the cluster runs as (see ``allowedOSUsers``).
 /// ``start()`` writes these settings every time, so a cluster made by an older
 /// version (`trust`, a 0755 folder, a mapped `postgres`) is locked down in place.
-public final class LocalCluster: @unchecked Sendable {
+public final class LocalCluster: Sendable {
     /// The cluster's folder: `data/` holds the cluster, the socket and the
     /// server log live beside it.
     public let directory: URL
     public let user: String
     public let binDirectory: URL
+
+    private struct Options {
+        var settings: [String: String]
+        var databaseUsers = ["postgres"]
+        var startedHere = false
+    }
+
+    private let held: Mutex<Options>
+
     /// Extra `-c name=value` settings for the server.
-    public var settings: [String: String]
+    public var settings: [String: String] {
+        get { held.withLock { $0.settings } }
+        set { held.withLock { $0.settings = newValue } }
+    }
+
     /// The database roles the allowed OS users may connect as (see
     /// ``allowedOSUsers``): `postgres` unless a caller needs more, as the test
     /// harness does for the least-privilege roles of deploy/roles.sql.
-    public var databaseUsers = ["postgres"]
+    public var databaseUsers: [String] {
+        get { held.withLock { $0.databaseUsers } }
+        set { held.withLock { $0.databaseUsers = newValue } }
+    }
 
     /// Whether ``start()`` started the server (rather than finding it
     /// running): a daemon stops only a cluster it started itself.
-    public private(set) var startedHere = false
+    public var startedHere: Bool { held.withLock { $0.startedHere } }
 
     public var dataDirectory: URL { directory.appending(path: "data") }
     public var logFile: URL { directory.appending(path: "postgres.log") }
@@ -43,7 +60,7 @@ public final class LocalCluster: @unchecked Sendable {
     public init(directory: URL, user: String = "postgres", settings: [String: String] = [:]) throws(StoreError) {
         self.directory = directory
         self.user = user
-        self.settings = settings
+        held = Mutex(Options(settings: settings))
         binDirectory = try Self.findBinDirectory()
     }
 
@@ -83,7 +100,7 @@ public final class LocalCluster: @unchecked Sendable {
         try run(
             "pg_ctl",
             ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options.joined(separator: " "), "start"])
-        startedHere = true
+        held.withLock { $0.startedHere = true }
     }
 
     /// Stops the server if ``start()`` started it; says whether it did.

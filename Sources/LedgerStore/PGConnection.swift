@@ -25,7 +25,12 @@ import Foundation
 /// out taken from the `PG*` environment variables, `~/.pgpass` and service
 /// files. TCP keepalives and `tcp_user_timeout` get defaults
 /// (``PGTimeouts/socketDefaults``) that the conninfo may override.
-public final class PGConnection {
+///
+/// Sendable with no lock of its own: libpq connections may move between
+/// threads but must not be used by two at once, and every owner here
+/// (the writer's thread, a read-pool thread holding it checked out, a round
+/// of the tailer) uses one alone and hands it on only through a lock.
+public final class PGConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     public let timeouts: PGTimeouts
     private let notices = NoticeLog()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import RecoveryDomain
 
 /// Folds the whole log through the domain's `evolve`, as a rebuild does
@@ -38,12 +39,13 @@ public enum Rebuild {
                 payloads.reserveCapacity(EventReader.defaultPageSize)
                 // Each page is decoded on both cores, then handed over in order.
                 func hand(_ payloads: [[UInt8]]) {
-                    let decoded = DecodedSlots(count: payloads.count)
+                    let halves = Mutex<[[Result<RecordedEvent, Rejection>]]>([[], []])
                     DispatchQueue.concurrentPerform(iterations: 2) { half in
                         let range = half == 0 ? 0..<payloads.count / 2 : payloads.count / 2..<payloads.count
-                        for index in range { decoded.set(index, EventCodec.decodeRecorded(payload: payloads[index])) }
+                        let decoded = range.map { EventCodec.decodeRecorded(payload: payloads[$0]) }
+                        halves.withLock { $0[half] = decoded }
                     }
-                    pages.push(decoded.results)
+                    pages.push(halves.withLock { $0[0] + $0[1] })
                 }
                 try EventReader(connection: PGConnection(conninfo)).forEach(from: 1) { stored in
                     payloads.append(stored.payload)
@@ -144,70 +146,66 @@ func differing<Key: Comparable, Value: Equatable>(_ a: [Key: Value], _ b: [Key: 
 }
 
 /// Pages of decoded events handed from the reading thread to the folding one;
-/// at most `capacity` pages wait, so memory stays bounded.
-final class DecodedPages: @unchecked Sendable {
-    private let condition = NSCondition()
-    private let capacity: Int
-    private var pages: [[Result<RecordedEvent, Rejection>]] = []
-    private var finished = false
-    private var cancelled = false
-    private(set) var error: String?
+/// at most `capacity` pages wait, so memory stays bounded. A bounded buffer:
+/// the pages under a `Mutex`, one semaphore counting free places (the reader
+/// waits on it) and one counting pages (the folder waits on it).
+final class DecodedPages: Sendable {
+    private struct Held {
+        var pages: [[Result<RecordedEvent, Rejection>]] = []
+        var finished = false
+        var cancelled = false
+        var error: String?
+    }
 
-    init(capacity: Int) { self.capacity = capacity }
+    private let held = Mutex(Held())
+    private let places: DispatchSemaphore
+    private let ready = DispatchSemaphore(value: 0)
+
+    init(capacity: Int) { places = DispatchSemaphore(value: capacity) }
+
+    /// The reader's error, once it finished.
+    var error: String? { held.withLock { $0.error } }
 
     func push(_ page: [Result<RecordedEvent, Rejection>]) {
-        condition.lock()
-        defer { condition.unlock() }
-        while pages.count >= capacity && !cancelled { condition.wait() }
-        if cancelled { return }
-        pages.append(page)
-        condition.broadcast()
+        // Once cancelled, never wait: no one takes pages any more. (A cancel
+        // between this check and the wait signals a place to wake it.)
+        guard !held.withLock({ $0.cancelled }) else { return }
+        places.wait()
+        let taken = held.withLock { held in
+            guard !held.cancelled else { return false }
+            held.pages.append(page)
+            return true
+        }
+        if taken { ready.signal() }
     }
 
     func finish(error: String?) {
-        condition.lock()
-        finished = true
-        self.error = error
-        condition.broadcast()
-        condition.unlock()
+        held.withLock { held in
+            held.finished = true
+            held.error = error
+        }
+        ready.signal()
     }
 
     func pop() -> [Result<RecordedEvent, Rejection>]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while pages.isEmpty && !finished { condition.wait() }
-        guard !pages.isEmpty else { return nil }
-        condition.broadcast()
-        return pages.removeFirst()
+        while true {
+            let page: [Result<RecordedEvent, Rejection>]?? = held.withLock { held in
+                if !held.pages.isEmpty { return .some(held.pages.removeFirst()) }
+                return held.finished ? .some(nil) : nil
+            }
+            if let page {
+                if page != nil { places.signal() } else { ready.signal() }  // the end stays visible to a later pop
+                return page
+            }
+            ready.wait()
+        }
     }
 
     /// The folding side stopped early: let the reader stop too.
     func cancel() {
-        condition.lock()
-        cancelled = true
-        condition.broadcast()
-        condition.unlock()
+        held.withLock { $0.cancelled = true }
+        places.signal()
     }
-}
-
-/// Decoding results written by index from two threads: disjoint halves of
-/// one fixed allocation, so no two threads touch the same memory.
-final class DecodedSlots: @unchecked Sendable {
-    private let slots: UnsafeMutableBufferPointer<Result<RecordedEvent, Rejection>?>
-
-    init(count: Int) {
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil)
-    }
-
-    deinit {
-        slots.deinitialize()
-        slots.deallocate()
-    }
-
-    func set(_ index: Int, _ value: Result<RecordedEvent, Rejection>) { slots[index] = value }
-
-    var results: [Result<RecordedEvent, Rejection>] { slots.map { $0! } }
 }
 
 extension Duration {

@@ -1,5 +1,5 @@
 import LineProtocol
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// How the server asks a connection to end.
 enum ConnectionEnding: Sendable {
@@ -48,16 +48,16 @@ final class ConnectionRegistry: Sendable {
     }
 
     private let limits: Limits
-    private let counts: NIOLockedValueBox<Counts>
+    private let counts: Mutex<Counts>
 
     init(limits: Limits, tokens: TokenFile = TokenFile(entries: [])) {
         self.limits = limits
-        counts = NIOLockedValueBox(Counts(tokens: tokens))
+        counts = Mutex(Counts(tokens: tokens))
     }
 
     func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
         var evicted: (@Sendable (ConnectionEnding) -> Void)?
-        let refusal: ProtocolError? = counts.withLockedValue { counts in
+        let refusal: ProtocolError? = counts.withLock { counts in
             if counts.entries.count >= limits.maxConnections {
                 return ProtocolError(.unavailable, "too many connections (limit \(limits.maxConnections)); try again later")
             }
@@ -96,7 +96,7 @@ final class ConnectionRegistry: Sendable {
     }
 
     func authenticated(_ connection: ObjectIdentifier) {
-        counts.withLockedValue { counts in
+        counts.withLock { counts in
             guard let entry = counts.entries[connection], !entry.authenticated, !entry.evicted else { return }
             counts.entries[connection]?.authenticated = true
             Self.stopWaiting(entry.peer, &counts)
@@ -105,7 +105,7 @@ final class ConnectionRegistry: Sendable {
 
     /// The token file's entry for `token`, remembered as `connection`'s when found.
     func hello(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
-        counts.withLockedValue { counts in
+        counts.withLock { counts in
             guard let entry = counts.tokens.entry(for: token) else { return nil }
             counts.entries[connection]?.token = entry
             return entry
@@ -116,7 +116,7 @@ final class ConnectionRegistry: Sendable {
     /// now stands for another role or person. Returns how many were ended.
     @discardableResult
     func replaceTokens(_ tokens: TokenFile) -> Int {
-        let revoked: [@Sendable (ConnectionEnding) -> Void] = counts.withLockedValue { counts in
+        let revoked: [@Sendable (ConnectionEnding) -> Void] = counts.withLock { counts in
             counts.tokens = tokens
             var revoked: [@Sendable (ConnectionEnding) -> Void] = []
             for (connection, entry) in counts.entries {
@@ -132,7 +132,7 @@ final class ConnectionRegistry: Sendable {
     }
 
     func release(_ connection: ObjectIdentifier) {
-        let emptied: [@Sendable () -> Void] = counts.withLockedValue { counts in
+        let emptied: [@Sendable () -> Void] = counts.withLock { counts in
             guard let entry = counts.entries.removeValue(forKey: connection) else { return [] }
             counts.perPeer[entry.peer, default: 1] -= 1
             if counts.perPeer[entry.peer] == 0 { counts.perPeer[entry.peer] = nil }
@@ -144,11 +144,11 @@ final class ConnectionRegistry: Sendable {
         emptied.forEach { $0() }
     }
 
-    var count: Int { counts.withLockedValue { $0.entries.count } }
-    var unauthenticated: Int { counts.withLockedValue { $0.unauthenticated } }
+    var count: Int { counts.withLock { $0.entries.count } }
+    var unauthenticated: Int { counts.withLock { $0.unauthenticated } }
     /// Connections that said a good `HELLO`, by their token's role.
     var countsByRole: [String: Int] {
-        counts.withLockedValue { counts in
+        counts.withLock { counts in
             var byRole: [String: Int] = [:]
             for entry in counts.entries.values where entry.authenticated {
                 if let role = entry.token?.role.rawValue { byRole[role, default: 0] += 1 }
@@ -162,24 +162,24 @@ final class ConnectionRegistry: Sendable {
     /// `ERR unavailable` and close (waited for one more second). True if all
     /// had closed within the grace.
     func drainAll(grace: Duration) async -> Bool {
-        for end in counts.withLockedValue({ $0.entries.values.map(\.end) }) { end(.drain) }
+        for end in counts.withLock({ $0.entries.values.map(\.end) }) { end(.drain) }
         if await waitUntilEmpty(timeout: grace) { return true }
-        for end in counts.withLockedValue({ $0.entries.values.map(\.end) }) { end(.now) }
+        for end in counts.withLock({ $0.entries.values.map(\.end) }) { end(.now) }
         _ = await waitUntilEmpty(timeout: .seconds(1))
         return false
     }
 
     private func waitUntilEmpty(timeout: Duration) async -> Bool {
-        let once = NIOLockedValueBox(false)
+        let once = Mutex(false)
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let finish: @Sendable (Bool) -> Void = { closed in
-                let first = once.withLockedValue { done in
+                let first = once.withLock { done in
                     defer { done = true }
                     return !done
                 }
                 if first { continuation.resume(returning: closed) }
             }
-            let empty = counts.withLockedValue { counts in
+            let empty = counts.withLock { counts in
                 if counts.entries.isEmpty { return true }
                 counts.emptied.append { finish(true) }
                 return false

@@ -3,11 +3,12 @@ import Foundation
 import LedgerStore
 import Logging
 import Metrics
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import ServiceLifecycle
+import Synchronization
 import RecoveryDomain
 
 /// `--metrics-listen`: `/metrics` (Prometheus text format), `/healthz` and
@@ -39,11 +40,11 @@ public struct MetricsListen: Sendable {
 /// What a scrape reads at the moment it is made: states rather than events.
 /// It probes PostgreSQL on a connection of its own (short deadlines, so a
 /// scrape never waits behind queries or for long on a dead server).
-final class MetricsState: @unchecked Sendable {
+final class MetricsState: Sendable {
     private let server: ServerContext
     private let started = Date()
-    private let lock = NSLock()
-    private var probe: PGConnection?
+    /// The probe's connection, used by one scrape at a time.
+    private let probe = Mutex<PGConnection?>(nil)
 
     private let queueDepth = Metrics.Gauge(label: "recoveryd_writer_queue_depth")
     private let connections: [String: Metrics.Gauge]
@@ -61,7 +62,7 @@ final class MetricsState: @unchecked Sendable {
     private let startTime = Metrics.Gauge(label: "recoveryd_start_time_seconds")
 
     /// Open metrics connections (``MetricsListen/maxConnections``).
-    private let open = NIOLockedValueBox(0)
+    private let open = Mutex(0)
 
     init(server: ServerContext, financeFigures: Bool) {
         self.server = server
@@ -75,17 +76,17 @@ final class MetricsState: @unchecked Sendable {
 
     /// Whether PostgreSQL answers `SELECT 1` within 2 s now.
     func databaseAnswers() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        do {
-            let connection = try probe ?? PGConnection(
-                server.configuration.conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
-            probe = connection
-            _ = try connection.query("SELECT 1")
-            return true
-        } catch {
-            probe = nil
-            return false
+        let conninfo = server.configuration.conninfo
+        return probe.withLock { probe in
+            do {
+                let connection = try probe ?? PGConnection(conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+                probe = connection
+                _ = try connection.query("SELECT 1")
+                return true
+            } catch {
+                probe = nil
+                return false
+            }
         }
     }
 
@@ -138,26 +139,22 @@ final class MetricsState: @unchecked Sendable {
         return up
     }
 
-    func close() {
-        lock.lock()
-        probe = nil
-        lock.unlock()
-    }
+    func close() { probe.withLock { $0 = nil } }
 
     /// Takes a place for a new metrics connection; false when all are taken.
     func admit(limit: Int) -> Bool {
-        open.withLockedValue { open in
+        open.withLock { open in
             guard open < limit else { return false }
             open += 1
             return true
         }
     }
 
-    func release() { open.withLockedValue { $0 -= 1 } }
+    func release() { open.withLock { $0 -= 1 } }
 }
 
 /// One HTTP request per connection: routes it, answers, closes.
-final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -246,11 +243,37 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-enum MetricsServer {
-    /// Listens on `listen` with ``MetricsHTTPHandler``.
-    static func bind(_ listen: MetricsListen, state: MetricsState, group: EventLoopGroup) async throws -> NIOCore.Channel {
+/// The metrics endpoint as a service: listens on `listen` with
+/// ``MetricsHTTPHandler``, and on graceful shutdown closes the listener and
+/// its probe connection.
+final class MetricsServer: Service, Sendable {
+    let listen: MetricsListen
+    let state: MetricsState
+    let logger: Logger
+
+    init(listen: MetricsListen, server: ServerContext, logger: Logger) {
+        self.listen = listen
+        state = MetricsState(server: server, financeFigures: listen.tokenDigest != nil)
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let channel: NIOCore.Channel
+        do {
+            channel = try await bind()
+        } catch {
+            throw ListenError(description: "cannot listen for metrics on \(listen.host):\(listen.port): \(error)")
+        }
+        logger.info("metrics listening", metadata: ["address": "\(channel.localAddress!)", "paths": "/metrics /healthz /readyz"])
+        try? await gracefulShutdown()
+        try? await channel.close()
+        state.close()
+    }
+
+    private func bind() async throws -> NIOCore.Channel {
         let work = DispatchQueue(label: "recoveryd-metrics")
-        return try await ServerBootstrap(group: group)
+        let (listen, state) = (self.listen, self.state)
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 // Its own cap: one more connection is closed at once, so the

@@ -3,16 +3,19 @@ import LedgerStore
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import Synchronization
 
 /// Runs blocking libpq reads off the event loops: a thread pool and a few
 /// PostgreSQL connections, each used by one thread at a time. A connection that
-/// failed is dropped and a new one made on the next use.
-final class ReadPool: @unchecked Sendable {
+/// failed is dropped and a new one made on the next use. A service: the
+/// last part of the daemon to stop.
+final class ReadPool: Service, Sendable {
     private let conninfo: String
     private let timeouts: PGTimeouts
     private let threads: NIOThreadPool
-    private let lock = NSLock()
-    private var idle: [PGConnection] = []
+    /// Connections not in use; each is used by one pool thread at a time.
+    private let idle = Mutex<[PGConnection]>([])
 
     init(conninfo: String, size: Int, timeouts: PGTimeouts) {
         self.conninfo = conninfo
@@ -37,23 +40,17 @@ final class ReadPool: @unchecked Sendable {
     }
 
     private func checkOut() throws -> PGConnection {
-        lock.lock()
-        let reused = idle.popLast()
-        lock.unlock()
-        if let reused { return reused }
+        if let reused = idle.withLock({ $0.popLast() }) { return reused }
         return try PGConnection(conninfo, timeouts: timeouts)
     }
 
     private func checkIn(_ connection: PGConnection) {
-        lock.lock()
-        idle.append(connection)
-        lock.unlock()
+        idle.withLock { $0.append(connection) }
     }
 
-    func shutdown() {
-        try? threads.syncShutdownGracefully()
-        lock.lock()
-        idle.removeAll()
-        lock.unlock()
+    func run() async {
+        try? await gracefulShutdown()
+        try? await threads.shutdownGracefully()
+        idle.withLock { $0.removeAll() }
     }
 }

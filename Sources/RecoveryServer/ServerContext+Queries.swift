@@ -3,6 +3,7 @@ import LedgerStore
 import LineProtocol
 import Logging
 import NIOCore
+import NIOPosix
 import RecoveryDomain
 
 /// The bodies of the queries (`CASE`, `BUDGET`, `BUDGETS`, `OUTCOMES`,
@@ -255,19 +256,29 @@ extension ServerContext {
     /// The last head of a run, signed and kept on a connection of its own
     /// with short deadlines, waited for at most 3 s: a shutdown is never held
     /// up by it.
-    func signFinalHead() {
-        let done = DispatchSemaphore(value: 0)
+    func signFinalHead() async {
         let (head, notary, conninfo, logger) = (writer.view.chainHead, self.notary, configuration.conninfo, logger)
-        Thread.detachNewThread {
-            defer { done.signal() }
-            do {
-                let connection = try PGConnection(conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
-                _ = try notary.sign(head, on: connection, logger: logger)
-            } catch {
-                logger.warning("the last head was not kept", metadata: ["error": "\(error)"])
+        let signed = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await NIOThreadPool.singleton.runIfActive {
+                        let connection = try PGConnection(conninfo, timeouts: PGTimeouts(connect: .seconds(2), statement: .seconds(2), commit: .seconds(2)))
+                        _ = try notary.sign(head, on: connection, logger: logger)
+                    }
+                } catch {
+                    logger.warning("the last head was not kept", metadata: ["error": "\(error)"])
+                }
+                return true
             }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        if done.wait(timeout: .now() + 3) == .timedOut { logger.warning("the last head was not kept within 3 s") }
+        if !signed { logger.warning("the last head was not kept within 3 s") }
     }
 
     /// The budget row of `agentID` on `day`: from the writer's memory for

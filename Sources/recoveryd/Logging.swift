@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import RecoveryDomain
 
 /// How the daemon's log lines look (`--log-format`).
@@ -34,7 +35,8 @@ struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
-    private static let lock = NSLock()
+    /// One line at a time: lines from two threads never interleave.
+    private static let writing = Mutex(())
 
     init(label: String, logLevel: Logger.Level) {
         self.label = label
@@ -58,8 +60,6 @@ struct JSONLogHandler: LogHandler {
         var line: [UInt8] = []
         CanonicalJSON.write(.object(object), into: &line)
         line.append(0x0A)
-        Self.lock.lock()
-        defer { Self.lock.unlock() }
-        FileHandle.standardError.write(Data(line))
+        Self.writing.withLock { _ in FileHandle.standardError.write(Data(line)) }
     }
 }

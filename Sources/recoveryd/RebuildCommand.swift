@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerStore
+import NIOPosix
 import RecoveryDomain
 
 struct RebuildCommand: AsyncParsableCommand {
@@ -53,7 +54,10 @@ struct RebuildCommand: AsyncParsableCommand {
             return "\(Int(Double(replayed.events) / max(seconds, 1e-9))) events/s \(verb) in \(String(format: "%.1f", seconds)) s, replayed at \(replayed.rate) events/s"
         }
         // A check reads the projection tables on a thread of its own while the log replays.
-        let stored = write ? nil : InBackground { try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState() }
+        // (On NIO's thread pool: the wait for it blocks no thread.)
+        async let stored = write ? nil : NIOThreadPool.singleton.runIfActive {
+            try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState()
+        }
         let replayed: Rebuild.Replayed
         do {
             replayed = try Rebuild.replay(conninfo: conninfo) { logger.info("replayed \($0) events") }
@@ -68,7 +72,7 @@ struct RebuildCommand: AsyncParsableCommand {
             )
             return
         }
-        guard let tables = try stored?.value() else { return }
+        guard let tables = try await stored else { return }
         let differences = Rebuild.differences(replayed.state, tables)
         if differences.isEmpty {
             print(
@@ -79,28 +83,5 @@ struct RebuildCommand: AsyncParsableCommand {
             for line in differences.prefix(50) { print("  \(line)") }
             throw ExitCode(1)
         }
-    }
-}
-
-/// A value computed on a thread of its own; `value()` waits for it.
-final class InBackground<Value: Sendable>: @unchecked Sendable {
-    private let done = NSCondition()
-    private var result: Result<Value, any Error>?
-
-    init(_ body: @escaping @Sendable () throws -> Value) {
-        Thread { [self] in
-            let result = Result { try body() }
-            done.lock()
-            self.result = result
-            done.broadcast()
-            done.unlock()
-        }.start()
-    }
-
-    func value() throws -> Value {
-        done.lock()
-        defer { done.unlock() }
-        while result == nil { done.wait() }
-        return try result!.get()
     }
 }

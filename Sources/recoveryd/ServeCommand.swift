@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
 import LedgerStore
-import NIOConcurrencyHelpers
 import LineProtocol
 import Logging
 import RecoveryDomain
 import RecoveryServer
 import ServiceLifecycle
+import Synchronization
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon (the default command).")
@@ -156,30 +156,31 @@ struct Serve: AsyncParsableCommand {
             // Written once listening (the writer's lock is held by then), so a
             // second daemon refused at start never replaces the running one's.
             let dataDirectory = database.dataDirectory
-            let pidFile = NIOLockedValueBox<PIDFile?>(nil)
-            defer { pidFile.withLockedValue { $0?.remove() } }
+            let pidFile = Mutex<PIDFile?>(nil)
+            defer { pidFile.withLock { $0?.remove() } }
             var served = configuration
             served.metrics = metrics
             served.headWitness = headWitness.map(HeadWitness.init)
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
+            let daemon = RecoveryDaemon(configuration: served, logger: logger) { _ in
+                do {
+                    let written = try PIDFile(in: dataDirectory)
+                    pidFile.withLock { $0 = written }
+                } catch {
+                    logger.warning("cannot write the pid file; `recoveryd token revoke` cannot signal this daemon", metadata: ["error": "\(error)"])
+                }
+            }
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
-            services.append(
-                RecoveryService(configuration: served, logger: logger) { _ in
-                    do {
-                        let written = try PIDFile(in: dataDirectory)
-                        pidFile.withLockedValue { $0 = written }
-                    } catch {
-                        logger.warning("cannot write the pid file; `recoveryd token revoke` cannot signal this daemon", metadata: ["error": "\(error)"])
-                    }
-                })
+            services += try daemon.services()
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+            logger.info("stopped")
         } catch {
             logger.error("recoveryd stopped: \(error)")
             if let cluster { try? cluster.stopIfStartedHere() }

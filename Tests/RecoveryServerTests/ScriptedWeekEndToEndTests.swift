@@ -19,10 +19,13 @@ final class DaemonClock {
     }
 
     /// Makes the daemon's clock read `rfc3339` now (and run on from there).
+    /// The offset is whole seconds, rounded up: the clock reads the target or
+    /// up to a second after it, never the second before (a time shown as
+    /// 09:59:59 would be on the wrong side of a boundary the test means).
     func set(_ rfc3339: String) throws {
         let formatter = ISO8601DateFormatter()
         guard let target = formatter.date(from: rfc3339) else { throw DaemonError("not a time: \(rfc3339)") }
-        try "\(Int(target.timeIntervalSinceNow.rounded()))\n".withSign().write(to: file, atomically: true, encoding: .utf8)
+        try "\(Int(target.timeIntervalSinceNow.rounded(.up)))\n".withSign().write(to: file, atomically: true, encoding: .utf8)
     }
 
     var environment: [String: String] {
