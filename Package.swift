@@ -54,12 +54,17 @@ let package = Package(
             ],
             plugins: [.plugin(name: "EmbedSchemaPlugin")]
         ),
-        .target(name: "LineProtocol", dependencies: ["RecoveryDomain"]),
+        .target(
+            name: "RecoveryWire",
+            dependencies: ["RecoveryDomain", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(name: "LineProtocol", dependencies: ["RecoveryDomain", "RecoveryWire"]),
         .target(
             name: "RecoveryServer",
             dependencies: [
                 "LedgerStore",
                 "LineProtocol",
+                "RecoveryWire",
                 "RecoveryDomain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -90,6 +95,8 @@ let package = Package(
         .target(
             name: "RecoveryClient",
             dependencies: [
+                "RecoveryWire",
+                "RecoveryDomain",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +108,7 @@ let package = Package(
             name: "recoveryctl",
             dependencies: [
                 "RecoveryClient",
-                "LineProtocol",
+                "RecoveryWire",
                 "RecoveryDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -116,7 +123,7 @@ let package = Package(
             dependencies: [
                 "RecoveryServer",
                 "LedgerStore",
-                "LineProtocol",
+                "RecoveryWire",
                 "RecoveryClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 "RecoveryDomain",
@@ -125,12 +132,12 @@ let package = Package(
         ),
         .target(name: "TestRandomness", path: "Tests/TestRandomness"),
         .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol", "TestRandomness"]),
-        .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryDomain", "TestRandomness"]),
-        .testTarget(name: "RecoveryClientTests", dependencies: ["RecoveryClient"]),
+        .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryWire", "RecoveryDomain", "TestRandomness"]),
+        .testTarget(name: "RecoveryClientTests", dependencies: ["RecoveryClient", "RecoveryWire"]),
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [
-                "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "LineProtocol", "LedgerStore", "RecoveryDomain",
+                "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "RecoveryWire", "LineProtocol", "LedgerStore", "RecoveryDomain",
                 "PostgresTestSupport", "TestRandomness",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

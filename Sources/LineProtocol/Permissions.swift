@@ -1,4 +1,5 @@
 import RecoveryDomain
+import RecoveryWire
 
 /// A set of roles as bits: checked on every request, so it allocates nothing.
 public struct Roles: OptionSet, Sendable {

@@ -1,4 +1,5 @@
 import RecoveryDomain
+import RecoveryWire
 
 /// One client connection as a pure state machine (DESIGN.md §5): it takes what
 /// happened — a line arrived, an append was answered, a page was read, events
@@ -713,10 +714,3 @@ public struct SessionStateMachine: Sendable {
     }
 }
 
-/// One request line as framed from the byte stream.
-public enum LineFrame: Sendable, Equatable {
-    /// The line's bytes, without LF or the CR before it.
-    case line([UInt8])
-    /// A line longer than `max_line` was discarded.
-    case tooLong
-}

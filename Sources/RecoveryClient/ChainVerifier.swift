@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RecoveryWire
 
 /// Recomputes the ledger's hash chain on the client side (DESIGN.md §4):
 /// `hash(n) = SHA-256(hash(n-1) ‖ payload(n))`, from the hash before the first

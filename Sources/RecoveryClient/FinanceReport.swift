@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// `recoveryctl report`: a month (or any range) of spending and recovery
 /// outcomes for finance and service managers, as one self-contained HTML page

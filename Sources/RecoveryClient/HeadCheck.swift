@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RecoveryWire
 
 /// Checks signed heads on the auditor's side (docs/EVENTS.md, "Signed heads"): the Ed25519
 /// signature over `recoveryd-head:v1:<ledger>:<position>:<hash>:<signed_at>`,

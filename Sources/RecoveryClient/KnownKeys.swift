@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// The signing keys this user has seen, by ledger name, like SSH's
 /// known_hosts: the first key a ledger's heads come with is pinned; a later,

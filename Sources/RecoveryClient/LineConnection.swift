@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// A blocking client connection to recoveryd's line protocol: send request
 /// lines, read answer lines. One thread at a time; a read timeout turns a
@@ -144,8 +145,10 @@ public final class LineConnection: @unchecked Sendable {
     }
 }
 
-/// A client-side failure (connection, timeout, malformed answer).
-public struct ClientError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+extension LineConnection {
+    /// Sends one request and decodes its `OK` answer as `T`.
+    public func call<T: Decodable>(_ request: String, as type: T.Type) throws -> T {
+        try Answer(self.request(request)).decode(type)
+    }
 }
+

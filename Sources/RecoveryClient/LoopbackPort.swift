@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// A free TCP port on 127.0.0.1, for starting a daemon where tests and the
 /// benchmark can find it (the kernel picks it; it is released at once).

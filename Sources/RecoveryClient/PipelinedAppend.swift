@@ -1,3 +1,4 @@
+import RecoveryWire
 /// Sends `APPEND`s pipelined — up to `depth` in flight — and collects each
 /// answer in order: the receipt of every accepted or duplicate line and the
 /// refusal of every other, by its index in `events`.

@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// Checks `APPEND` receipts against the chain hashes of a replay: every
 /// receipt's position must be in the replay with the same hash.

@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 
 /// One or more recoveryd servers (`RECOVERYD_SERVER=a:7411,b:7411`,
 /// DESIGN.md §8): a writer and its standbys or followers. A client moves to

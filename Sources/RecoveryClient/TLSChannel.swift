@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 import NIOCore
 import NIOPosix
 import NIOSSL

@@ -1,3 +1,4 @@
+import RecoveryWire
 /// Text from events made safe for a terminal: control characters (C0, DEL,
 /// C1), the line and paragraph separators and the bidirectional controls
 /// that can reorder what a person sees are shown as `\u{…}` escapes instead

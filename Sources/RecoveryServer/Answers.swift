@@ -1,5 +1,6 @@
 import LedgerStore
 import LineProtocol
+import RecoveryWire
 import RecoveryDomain
 
 /// The JSON objects of `OK` answers (docs/PROTOCOL.md), built from domain values.

@@ -1,4 +1,5 @@
 import LineProtocol
+import RecoveryWire
 import Synchronization
 
 /// How the server asks a connection to end.

@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import LineProtocol
+import RecoveryWire
 import Logging
 import RecoveryDomain
 import Synchronization

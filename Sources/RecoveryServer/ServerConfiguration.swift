@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LedgerStore
 import LineProtocol
+import RecoveryWire
 import RecoveryDomain
 
 /// Everything the server needs to run: where to listen, how to reach

@@ -1,5 +1,6 @@
 import Foundation
 import LineProtocol
+import RecoveryWire
 import Metrics
 import Prometheus
 

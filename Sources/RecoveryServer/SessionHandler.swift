@@ -1,4 +1,5 @@
 import LineProtocol
+import RecoveryWire
 import Logging
 import NIOCore
 import NIOSSL

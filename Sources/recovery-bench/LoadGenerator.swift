@@ -1,3 +1,4 @@
+import RecoveryWire
 import Foundation
 import RecoveryClient
 

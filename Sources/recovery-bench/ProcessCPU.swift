@@ -1,3 +1,4 @@
+import RecoveryWire
 import Foundation
 
 /// CPU time (user + system) of processes, read from /proc: the daemon's, and

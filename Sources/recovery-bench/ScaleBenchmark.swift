@@ -1,3 +1,4 @@
+import RecoveryWire
 import ArgumentParser
 import Foundation
 import LedgerStore

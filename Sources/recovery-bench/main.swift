@@ -1,3 +1,4 @@
+import RecoveryWire
 import ArgumentParser
 
 /// The benchmark: reports throughput and latency (docs/BENCHMARKS.md).

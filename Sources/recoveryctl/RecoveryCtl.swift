@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import LineProtocol
+import RecoveryWire
+import RecoveryWire
 import RecoveryClient
 import RecoveryDomain
 

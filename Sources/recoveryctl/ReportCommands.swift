@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecoveryWire
 import RecoveryClient
 import RecoveryDomain
 

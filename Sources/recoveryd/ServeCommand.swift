@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LedgerStore
 import LineProtocol
+import RecoveryWire
 import Logging
 import RecoveryDomain
 import RecoveryServer

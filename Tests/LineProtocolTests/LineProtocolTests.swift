@@ -1,4 +1,5 @@
 import LineProtocol
+import RecoveryWire
 import RecoveryDomain
 import Testing
 

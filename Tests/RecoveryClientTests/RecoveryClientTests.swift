@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 @testable import RecoveryClient
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import LineProtocol
+import RecoveryWire
 import RecoveryDomain
 
 /// Given–when–then helpers: a ledger under test that decides and folds events

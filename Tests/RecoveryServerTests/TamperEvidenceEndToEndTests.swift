@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 import LedgerStore
 import RecoveryClient
 import Testing

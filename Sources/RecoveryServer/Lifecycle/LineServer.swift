@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryWire
 import Logging
 import NIOCore
 import NIOPosix

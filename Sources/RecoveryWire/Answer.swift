@@ -30,3 +30,9 @@ public enum Answer: Sendable, Equatable {
         return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
     }
 }
+
+/// A client-side failure (connection, timeout, malformed answer).
+public struct ClientError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

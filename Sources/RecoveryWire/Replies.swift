@@ -309,12 +309,6 @@ extension Answer {
     }
 }
 
-extension LineConnection {
-    /// Sends one request and decodes its `OK` answer as `T`.
-    public func call<T: Decodable>(_ request: String, as type: T.Type) throws -> T {
-        try Answer(self.request(request)).decode(type)
-    }
-}
 
 extension Reply {
     /// `SPENDING`: compensation over a range of days, grouped.

@@ -1,39 +1,47 @@
-import LineProtocol
 import NIOCore
 
-/// The framing stage of a connection's pipeline: splits the byte stream into
+/// One line as framed from the byte stream.
+public enum LineFrame: Sendable, Equatable {
+    /// The line's bytes, without LF or the CR before it.
+    case line([UInt8])
+    /// A line longer than the limit was discarded.
+    case tooLong
+}
+
+/// The framing stage of a connection's pipeline, on both ends (the server's
+/// sessions and the client's connections): splits the byte stream into
 /// request lines on LF (dropping a CR before it) and enforces `max_line`
 /// without ever holding an over-long line: once a line passes the limit its
 /// bytes are dropped as they arrive, and one ``LineFrame/tooLong`` is passed on
 /// when its LF comes. It remembers how far it has searched, so a line that
 /// arrives a byte at a time is scanned once.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = LineFrame
+public struct LineFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = LineFrame
 
-    let maxLine: Int
+    public let maxLine: Int
     /// Bytes at the front of the buffer already searched for LF.
     private var scanned = 0
     /// The current line passed the limit; its bytes are being dropped.
     private var discarding = false
 
-    init(maxLine: Int) {
+    public init(maxLine: Int) {
         precondition(maxLine > 0, "maxLine must be positive")
         self.maxLine = maxLine
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let frame = nextFrame(&buffer) else { return .needMoreData }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         // A last line without its LF is not a request.
         try decode(context: context, buffer: &buffer)
     }
 
     /// The next complete frame, consuming its bytes; nil when more are needed.
-    mutating func nextFrame(_ buffer: inout ByteBuffer) -> LineFrame? {
+    public mutating func nextFrame(_ buffer: inout ByteBuffer) -> LineFrame? {
         let found = buffer.withUnsafeReadableBytes { bytes -> Int? in
             var index = scanned
             while index < bytes.count {
