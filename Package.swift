@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "recoveryd", targets: ["recoveryd"]),
         .executable(name: "recoveryctl", targets: ["recoveryctl"]),
         .library(name: "RecoveryClient", targets: ["RecoveryClient"]),
+        .library(name: "RecoveryTesting", targets: ["RecoveryTesting"]),
         .executable(name: "recovery-bench", targets: ["recovery-bench"]),
     ],
     dependencies: [
@@ -114,6 +115,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "RecoveryTesting",
+            dependencies: [
+                "RecoveryWire", "RecoveryServer", "LedgerStore", "LineProtocol", "RecoveryDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "PostgresTestSupport",
             dependencies: ["LedgerStore"],
             path: "Tests/PostgresTestSupport"
@@ -125,6 +135,7 @@ let package = Package(
                 "LedgerStore",
                 "RecoveryWire",
                 "RecoveryClient",
+                "RecoveryTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 "RecoveryDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -134,10 +145,12 @@ let package = Package(
         .testTarget(name: "RecoveryDomainTests", dependencies: ["RecoveryDomain", "LineProtocol", "TestRandomness"]),
         .testTarget(name: "LineProtocolTests", dependencies: ["LineProtocol", "RecoveryWire", "RecoveryDomain", "TestRandomness"]),
         .testTarget(name: "RecoveryClientTests", dependencies: ["RecoveryClient", "RecoveryWire"]),
+        .testTarget(name: "RecoveryWireTests", dependencies: ["RecoveryWire", "RecoveryDomain", "LineProtocol"]),
         .testTarget(
             name: "RecoveryServerTests",
             dependencies: [
-                "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "RecoveryWire", "LineProtocol", "LedgerStore", "RecoveryDomain",
+                "recoveryd", "recoveryctl", "RecoveryClient", "RecoveryServer", "RecoveryWire", "RecoveryTesting", "LineProtocol", "LedgerStore",
+                "RecoveryDomain",
                 "PostgresTestSupport", "TestRandomness",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,7 +2,7 @@ import RecoveryDomain
 import Crypto
 import Foundation
 
-/// The ledger's hash chain (DESIGN.md §4, contract):
+/// The ledger's hash chain (docs/EVENTS.md, "Canonical form and hash chain"):
 /// `hash(n) = SHA-256(hash(n-1) ‖ payload(n))`, `hash(0)` = 32 zero bytes.
 public enum HashChain {
     public static let genesis = [UInt8](repeating: 0, count: 32)

@@ -1,7 +1,7 @@
 import RecoveryDomain
 
 /// Membership filters of the `event_id`s in the log and the `case_id`s and
-/// `customer_id`s in the projection tables, read with `COPY … TO STDOUT` (DESIGN.md §4: new ids skip
+/// `customer_id`s in the projection tables, read with `COPY … TO STDOUT` (docs/ARCHITECTURE.md, "The writer": new ids skip
 /// the writer's look-ups).
 public struct KnownIdentifiers: Sendable {
     public var events: MembershipFilter

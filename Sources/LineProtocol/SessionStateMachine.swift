@@ -1,7 +1,7 @@
 import RecoveryDomain
 import RecoveryWire
 
-/// One client connection as a pure state machine (DESIGN.md §5): it takes what
+/// One client connection as a pure state machine (docs/ARCHITECTURE.md, "Connections"): it takes what
 /// happened — a line arrived, an append was answered, a page was read, events
 /// were committed, the socket became (un)writable, a timer fired — and answers
 /// with the effects to carry out, as plain data. It does no I/O; the channel
@@ -516,10 +516,9 @@ public struct SessionStateMachine: Sendable {
             answer(
                 replay.id,
                 [
-                    .ok([
-                        "count": .integer(replay.count), "last": .integer(replay.next - 1),
-                        "prev_hash": .string(Hex.encode(replay.previousHash)), "hash": .string(Hex.encode(replay.lastHash)),
-                    ])
+                    .ok(
+                        Reply.ReplaySummary(
+                            count: replay.count, last: replay.next - 1, prevHash: Hex.encode(replay.previousHash), hash: Hex.encode(replay.lastHash)))
                 ])
             return
         }
@@ -609,7 +608,7 @@ public struct SessionStateMachine: Sendable {
         case .success(.unsubscribe):
             guard case .subscription(let subscription) = stream else { return }
             endSubscription(
-                with: .ok(["unsubscribed": .bool(true), "count": .integer(subscription.sent), "last": .integer(subscription.lastSent)]))
+                with: .ok(Reply.Unsubscribed(count: subscription.sent, last: subscription.lastSent)))
         case .success:
             actions.append(.write([.error(.badRequest, "while subscribed only UNSUBSCRIBE, PING and QUIT are accepted")]))
         }

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import RecoveryWire
 
-/// Recomputes the ledger's hash chain on the client side (DESIGN.md §4):
+/// Recomputes the ledger's hash chain on the client side (docs/EVENTS.md, "Canonical form and hash chain"):
 /// `hash(n) = SHA-256(hash(n-1) ‖ payload(n))`, from the hash before the first
 /// payload (32 zero bytes before position 1). It also checks that positions
 /// follow each other without a gap.

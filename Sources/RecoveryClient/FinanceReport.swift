@@ -69,6 +69,8 @@ public struct FinanceReport: Sendable {
     /// A rate the server wrote as a fraction of one (`0.2586`) as a
     /// percentage with one decimal (`25.9%`), rounded half away from zero.
     static func percentText(_ rate: Decimal?) -> String { rate.map { percentNumber($0) + "%" } ?? "–" }
+    static func percentText(_ rate: WireDecimal?) -> String { percentText(rate?.value) }
+    static func percentNumber(_ rate: WireDecimal) -> String { percentNumber(rate.value) }
 
     /// The number of ``percentText(_:)`` alone (`25.9`), for tables.
     static func percentNumber(_ rate: Decimal) -> String {
@@ -79,7 +81,7 @@ public struct FinanceReport: Sendable {
         return text.contains(".") ? text : text + ".0"
     }
 
-    static func text(_ value: Decimal?) -> String { value.map { "\($0)" } ?? "" }
+    static func text(_ value: WireDecimal?) -> String { value.map { "\($0.value)" } ?? "" }
 
     public var tables: [Table] {
         [
@@ -101,8 +103,8 @@ public struct FinanceReport: Sendable {
                          "passives", "detractors", "nps", "follow_ups_on_time_percent", "follow_ups_overdue"],
                 rows: weeks.map { w in
                     [w.key ?? "", "\(w.cases)", "\(w.paradox)", "\(w.restored)", "\(w.unrecovered)", "\(w.defected)", "\(w.open)",
-                     w.paradoxRate.map(Self.percentNumber) ?? "", "\(w.promoters ?? 0)", "\(w.passives ?? 0)", "\(w.detractors ?? 0)",
-                     Self.text(w.nps), w.followUpOnTimeRate.map(Self.percentNumber) ?? "", "\(w.followUpsOverdue ?? 0)"]
+                     w.paradoxRate.map(Self.percentNumber) ?? "", "\(w.promoters)", "\(w.passives)", "\(w.detractors)",
+                     Self.text(w.nps), w.followUpOnTimeRate.map(Self.percentNumber) ?? "", "\(w.followUpsOverdue)"]
                 }),
             Table(
                 name: "reversals_by_person", header: ["agent_id", "compensations", "reversals", "reversal_rate_percent", "net"],
@@ -180,8 +182,8 @@ public struct FinanceReport: Sendable {
             Spending is a ledger of entries, each on its own day: a reversal recorded after the day of its charge is that later day's entry, so a closed day never changes.</p>
             <p class="summary"><span><b>\(total.cases)</b> cases</span><span><b>\(total.paradox)</b> paradox</span>\
             <span>paradox rate <b>\(Self.percentText(total.paradoxRate))</b></span>\
-            <span>NPS <b>\(Self.escape(total.nps.map { "\($0)" } ?? "–"))</b></span>\
-            <span>follow-ups on time <b>\(Self.percentText(total.followUpOnTimeRate))</b> (\(total.followUpsOverdue ?? 0) overdue)</span>\
+            <span>NPS <b>\(Self.escape(total.nps.map { "\($0.value)" } ?? "–"))</b></span>\
+            <span>follow-ups on time <b>\(Self.percentText(total.followUpOnTimeRate))</b> (\(total.followUpsOverdue) overdue)</span>\
             <span>compensation <b>\(Self.escape(money(byPerson.reduce(0) { $0 + $1.net })))</b></span></p>
 
             """
@@ -386,11 +388,11 @@ public struct FinanceReport: Sendable {
         for (index, week) in weeks.enumerated() {
             let x = left + index * group + 2
             if let rate = week.paradoxRate {
-                let h = Int(truncating: NSDecimalNumber(decimal: rate * Decimal(half)))
+                let h = Int(truncating: NSDecimalNumber(decimal: rate.value * Decimal(half)))
                 body += "<rect data-series=\"paradox rate\" x=\"\(x)\" y=\"\(top + half - h)\" width=\"\(barWidth)\" height=\"\(h)\" fill=\"\(Self.palette[0])\"><title>\(Self.escape(week.key ?? "")): paradox rate \(Self.percentText(week.paradoxRate))</title></rect>"
             }
             if let nps = week.nps {
-                let h = Int(truncating: NSDecimalNumber(decimal: nps * Decimal(half) / 100))
+                let h = Int(truncating: NSDecimalNumber(decimal: nps.value * Decimal(half) / 100))
                 body += "<rect data-series=\"NPS\" x=\"\(x + barWidth + 2)\" y=\"\(h >= 0 ? top + half - h : top + half)\" width=\"\(barWidth)\" height=\"\(abs(h))\" fill=\"\(Self.palette[2])\"><title>\(Self.escape(week.key ?? "")): NPS \(Self.text(week.nps))</title></rect>"
             }
         }
@@ -411,12 +413,12 @@ public struct FinanceReport: Sendable {
         for (index, week) in weeks.enumerated() {
             let x = left + index * group + 2
             if let rate = week.followUpOnTimeRate {
-                let h = Int(truncating: NSDecimalNumber(decimal: rate * Decimal(height)))
-                body += "<rect data-series=\"on time\" x=\"\(x)\" y=\"\(top + height - h)\" width=\"\(max(4, group - 8))\" height=\"\(h)\" fill=\"\(Self.palette[4])\"><title>\(Self.escape(week.key ?? "")): \(Self.percentText(rate)) on time, \(week.followUpsOverdue ?? 0) overdue</title></rect>"
+                let h = Int(truncating: NSDecimalNumber(decimal: rate.value * Decimal(height)))
+                body += "<rect data-series=\"on time\" x=\"\(x)\" y=\"\(top + height - h)\" width=\"\(max(4, group - 8))\" height=\"\(h)\" fill=\"\(Self.palette[4])\"><title>\(Self.escape(week.key ?? "")): \(Self.percentText(rate)) on time, \(week.followUpsOverdue) overdue</title></rect>"
             }
         }
         let labelled = weeks.enumerated().map { index, week in
-            (left + index * group + 2, "\(String((week.key ?? "").suffix(5))) \(week.followUpOnTimeRate.map(Self.percentText) ?? "–")")
+            (left + index * group + 2, "\(String((week.key ?? "").suffix(5))) \(Self.percentText(week.followUpOnTimeRate))")
         }
         body += Self.axisLabels(labelled, y: top + height + 14)
         let legend = Legend(entries: [(Self.palette[4], "first follow-ups on time (%)", "on time")])

@@ -28,7 +28,7 @@ public struct PipelinedAppend {
 
     /// Appends every event (JSON text, one line each); `progress` gets the
     /// number answered so far.
-    public func run(_ events: [String], progress: (Int) -> Void = { _ in }) throws -> Summary {
+    public func run(_ events: [String], progress: (Int) -> Void = { _ in }) async throws -> Summary {
         var results: [Result<Reply.Receipt, ServerRefusal>] = []
         results.reserveCapacity(events.count)
         var sent = 0
@@ -38,8 +38,8 @@ public struct PipelinedAppend {
                 batch += "APPEND \(events[sent])\n"
                 sent += 1
             }
-            if !batch.isEmpty { try connection.send(batch) }
-            guard let line = try connection.readLine() else { throw ClientError("the server closed the connection") }
+            if !batch.isEmpty { try await connection.send(batch) }
+            guard let line = try await connection.readLine() else { throw ClientError("the server closed the connection") }
             do {
                 results.append(.success(try Answer(line).decode(Reply.Receipt.self)))
             } catch let refusal as ServerRefusal {

@@ -1,4 +1,5 @@
 import Foundation
+import RecoveryDomain
 import RecoveryWire
 
 /// Checks `APPEND` receipts against the chain hashes of a replay: every
@@ -19,9 +20,17 @@ public enum ReceiptCheck {
     }
 
     /// What a receipt line must say.
-    struct Line: Decodable {
+    struct Line: WireReply {
         var position: Int64
         var hash: String
+
+        init(json: [String: JSONValue]) throws(WireError) {
+            let fields = WireFields(json, "receipt")
+            position = try fields.int64("position")
+            hash = try fields.string("hash")
+        }
+
+        var json: [String: JSONValue] { ["position": .integer(position), "hash": .string(hash)] }
     }
 
     public static func check(_ text: String, against hashes: [Int64: String]) -> Result {

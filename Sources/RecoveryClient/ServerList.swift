@@ -2,7 +2,7 @@ import Foundation
 import RecoveryWire
 
 /// One or more recoveryd servers (`RECOVERYD_SERVER=a:7411,b:7411`,
-/// DESIGN.md §8): a writer and its standbys or followers. A client moves to
+/// docs/OPERATIONS.md, "High availability and scale"): a writer and its standbys or followers. A client moves to
 /// the next when one refuses (`ERR read_only`, `ERR unavailable`) or
 /// disappears.
 public struct ServerList: Sendable, Equatable {
@@ -40,13 +40,13 @@ public struct ServerList: Sendable, Equatable {
     /// server whose `HELLO` says it is a standby or follower is passed over
     /// while another remains; otherwise the first that answers is used. An
     /// unknown token ends the search (it is unknown everywhere).
-    public func connect(token: String, tls: ClientTLS?, timeoutSeconds: Int, writer: Bool) throws -> Session {
+    public func connect(token: String, tls: ClientTLS?, timeoutSeconds: Int, writer: Bool) async throws -> Session {
         var failures: [String] = []
         var fallback: Session?
         for address in addresses {
             do {
-                let connection = try LineConnection(host: address.host, port: address.port, timeoutSeconds: timeoutSeconds, tls: tls)
-                let hello = try connection.request("HELLO \(token)")
+                let connection = try await LineConnection(host: address.host, port: address.port, timeoutSeconds: timeoutSeconds, tls: tls)
+                let hello = try await connection.request("HELLO \(token)")
                 if case .error(let code, let message) = try Answer(hello) {
                     if code == "auth_required" { throw ServerRefusal(code: code, message: message) }
                     failures.append("\(address): \(code) \(message)")

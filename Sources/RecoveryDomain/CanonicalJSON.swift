@@ -1,4 +1,4 @@
-/// The canonical JSON text of DESIGN.md §4, the bytes the hash chain covers:
+/// The canonical JSON text of docs/EVENTS.md ("Canonical form and hash chain"), the bytes the hash chain covers:
 /// object keys sorted by their UTF-8 bytes, no insignificant whitespace,
 /// integers in plain decimal, strings as raw UTF-8 with only `"`, `\` and the
 /// control characters U+0000–U+001F escaped (`\b \f \n \r \t` short forms, the

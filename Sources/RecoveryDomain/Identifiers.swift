@@ -1,4 +1,4 @@
-/// Validation of the ledger's identifiers (DESIGN.md §2).
+/// Validation of the ledger's identifiers (docs/EVENTS.md, "Fields of every event").
 public enum Identifier {
     /// Longest `case_id`, `agent_id` or `customer_id` accepted.
     public static let maximumLength = 64

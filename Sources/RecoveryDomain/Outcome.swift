@@ -1,4 +1,4 @@
-/// A case's recovery outcome (DESIGN.md §2, contract).
+/// A case's recovery outcome (docs/EVENTS.md, "Outcome of a case").
 public enum Outcome: String, Sendable, CaseIterable, Comparable {
     /// No resolved follow-up and no defection yet.
     case open

@@ -1,4 +1,4 @@
-/// Why an event was not recorded: one code from DESIGN.md §5's fixed list and a
+/// Why an event was not recorded: one code from the fixed list of docs/PROTOCOL.md ("Error codes") and a
 /// message a person can act on.
 public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     /// The `ERR` codes the domain can produce. Raw values are the wire codes.

@@ -1,4 +1,4 @@
-/// A head of the chain signed by the daemon (DESIGN.md §5, "Signed heads",
+/// A head of the chain signed by the daemon (docs/EVENTS.md, "Signed heads",
 /// contract): the bytes signed with Ed25519 are the ASCII text
 /// `recoveryd-head:v1:<ledger>:<position>:<hash hex>:<signed_at>`.
 /// The signing itself is the server's, and checking it the client's; both

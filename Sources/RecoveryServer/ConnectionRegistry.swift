@@ -3,7 +3,7 @@ import RecoveryWire
 import Synchronization
 
 /// How the server asks a connection to end.
-enum ConnectionEnding: Sendable {
+package enum ConnectionEnding: Sendable {
     /// Shutdown: read nothing more, answer what was read.
     case drain
     /// The shutdown grace is over: answer the rest `unavailable` and close.
@@ -25,7 +25,7 @@ enum ConnectionEnding: Sendable {
 /// person) — a look-up and a reload never interleave. It keeps each
 /// connection's way to end it. The one piece of connection state shared
 /// across event loops.
-final class ConnectionRegistry: Sendable {
+package final class ConnectionRegistry: Sendable {
     private struct Entry {
         var peer: String
         /// Admission order (the oldest waiting for `HELLO` is evicted first).
@@ -51,12 +51,12 @@ final class ConnectionRegistry: Sendable {
     private let limits: Limits
     private let counts: Mutex<Counts>
 
-    init(limits: Limits, tokens: TokenFile = TokenFile(entries: [])) {
+    package init(limits: Limits, tokens: TokenFile = TokenFile(entries: [])) {
         self.limits = limits
         counts = Mutex(Counts(tokens: tokens))
     }
 
-    func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
+    package func admit(_ connection: ObjectIdentifier, peer: String, end: @escaping @Sendable (ConnectionEnding) -> Void) -> ProtocolError? {
         var evicted: (@Sendable (ConnectionEnding) -> Void)?
         let refusal: ProtocolError? = counts.withLock { counts in
             if counts.entries.count >= limits.maxConnections {
@@ -96,7 +96,7 @@ final class ConnectionRegistry: Sendable {
         if counts.perPeerUnauthenticated[peer] == 0 { counts.perPeerUnauthenticated[peer] = nil }
     }
 
-    func authenticated(_ connection: ObjectIdentifier) {
+    package func authenticated(_ connection: ObjectIdentifier) {
         counts.withLock { counts in
             guard let entry = counts.entries[connection], !entry.authenticated, !entry.evicted else { return }
             counts.entries[connection]?.authenticated = true
@@ -105,7 +105,7 @@ final class ConnectionRegistry: Sendable {
     }
 
     /// The token file's entry for `token`, remembered as `connection`'s when found.
-    func hello(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
+    package func hello(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
         counts.withLock { counts in
             guard let entry = counts.tokens.entry(for: token) else { return nil }
             counts.entries[connection]?.token = entry
@@ -116,7 +116,7 @@ final class ConnectionRegistry: Sendable {
     /// Replaces the tokens and ends every connection whose token is gone or
     /// now stands for another role or person. Returns how many were ended.
     @discardableResult
-    func replaceTokens(_ tokens: TokenFile) -> Int {
+    package func replaceTokens(_ tokens: TokenFile) -> Int {
         let revoked: [@Sendable (ConnectionEnding) -> Void] = counts.withLock { counts in
             counts.tokens = tokens
             var revoked: [@Sendable (ConnectionEnding) -> Void] = []
@@ -132,7 +132,7 @@ final class ConnectionRegistry: Sendable {
         return revoked.count
     }
 
-    func release(_ connection: ObjectIdentifier) {
+    package func release(_ connection: ObjectIdentifier) {
         let emptied: [@Sendable () -> Void] = counts.withLock { counts in
             guard let entry = counts.entries.removeValue(forKey: connection) else { return [] }
             counts.perPeer[entry.peer, default: 1] -= 1
@@ -145,10 +145,10 @@ final class ConnectionRegistry: Sendable {
         emptied.forEach { $0() }
     }
 
-    var count: Int { counts.withLock { $0.entries.count } }
-    var unauthenticated: Int { counts.withLock { $0.unauthenticated } }
+    package var count: Int { counts.withLock { $0.entries.count } }
+    package var unauthenticated: Int { counts.withLock { $0.unauthenticated } }
     /// Connections that said a good `HELLO`, by their token's role.
-    var countsByRole: [String: Int] {
+    package var countsByRole: [String: Int] {
         counts.withLock { counts in
             var byRole: [String: Int] = [:]
             for entry in counts.entries.values where entry.authenticated {
@@ -162,7 +162,7 @@ final class ConnectionRegistry: Sendable {
     /// `grace` has passed; then those still open answer the rest
     /// `ERR unavailable` and close (waited for one more second). True if all
     /// had closed within the grace.
-    func drainAll(grace: Duration) async -> Bool {
+    package func drainAll(grace: Duration) async -> Bool {
         for end in counts.withLock({ $0.entries.values.map(\.end) }) { end(.drain) }
         if await waitUntilEmpty(timeout: grace) { return true }
         for end in counts.withLock({ $0.entries.values.map(\.end) }) { end(.now) }

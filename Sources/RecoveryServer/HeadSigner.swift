@@ -3,7 +3,7 @@ import Foundation
 import LedgerStore
 import RecoveryDomain
 
-/// The daemon's Ed25519 key and the heads it signs (DESIGN.md §5). The key
+/// The daemon's Ed25519 key and the heads it signs (docs/OPERATIONS.md, "The head-signing key"). The key
 /// file holds the raw 32-byte private key in hex on one line, mode 0600:
 /// `<data-dir>/signing.key`, made on first start, or `--signing-key FILE`.
 public struct HeadSigner: Sendable {

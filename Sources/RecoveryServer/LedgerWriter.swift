@@ -7,12 +7,12 @@ import RecoveryDomain
 import Synchronization
 
 /// The answer to one `APPEND`.
-enum AppendAnswer: Sendable {
+package enum AppendAnswer: Sendable {
     case recorded(position: Int64, hash: [UInt8], duplicate: Bool, spending: Spending? = nil)
     case refused(ProtocolError)
 
     /// The protocol's answer for the writer's (docs/PROTOCOL.md, "Error codes").
-    init(_ answer: WriterAnswer) {
+    package init(_ answer: WriterAnswer) {
         switch answer {
         case .recorded(let position, let hash, let duplicate, let spending):
             self = .recorded(position: position, hash: hash, duplicate: duplicate, spending: spending)

@@ -3,7 +3,7 @@ import Synchronization
 /// At most one log line per peer every ``interval`` for refused connections:
 /// a peer that opens thousands of connections gets a line saying so (with how
 /// many were refused since the last one), not thousands of lines.
-final class RefusalLog: Sendable {
+package final class RefusalLog: Sendable {
     private struct Peer {
         var last: ContinuousClock.Instant
         var suppressed: Int
@@ -14,7 +14,7 @@ final class RefusalLog: Sendable {
     /// Peers remembered at most; past it the oldest half is forgotten.
     private static let capacity = 10_000
 
-    init(interval: Duration = .seconds(10)) { self.interval = interval }
+    package init(interval: Duration = .seconds(10)) { self.interval = interval }
 
     /// Nil when this refusal is not to be logged; else how many were not logged since the last line.
     func shouldLog(peer: String) -> Int? {

@@ -20,31 +20,31 @@ extension ServerContext {
                 guard let (state, events) = try past.case(caseID, at: at) else {
                     throw ProtocolError(.notFound, "no case \(caseID) at position \(at)")
                 }
-                return try Answers.caseState(state, events: events, currency: currency)
+                return try Answers.caseState(state, events: events, currency: currency).json
             }
         case .budget(let agentID, let day, let at?):
             return past(at, on: eventLoop) { past, then in
                 let day = day ?? then.day
-                return Answers.budget(agentID: agentID, day: day, row: try past.budget(agentID: agentID, day: day, at: at), currency: currency)
+                return Answers.budget(agentID: agentID, day: day, row: try past.budget(agentID: agentID, day: day, at: at), currency: currency).json
             }
         case .budgets(let day, let at?):
             return past(at, on: eventLoop) { past, then in
-                Answers.budgets(try past.budgets(on: day ?? then.day, at: at), currency: currency)
+                Answers.budgets(try past.budgets(on: day ?? then.day, at: at), currency: currency).json
             }
         case .outcomes(let by, let from, let to, let at?):
             return past(at, on: eventLoop) { past, then in
                 let report = OutcomeReport(cases: try past.cases(openedFrom: from, to: to, at: at), by: by, from: from, to: to, now: then.time)
-                return Answers.outcomes(report, from: from, to: to, currency: currency)
+                return Answers.outcomes(report, from: from, to: to, currency: currency).json
             }
         case .spending(let from, let to, let by, let at?):
             return past(at, on: eventLoop) { past, _ in
-                Answers.spending(try past.spending(from: from, to: to, by: by, at: at), from: from, to: to, by: by, currency: currency)
+                Answers.spending(try past.spending(from: from, to: to, by: by, at: at), from: from, to: to, by: by, currency: currency).json
             }
         case .settings(let at?):
             return past(at, on: eventLoop) { past, then in
                 let history = try past.settings(at: at)
                 let (inForce, positions) = history.settings(through: at)
-                return Answers.settings(inForce, positions: positions, day: then.day, supervisors: try past.supervisors(on: then.day, at: at))
+                return Answers.settings(inForce, positions: positions, day: then.day, supervisors: try past.supervisors(on: then.day, at: at)).json
             }
         case .caseQuery(let caseID, nil):
             return read(on: eventLoop) { connection in
@@ -86,38 +86,30 @@ extension ServerContext {
         case .cases(let search):
             return read(on: eventLoop) { connection in
                 let page = try Projections(connection: connection).cases(matching: search)
-                return [Response.ok([
-                    "cases": .array(page.cases.map { .object(Answers.caseSummary($0, currency: currency)) }),
-                    "next": page.more ? page.cases.last.map { .string($0.caseID) } ?? .null : .null,
-                ])]
+                return [Response.ok(Reply.Cases(cases: page.cases.map { Answers.caseSummary($0, currency: currency) }, next: page.more ? page.cases.last?.caseID : nil))]
             }
         case .due(let agentID):
             let zone = settings.timeZone
             return read(on: eventLoop) { connection in
                 let due = try Projections(connection: connection).casesDue(by: today.end(in: zone), owner: agentID)
                 let now = Timestamp(Date())
-                return [Response.ok([
-                    "day": .string(today.description),
-                    "cases": .array(due.map { c in
-                        var summary = Answers.caseSummary(c, currency: currency)
-                        summary["follow_up_due"] = c.followUpDue.map { .string($0.description) } ?? .null
-                        summary["overdue"] = .bool(c.followUpDue.map { $0 < now } ?? false)
-                        return .object(summary)
-                    }),
-                ])]
+                return [Response.ok(Reply.Due(
+                    day: today.description,
+                    cases: due.map { c in
+                        Answers.caseSummary(
+                            c, currency: currency,
+                            due: Reply.CaseSummary.Due(followUpDue: c.followUpDue?.description, overdue: c.followUpDue.map { $0 < now } ?? false))
+                    }))]
             }
         case .people:
             return read(on: eventLoop) { connection in
                 let projections = Projections(connection: connection)
                 let state = LedgerState(allowances: try projections.allowances(), settingsHistory: try projections.settingsHistory())
                 let everyone = try projections.peopleWithBudgetRows().union(state.allowances.keys)
-                let people: [JSONValue] = everyone.sorted().map { agentID in
-                    .object([
-                        "agent_id": .string(agentID), "role": .string(state.role(of: agentID, on: today).rawValue),
-                        "allowance": .integer(state.allowance(for: agentID, on: today)),
-                    ])
+                let people = everyone.sorted().map { agentID in
+                    Reply.Person(agentId: agentID, role: state.role(of: agentID, on: today).rawValue, allowance: state.allowance(for: agentID, on: today))
                 }
-                return [Response.ok(["day": .string(today.description), "currency": .string(currency), "people": .array(people)])]
+                return [Response.ok(Reply.People(day: today.description, currency: currency, people: people))]
             }
         case .head:
             guard writer.view.isServing else {
@@ -126,10 +118,7 @@ extension ServerContext {
                 let mode = self.mode
                 return read(on: eventLoop) { connection in
                     let head = try EventReader(connection: connection).head()
-                    return [Response.ok([
-                        "ledger": .string(name), "position": .integer(head.position), "hash": .string(Hex.encode(head.hash)),
-                        "mode": .string(mode),
-                    ])]
+                    return [Response.ok(Reply.LogHead(ledger: name, position: head.position, hash: Hex.encode(head.hash), mode: mode))]
                 }
             }
             return signHead(on: eventLoop).map { [Response.ok(Answers.head($0))] }
@@ -143,27 +132,22 @@ extension ServerContext {
     /// `STATUS`: what an operator checks first. The database is probed with a
     /// read (its failure is the answer's `"database":"down"`, not an error).
     private func status(on eventLoop: EventLoop) -> EventLoopFuture<[Response]> {
-        var answer: [String: JSONValue] = [
-            "server": .string("recoveryd"), "version": .string(recoverydVersion), "mode": .string(mode),
-            "position": .integer(writer.view.position), "writer_connected": .bool(writer.view.isServing && writer.view.isConnected),
-            "connections": .integer(Int64(connections.count)), "unauthenticated": .integer(Int64(connections.unauthenticated)),
-            "connections_by_role": .object(connections.countsByRole.mapValues { .integer(Int64($0)) }),
-            "subscribers": .integer(Int64(hub.count)), "queue_depth": .integer(Int64(writer.queueDepth)),
-            "uptime_seconds": .integer(Int64(Date().timeIntervalSince(started))),
-            "started_at": .string(Timestamp(started).description), "ledger": .string(configuration.signer.ledger),
-        ]
-        if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
+        var status = Reply.Status(
+            version: recoverydVersion, mode: mode, position: writer.view.position, database: "", writerConnected: writer.view.isServing && writer.view.isConnected,
+            writer: writer.view.isServing ? nil : standby?.writerAddress, connections: connections.count,
+            unauthenticated: connections.unauthenticated, connectionsByRole: connections.countsByRole, subscribers: hub.count,
+            queueDepth: writer.queueDepth, uptimeSeconds: Int64(Date().timeIntervalSince(started)), startedAt: Timestamp(started).description,
+            ledger: configuration.signer.ledger,
+            // Why appends are refused when the log no longer extends a signed head.
+            appendsRefused: writer.view.brokenHistory.map { "\($0.code.rawValue) \($0.message)" })
         if let lag = tailer?.lag, configuration.mode == .follower {
-            answer["lag_positions"] = lag.positions.map(JSONValue.integer) ?? .null
-            answer["lag_seconds"] = lag.seconds.map { .string(String(format: "%.3f", $0)) } ?? .null
+            status.lag = Reply.Hello.Lag(positions: lag.positions, seconds: lag.seconds.map { String(format: "%.3f", $0) })
         }
-        // Why appends are refused when the log no longer extends a signed head.
-        if let broken = writer.view.brokenHistory { answer["appends_refused"] = .string("\(broken.code.rawValue) \(broken.message)") }
         let reached = reads.run(on: eventLoop) { connection in _ = try connection.query("SELECT 1") }
-        return reached.map { "up" }.recover { _ in "down" }.map { [answer] (database: String) in
-            var answer = answer
-            answer["database"] = .string(database)
-            return [Response.ok(answer)]
+        return reached.map { "up" }.recover { _ in "down" }.map { [status] (database: String) in
+            var status = status
+            status.database = database
+            return [Response.ok(status)]
         }
     }
 
@@ -239,7 +223,7 @@ extension ServerContext {
             switch result {
             case .verified(let count, let last, let hash):
                 logger.info("VERIFY done", metadata: ["verified": "\(count)", "seconds": "\(Int(Date().timeIntervalSince(started)))"])
-                return [Response.ok(["verified": .integer(count), "last": .integer(last), "hash": .string(Hex.encode(hash))])]
+                return [Response.ok(Reply.Verified(verified: count, last: last, hash: Hex.encode(hash)))]
             case .broken(let position, let reason):
                 logger.error("VERIFY found a broken chain", metadata: ["position": "\(position)", "reason": "\(reason)"])
                 return [Response.error(.chainBroken, "\(position) \(reason)")]

@@ -66,17 +66,15 @@ final class ServerContext: SessionBackend {
 
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
         guard let entry = connections.hello(connection, token: token) else { return nil }
-        var answer = Answers.hello(
+        var hello = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
-            limits: limits, settings: settings.latest)
-        answer["mode"] = .string(mode)
-        if !writer.view.isServing, let address = standby?.writerAddress { answer["writer"] = .string(address) }
+            limits: limits, settings: settings.latest, mode: mode)
+        if !writer.view.isServing { hello.writer = standby?.writerAddress }
         if configuration.mode == .follower {
             let lag = tailer?.lag
-            answer["lag_positions"] = lag?.positions.map { .integer($0) } ?? .null
-            answer["lag_seconds"] = lag?.seconds.map { .string(String(format: "%.3f", $0)) } ?? .null
+            hello.lag = Reply.Hello.Lag(positions: lag?.positions, seconds: lag?.seconds.map { String(format: "%.3f", $0) })
         }
-        return (entry, .ok(answer))
+        return (entry, .ok(hello))
     }
 
     // MARK: Appends
@@ -100,19 +98,13 @@ final class ServerContext: SessionBackend {
             metrics.answered(result, since: started)
             answer(result)
         }
-        let event: Event
-        switch EventCodec.decode(json: json, currency: settings.currency) {
-        case .failure(let rejection):
-            answer(.refused(ProtocolError(rejection)))
-            return true
-        case .success(let decoded):
-            event = decoded
-        }
-        if let refusal = Permissions.check(event.body.type, by: role) ?? agent.flatMap({ Permissions.check(event, boundTo: $0) }) {
+        switch AppendAdmission.admit(json: json, role: role, agent: agent, currency: settings.currency) {
+        case .failure(let refusal):
             answer(.refused(refusal))
             return true
+        case .success(let (event, authority)):
+            return writer.submit(event, authority: authority, complete: answer)
         }
-        return writer.submit(event, authority: agent.map(Authority.person) ?? .app, complete: answer)
     }
 
     func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void) { writer.whenRoom(room) }

@@ -1,6 +1,6 @@
 import NIOSSL
 
-/// The listener's TLS (DESIGN.md §5, Transport): its certificate chain and
+/// The listener's TLS (docs/OPERATIONS.md, "TLS"): its certificate chain and
 /// key, and, for mutual TLS, the CA whose certificates clients must present.
 /// TLS 1.2 and later only.
 public struct ServerTLS: Sendable {

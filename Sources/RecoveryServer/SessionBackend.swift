@@ -8,7 +8,7 @@ import RecoveryDomain
 /// under the connection limits, tokens, the writer, queries, pages of the log
 /// and the live feed of committed events. ``ServerContext`` is the real one;
 /// handler tests use a scripted one.
-protocol SessionBackend: AnyObject, Sendable {
+package protocol SessionBackend: AnyObject, Sendable {
     var limits: Limits { get }
     var logger: Logger { get }
     /// Says which refused connections to log (a flood must not flood the log).
@@ -42,5 +42,5 @@ protocol SessionBackend: AnyObject, Sendable {
 }
 
 extension SessionBackend {
-    func slowConsumerClosed() {}
+    package func slowConsumerClosed() {}
 }

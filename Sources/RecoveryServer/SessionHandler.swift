@@ -14,10 +14,10 @@ import RecoveryDomain
 /// Inputs that arrive while actions are being carried out (a query answered
 /// at once, writability changing during a write) wait in a small inbox and are
 /// handled right after, so the machine is never re-entered.
-final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = LineFrame
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = LineFrame
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     private let backend: SessionBackend
     private var machine: SessionStateMachine
@@ -43,7 +43,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// How long a closing connection still reads (and drops) after its FIN.
     static let linger = TimeAmount.milliseconds(500)
 
-    init(backend: SessionBackend) {
+    package init(backend: SessionBackend) {
         self.backend = backend
         machine = SessionStateMachine(limits: backend.limits)
     }
@@ -52,7 +52,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Channel events
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         self.context = context
         peer = context.channel.remoteAddress?.ipAddress ?? context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -83,7 +83,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         deliver(.channelClosed)
         if joined { backend.leave(id) }
         joined = false
@@ -94,16 +94,16 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         deliver(.frame(unwrapInboundIn(data)))
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         deliver(.writabilityChanged(context.channel.isWritable))
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             deliver(.idle)
             return
@@ -111,7 +111,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is NIOSSLError || error is BoringSSLError {
             backend.logger.warning("TLS handshake or record failed; closing", metadata: ["peer": "\(peer)", "error": "\(error)"])
         } else {
@@ -121,7 +121,7 @@ final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Reading is paused by holding the channel's `read` until the machine resumes it.
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if readPaused {
             readHeld = true
         } else {

@@ -3,7 +3,7 @@ import Foundation
 import LedgerStore
 import RecoveryDomain
 
-/// The token file (DESIGN.md §5): one line per token,
+/// The token file (docs/OPERATIONS.md, "Roles and tokens"): one line per token,
 /// `<role> <sha256 hex of the token> [agent=<agent_id>] [<name>]`. Only hashes
 /// are stored; blank lines and lines starting with `#` are ignored. A token
 /// with `agent=` is bound to that person (docs/OPERATIONS.md, "Who may act as

@@ -1,6 +1,6 @@
 import RecoveryDomain
 
-/// The fixed list of `ERR` codes (DESIGN.md §5, docs/PROTOCOL.md).
+/// The fixed list of `ERR` codes (docs/PROTOCOL.md, "Error codes").
 public enum ErrorCode: String, Sendable, CaseIterable {
     case badRequest = "bad_request"
     case unknownCommand = "unknown_command"

@@ -1,7 +1,9 @@
+import RecoveryTesting
 import RecoveryWire
 import ArgumentParser
 import Crypto
 import Foundation
+import Synchronization
 import LedgerStore
 import RecoveryClient
 
@@ -66,16 +68,18 @@ struct FullBenchmark: ParsableCommand {
         let half = full.eventsPerSecond / 2
         progress("queries under load: appends paced at \(Int(half)) events/s, BUDGET and CASE from one more connection")
         let load = AppendLoad()
-        let box = ResultBox()
+        let box = Mutex<AppendLoad.Result?>(nil)
+        let done = DispatchGroup()
         let (host, port, token, connections, depth, seconds) = (environment.host, environment.port, environment.token, connections, depth, seconds)
-        let loadThread = Thread {
-            box.result = (try? load.run(
-                host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: half))
+        done.enter()
+        Thread.detachNewThread {
+            let result = try? load.run(host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: half)
+            box.withLock { $0 = result }
+            done.leave()
         }
-        loadThread.start()
         let queries = try Queries.measure(environment: environment, seconds: seconds, cases: { load.knownCases })
-        while !loadThread.isFinished { usleep(10_000) }
-        let halfResult = box.result ?? AppendLoad.Result()
+        done.wait()
+        let halfResult = box.withLock { $0 } ?? AppendLoad.Result()
         var paced = halfResult.latencies.summary as [String: Any]
         paced["events_per_s"] = Int(halfResult.eventsPerSecond)
         report.append(("appends (half load)", paced))
@@ -104,11 +108,6 @@ struct FullBenchmark: ParsableCommand {
 
         try printReport(report, json: json)
     }
-}
-
-/// Hands a result from the load thread back to the benchmark.
-final class ResultBox: @unchecked Sendable {
-    var result: AppendLoad.Result?
 }
 
 /// Prints a benchmark's sections: a table, or one JSON object.
@@ -195,7 +194,7 @@ struct BenchEnvironment {
             ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []), output: folder.appending(path: "recoveryd.log").path)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
-            if (try? LineConnection(host: host, port: port)) != nil { return }
+            if (try? LineClient(host: host, port: port)) != nil { return }
             usleep(5_000)
         }
         throw ClientError("recoveryd did not start; see \(folder.appending(path: "recoveryd.log").path)")
@@ -203,7 +202,7 @@ struct BenchEnvironment {
 
     /// `recoveryd_appends_total{result="recorded"}` from the daemon's `/metrics`.
     func scrapeRecordedAppends() -> Int? {
-        guard let metricsPort, let http = try? LineConnection(host: host, port: metricsPort) else { return nil }
+        guard let metricsPort, let http = try? LineClient(host: host, port: metricsPort) else { return nil }
         try? http.send("GET /metrics HTTP/1.0\r\nHost: \(host)\r\n\r\n")
         while let line = try? http.readLine() {
             if line.hasPrefix(#"recoveryd_appends_total{result="recorded"} "#) {
@@ -225,7 +224,7 @@ struct BenchEnvironment {
     }
 
     func head() throws -> Int64 {
-        let connection = try LineConnection(host: host, port: port)
+        let connection = try LineClient(host: host, port: port)
         let hello = try Answer(try connection.request("HELLO \(token)"))
         return (hello.object?["position"] as? NSNumber)?.int64Value ?? 0
     }
@@ -315,6 +314,7 @@ enum Ceiling {
         let start = Date()
         let threads = (0..<connections).map { index in
             Thread {
+                defer { counts.done() }
                 guard let connection = try? PGConnection(conninfo) else { return }
                 var position = index + 1
                 while Date().timeIntervalSince(start) < seconds && position <= rows {
@@ -326,35 +326,33 @@ enum Ceiling {
             }
         }
         threads.forEach { $0.start() }
-        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        counts.waitForAll(threads.count)
         return Double(counts.total) / Date().timeIntervalSince(start)
     }
 }
 
-/// Counters the ceiling's threads add to.
-final class ResultCounts: @unchecked Sendable {
-    private let lock = NSLock()
-    private var counts: [Int]
+/// Counters the ceiling's threads add to, and their finishing.
+final class ResultCounts: Sendable {
+    private let counts: Mutex<[Int]>
+    private let finished = DispatchSemaphore(value: 0)
 
-    init(_ slots: Int) { counts = Array(repeating: 0, count: slots) }
+    init(_ slots: Int) { counts = Mutex(Array(repeating: 0, count: slots)) }
 
-    func add(_ count: Int, at slot: Int) {
-        lock.lock()
-        counts[slot] += count
-        lock.unlock()
-    }
+    func add(_ count: Int, at slot: Int) { counts.withLock { $0[slot] += count } }
 
-    var total: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return counts.reduce(0, +)
-    }
+    var total: Int { counts.withLock { $0.reduce(0, +) } }
+
+    /// A thread is done.
+    func done() { finished.signal() }
+
+    /// Returns once `threads` threads said they are done.
+    func waitForAll(_ threads: Int) { for _ in 0..<threads { finished.wait() } }
 }
 
 /// BUDGET and CASE latencies from one connection, one request at a time.
 enum Queries {
     static func measure(environment: BenchEnvironment, seconds: Double, cases: () -> [String]) throws -> (budget: Latencies, caseQuery: Latencies) {
-        let connection = try LineConnection(host: environment.host, port: environment.port)
+        let connection = try LineClient(host: environment.host, port: environment.port)
         _ = try connection.request("HELLO \(environment.token)")
         var budget = Latencies()
         var caseQuery = Latencies()
@@ -379,7 +377,7 @@ enum Queries {
 /// REPLAY to one client, and PostgreSQL's COPY … TO STDOUT of the payloads.
 enum Replay {
     static func measure(environment: BenchEnvironment) throws -> [String: Any] {
-        let connection = try LineConnection(host: environment.host, port: environment.port, timeoutSeconds: 600)
+        let connection = try LineClient(host: environment.host, port: environment.port, timeoutSeconds: 600)
         _ = try connection.request("HELLO \(environment.token)")
         let start = Date()
         try connection.send("REPLAY 1\n")

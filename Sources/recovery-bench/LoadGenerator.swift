@@ -1,5 +1,7 @@
+import RecoveryTesting
 import RecoveryWire
 import Foundation
+import Synchronization
 import RecoveryClient
 
 /// Latencies in microseconds, merged from every connection, with percentiles.
@@ -71,7 +73,7 @@ struct CaseScript {
 
 /// Drives appends over `connections` connections with `depth` requests in
 /// flight on each, for `seconds`, optionally paced to `rate` events/s in all.
-final class AppendLoad: @unchecked Sendable {
+final class AppendLoad: Sendable {
     struct Result {
         var accepted = 0
         var refused = 0
@@ -81,40 +83,41 @@ final class AppendLoad: @unchecked Sendable {
         var eventsPerSecond: Double { seconds > 0 ? Double(accepted + refused) / seconds : 0 }
     }
 
-    private let lock = NSLock()
-    private var result = Result()
-    private var stopFlag = false
-    private var knownCaseIDs: [String] = []
+    private struct Shared {
+        var result = Result()
+        var knownCaseIDs: [String] = []
+    }
+
+    private let shared = Mutex(Shared())
 
     func run(host: String, port: Int, token: String, connections: Int, depth: Int, seconds: Double, rate: Double?) throws -> Result {
         let start = Date()
         let deadline = start.addingTimeInterval(seconds)
         var threads: [Thread] = []
+        let finished = DispatchGroup()
         for index in 0..<connections {
-            let connection = try LineConnection(host: host, port: port, timeoutSeconds: 60)
+            let connection = try LineClient(host: host, port: port, timeoutSeconds: 60)
             guard (try? connection.request("HELLO \(token)"))?.hasPrefix("OK") == true else { throw ClientError("HELLO refused") }
+            finished.enter()
             let thread = Thread { [self] in
                 drive(connection, index: index, depth: depth, deadline: deadline, interval: rate.map { Double(connections) / $0 })
+                finished.leave()
             }
             thread.stackSize = 1 << 20
             threads.append(thread)
         }
         threads.forEach { $0.start() }
-        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
-        lock.lock()
-        defer { lock.unlock() }
-        result.seconds = Date().timeIntervalSince(start)
-        return result
+        finished.wait()
+        return shared.withLock { shared in
+            shared.result.seconds = Date().timeIntervalSince(start)
+            return shared.result
+        }
     }
 
     /// Up to 1,000 cases whose complaint was sent (for CASE queries).
-    var knownCases: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return knownCaseIDs
-    }
+    var knownCases: [String] { shared.withLock { $0.knownCaseIDs } }
 
-    private func drive(_ connection: LineConnection, index: Int, depth: Int, deadline: Date, interval: Double?) {
+    private func drive(_ connection: LineClient, index: Int, depth: Int, deadline: Date, interval: Double?) {
         var script = CaseScript(connection: index)
         var sentAt: [UInt64] = []
         var head = 0
@@ -142,11 +145,7 @@ final class AppendLoad: @unchecked Sendable {
                     let line = "APPEND " + script.next() + "\n"
                     sentAt.append(now())
                     try connection.send(line)
-                    if opens {
-                        lock.lock()
-                        if knownCaseIDs.count < 1_000 { knownCaseIDs.append(caseID) }
-                        lock.unlock()
-                    }
+                    if opens { shared.withLock { if $0.knownCaseIDs.count < 1_000 { $0.knownCaseIDs.append(caseID) } } }
                 }
                 if sentAt.count == head { break }
                 guard let answer = try connection.readLine() else { break }
@@ -166,11 +165,11 @@ final class AppendLoad: @unchecked Sendable {
         } catch {
             errors["client: \(error)", default: 0] += 1
         }
-        lock.lock()
-        result.accepted += accepted
-        result.refused += refused
-        result.latencies.merge(latencies)
-        for (key, value) in errors { result.errors[key, default: 0] += value }
-        lock.unlock()
+        shared.withLock { shared in
+            shared.result.accepted += accepted
+            shared.result.refused += refused
+            shared.result.latencies.merge(latencies)
+            for (key, value) in errors { shared.result.errors[key, default: 0] += value }
+        }
     }
 }

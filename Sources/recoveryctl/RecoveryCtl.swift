@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import RecoveryWire
 import RecoveryWire
 import RecoveryClient
 import RecoveryDomain
 
 @main
-struct RecoveryCtl: ParsableCommand {
+struct RecoveryCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recoveryctl",
         abstract: "A client of recoveryd for people at a terminal.",
@@ -49,18 +50,18 @@ struct ConnectionOptions: ParsableArguments {
         if tlsCert != nil && tls == nil { throw ValidationError("--tls-cert needs --tls-ca (or $RECOVERYD_TLS_CA)") }
     }
 
-    func connect() throws -> LineConnection { try connectWithHello().connection }
+    func connect() async throws -> LineConnection { try await connectWithHello().connection }
 
     /// Connects and says HELLO, keeping which server answered.
-    func session() throws -> ServerList.Session {
-        try servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: false)
+    func session() async throws -> ServerList.Session {
+        try await servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: false)
     }
 
     /// Connects and says HELLO; returns the connection and HELLO's answer.
     /// With a list of servers, the first that answers; with `writer`, the
     /// first that is the writer (see ``ServerList``).
-    func connectWithHello(writer: Bool = false) throws -> (connection: LineConnection, hello: Reply.Hello) {
-        let session = try servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: writer)
+    func connectWithHello(writer: Bool = false) async throws -> (connection: LineConnection, hello: Reply.Hello) {
+        let session = try await servers().connect(token: try token(), tls: tls, timeoutSeconds: 600, writer: writer)
         return (session.connection, try Answer(session.hello).decode(Reply.Hello.self))
     }
 
@@ -71,8 +72,9 @@ struct ConnectionOptions: ParsableArguments {
         } catch let error as ClientError {
             throw ValidationError(error.description)
         }
-        if tls == nil, let remote = list.addresses.first(where: { !Loopback.contains(host: $0.host) }), !Self.warnedInClear {
-            Self.warnedInClear = true
+        if tls == nil, let remote = list.addresses.first(where: { !Loopback.contains(host: $0.host) }),
+            !Self.warnedInClear.exchange(true, ordering: .relaxed)
+        {
             FileHandle.standardError.write(
                 Data(
                     "recoveryctl: warning: the token goes to \(remote) in clear, readable on the network path; use TLS (--tls-ca or $RECOVERYD_TLS_CA)\n"
@@ -82,7 +84,7 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// Said once per run, however many connections it makes.
-    nonisolated(unsafe) private static var warnedInClear = false
+    private static let warnedInClear = Atomic<Bool>(false)
 
     func token() throws -> String {
         if let tokenFile {
@@ -95,9 +97,9 @@ struct ConnectionOptions: ParsableArguments {
 }
 
 /// Runs `body`, printing refusals and failures for people, with exit status 1.
-func reporting(_ body: () throws -> Void) throws {
+func reporting(_ body: () async throws -> Void) async throws {
     do {
-        try body()
+        try await body()
     } catch let refusal as ServerRefusal {
         FileHandle.standardError.write(Data("error: \(refusal.code) \(refusal.message)\n".utf8))
         throw ExitCode.failure
@@ -176,7 +178,7 @@ func printJSON(_ line: String) {
     if case .ok(let json) = try? Answer(line) { print(json) }
 }
 
-struct AppendCommand: ParsableCommand {
+struct AppendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append",
         abstract: "Append events from a JSON-lines file (or standard input), pipelined.",
@@ -186,8 +188,8 @@ struct AppendCommand: ParsableCommand {
     @Option(help: "Requests in flight at once.") var depth = 256
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
+    func run() async throws {
+        try await reporting {
             let text: String
             if let file {
                 text = try String(contentsOfFile: file, encoding: .utf8)
@@ -198,7 +200,7 @@ struct AppendCommand: ParsableCommand {
                 .map { (number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
                 .filter { !$0.text.isEmpty }
             var progress = Progress(total: lines.count, label: "lines")
-            let summary = try appendMovingOn(lines.map(\.text)) { progress.update($0) }
+            let summary = try await appendMovingOn(lines.map(\.text)) { progress.update($0) }
             progress.update(lines.count, force: true)
             progress.finish()
             let refusals = summary.refusals
@@ -212,7 +214,7 @@ struct AppendCommand: ParsableCommand {
     /// `read_only` or `unavailable`, the lines not yet recorded go again to the
     /// next writer found in the list (appends are idempotent), for up to a
     /// minute. A line recorded before a switch may then count as a duplicate.
-    private func appendMovingOn(_ events: [String], progress: (Int) -> Void) throws -> PipelinedAppend.Summary {
+    private func appendMovingOn(_ events: [String], progress: (Int) -> Void) async throws -> PipelinedAppend.Summary {
         var results = [Result<Reply.Receipt, ServerRefusal>?](repeating: nil, count: events.count)
         let deadline = Date().addingTimeInterval(60)
         var lastProblem = ""
@@ -227,9 +229,9 @@ struct AppendCommand: ParsableCommand {
             if open.isEmpty || Date() > deadline { break }
             if !lastProblem.isEmpty { FileHandle.standardError.write(Data("recoveryctl: \(lastProblem); trying the servers again\n".utf8)) }
             do {
-                let (server, _) = try connection.connectWithHello(writer: true)
-                defer { _ = try? server.request("QUIT") }
-                let summary = try PipelinedAppend(connection: server, depth: depth).run(open.map { events[$0] }) { progress($0) }
+                let (server, _) = try await connection.connectWithHello(writer: true)
+                defer { server.close() }
+                let summary = try await PipelinedAppend(connection: server, depth: depth).run(open.map { events[$0] }) { progress($0) }
                 for (slot, result) in zip(open, summary.results) { results[slot] = result }
                 lastProblem = summary.refusals.first { ["read_only", "unavailable"].contains($0.refusal.code) }.map { "\($0.refusal)" } ?? ""
             } catch let refusal as ServerRefusal {
@@ -237,7 +239,7 @@ struct AppendCommand: ParsableCommand {
             } catch {
                 lastProblem = "\(error)"
             }
-            if !lastProblem.isEmpty { Thread.sleep(forTimeInterval: 0.5) }
+            if !lastProblem.isEmpty { try await Task.sleep(for: .milliseconds(500)) }
         }
         return PipelinedAppend.Summary(results: results.map {
             $0 ?? .failure(ServerRefusal(code: "unavailable", message: "no server recorded it within a minute: \(lastProblem)"))
@@ -254,7 +256,7 @@ func printAsOf(_ line: String) throws {
     if let at = asOf.at { print("as of position \(at) (chain hash \(asOf.atHash ?? "?"))") }
 }
 
-struct CaseCommand: ParsableCommand {
+struct CaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "case", abstract: "Show one case: its outcome and history.")
     @Argument(help: "The case_id.") var caseID: String
     @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
@@ -262,10 +264,10 @@ struct CaseCommand: ParsableCommand {
     @OptionGroup var time: TimeOptions
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let (server, hello) = try connection.connectWithHello()
-            let line = try server.request("CASE \(caseID)" + atArgument(at))
+    func run() async throws {
+        try await reporting {
+            let (server, hello) = try await connection.connectWithHello()
+            let line = try await server.request("CASE \(caseID)" + atArgument(at))
             let c = try Answer(line).decode(Reply.Case.self)
             if json { return printJSON(line) }
             let times = time.times(ledger: hello.timeZone)
@@ -314,7 +316,7 @@ struct CaseCommand: ParsableCommand {
     }
 }
 
-struct BudgetCommand: ParsableCommand {
+struct BudgetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "budget", abstract: "One person's allowance use on a day.")
     @Argument(help: "The agent_id.") var agentID: String
     @Argument(help: "The day (YYYY-MM-DD; default today).") var day: String?
@@ -322,47 +324,48 @@ struct BudgetCommand: ParsableCommand {
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let line = try connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? "") + atArgument(at))
+    func run() async throws {
+        try await reporting {
+            let line = try await connection.connect().request("BUDGET \(agentID)" + (day.map { " \($0)" } ?? "") + atArgument(at))
             let b = try Answer(line).decode(Reply.Budget.self)
             if json { return printJSON(line) }
             try printAsOf(line)
             print("\(shown(b.agentId)) on \(b.day): spent \(money(b.spent, b.currency)) of \(money(b.allowance, b.currency)), \(money(b.remaining, b.currency)) left (\(b.compensations) compensations, \(b.reversals) reversals)")
-            if let late = b.lateReversals, late > 0 {
-                print("and \(late) reversal\(late == 1 ? "" : "s") of earlier days' compensations: \(money(b.lateReversed ?? 0, b.currency)) taken back (no room given back)")
+            if b.lateReversals > 0 {
+                let late = b.lateReversals
+                print("and \(late) reversal\(late == 1 ? "" : "s") of earlier days' compensations: \(money(b.lateReversed, b.currency)) taken back (no room given back)")
             }
         }
     }
 }
 
-struct BudgetsCommand: ParsableCommand {
+struct BudgetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "budgets", abstract: "Everyone's allowance use on a day, with totals.")
     @Argument(help: "The day (YYYY-MM-DD; default today in the ledger's time zone).") var day: String?
     @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let line = try connection.connect().request("BUDGETS" + (day.map { " \($0)" } ?? "") + atArgument(at))
+    func run() async throws {
+        try await reporting {
+            let line = try await connection.connect().request("BUDGETS" + (day.map { " \($0)" } ?? "") + atArgument(at))
             let b = try Answer(line).decode(Reply.Budgets.self)
             if json { return printJSON(line) }
             try printAsOf(line)
             let rows = b.agents.map {
                 [
                     shown($0.agentId), money($0.allowance, b.currency), money($0.spent, b.currency), money($0.remaining, b.currency),
-                    "\($0.compensations)", "\($0.reversals)", $0.lateReversed.map { $0 > 0 ? "-" + money($0, b.currency) : "" } ?? "",
+                    "\($0.compensations)", "\($0.reversals)", $0.lateReversed > 0 ? "-" + money($0.lateReversed, b.currency) : "",
                 ]
             }
             print("budgets on \(b.day)")
             print(table(["agent", "allowance", "spent", "remaining", "compensations", "reversals", "late reversals"], rows))
-            print("total spent \(money(b.totalSpent, b.currency)) of \(money(b.totalAllowance, b.currency)), over \(b.agents.count) people (\(b.covers ?? "everyone with a row that day"))")
+            print("total spent \(money(b.totalSpent, b.currency)) of \(money(b.totalAllowance, b.currency)), over \(b.agents.count) people (\(b.covers.isEmpty ? "everyone with a row that day" : b.covers))")
         }
     }
 }
 
-struct OutcomesCommand: ParsableCommand {
+struct OutcomesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "outcomes", abstract: "Recovery outcomes and the paradox rate, grouped.")
     @Option(help: "agent, channel, category, severity, repeat, day or week.") var by: String?
     @Option(help: "First complaint day (YYYY-MM-DD).") var from: String?
@@ -371,20 +374,23 @@ struct OutcomesCommand: ParsableCommand {
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
+    func run() async throws {
+        try await reporting {
             var request = "OUTCOMES"
             if let by { request += " by=\(by)" }
             if let from { request += " from=\(from)" }
             if let to { request += " to=\(to)" }
-            let line = try connection.connect().request(request + atArgument(at))
+            let line = try await connection.connect().request(request + atArgument(at))
             let o = try Answer(line).decode(Reply.Outcomes.self)
             if json { return printJSON(line) }
             try printAsOf(line)
             func row(_ key: String, _ s: Reply.Outcomes.Summary) -> [String] {
-                [key] + [s.cases, s.open, s.paradox, s.restored, s.unrecovered, s.unmeasured, s.defected].map(String.init)
-                    + [percent(s.paradoxRate), decimal(s.meanUplift, 2), decimal(s.nps, 2), percent(s.followUpOnTimeRate),
-                        s.followUpsOverdue.map(String.init) ?? "–", money(s.compensationTotal, o.currency)]
+                let counts: [Int] = [s.cases, s.open, s.paradox, s.restored, s.unrecovered, s.unmeasured, s.defected]
+                let figures: [String] = [
+                    percent(s.paradoxRate?.value), decimal(s.meanUplift?.value, 2), decimal(s.nps?.value, 2), percent(s.followUpOnTimeRate?.value),
+                    String(s.followUpsOverdue), money(s.compensationTotal, o.currency),
+                ]
+                return [key] + counts.map(String.init) + figures
             }
             let groups = o.groups.map { row(shown($0.key ?? ""), $0) }
             // By agent, money is what the cases they own received, whoever was charged.
@@ -397,7 +403,7 @@ struct OutcomesCommand: ParsableCommand {
     }
 }
 
-struct ReplayCommand: ParsableCommand {
+struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay", abstract: "Copy the log to a JSON-lines file, checking its chain on the way.")
     @Option(help: "First position.") var from: Int64 = 1
@@ -405,19 +411,19 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The file to write.") var output: String
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let server = try connection.connect()
+    func run() async throws {
+        try await reporting {
+            let server = try await connection.connect()
             guard FileManager.default.createFile(atPath: output, contents: nil) else { throw ClientError("cannot create \(output)") }
             guard let file = FileHandle(forWritingAtPath: output) else { throw ClientError("cannot write \(output)") }
             defer { try? file.close() }
-            try server.send("REPLAY \(from)" + (to.map { " \($0)" } ?? "") + "\n")
+            try await server.send("REPLAY \(from)" + (to.map { " \($0)" } ?? "") + "\n")
             var progress = Progress(total: to.map { Int($0 - from + 1) }, label: "events")
             var pending = Data()
             var payloads: [[UInt8]] = []
             var count = 0
             var final = ""
-            while let line = try server.readLineBytes() {
+            while let line = try await server.readLineBytes() {
                 guard line.starts(with: Array("EVENT ".utf8)) else {
                     final = String(decoding: line, as: UTF8.self)
                     break
@@ -463,7 +469,7 @@ func requireGenesis(_ summary: Reply.ReplaySummary) throws {
     }
 }
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check the hash chain on this side, independent of the server's VERIFY.",
@@ -488,8 +494,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "With --heads: the newest saved head must have been signed within this many seconds.") var maxAge: Double = 3_600
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
+    func run() async throws {
+        try await reporting {
             var expectedHash: String?
             let payloads: [[UInt8]]
             var previous = ChainVerifier.genesis
@@ -543,7 +549,7 @@ struct VerifyCommand: ParsableCommand {
                 let data = try Data(contentsOf: URL(fileURLWithPath: file))
                 payloads = data.split(separator: 0x0A).map { Array($0) }
             } else {
-                let (events, final) = try connection.connect().stream("REPLAY 1")
+                let (events, final) = try await connection.connect().stream("REPLAY 1")
                 let summary = try Answer(final).decode(Reply.ReplaySummary.self)
                 try requireGenesis(summary)
                 expectedHash = summary.hash
@@ -596,7 +602,7 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-struct HeadCommand: ParsableCommand {
+struct HeadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "head",
         abstract: "Print the server's head, signed, as one JSON line with its signing key; or keep them with --follow.",
@@ -622,14 +628,14 @@ struct HeadCommand: ParsableCommand {
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
     }
 
-    func run() throws {
-        try reporting {
-            guard let follow else { return print(try HeadCheck.line(try fetch())) }
+    func run() async throws {
+        try await reporting {
+            guard let follow else { return print(try HeadCheck.line(try await fetch())) }
             var kept = 0
             while count.map({ kept < $0 }) ?? true {
-                if kept > 0 { Thread.sleep(forTimeInterval: interval) }
+                if kept > 0 { try await Task.sleep(for: .seconds(interval)) }
                 do {
-                    try Self.append(HeadCheck.line(try fetch()) + "\n", to: follow)
+                    try Self.append(HeadCheck.line(try await fetch()) + "\n", to: follow)
                     kept += 1
                     print("kept head \(kept) in \(follow)")
                 } catch let refusal as HeadRefusal {
@@ -658,10 +664,10 @@ struct HeadCommand: ParsableCommand {
     }
 
     /// One head from the server, checked.
-    func fetch() throws -> Reply.Head {
-        let (server, hello) = try connection.connectWithHello()
+    func fetch() async throws -> Reply.Head {
+        let (server, hello) = try await connection.connectWithHello()
         defer { server.close() }
-        var head = try server.call("HEAD", as: Reply.Head.self)
+        var head = try await server.call("HEAD", as: Reply.Head.self)
         let known = KnownKeys()
         let pinned: String?
         switch try known.check(ledger: head.ledger, key: signingKey ?? hello.signingKey ?? "", accept: acceptNewKey || signingKey != nil) {
@@ -684,7 +690,7 @@ struct HeadCommand: ParsableCommand {
     }
 }
 
-struct CasesCommand: ParsableCommand {
+struct CasesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cases", abstract: "Find cases: a customer's history, an agent's cases; newest first, a page at a time.")
     @Option(help: "Only this customer_id.") var customer: String?
@@ -697,11 +703,11 @@ struct CasesCommand: ParsableCommand {
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
+    func run() async throws {
+        try await reporting {
             let arguments = [("customer", customer), ("owner", owner), ("status", status), ("from", from), ("to", to), ("after", after),
                 ("limit", limit.map(String.init))].compactMap { key, value in value.map { "\(key)=\($0)" } }
-            let line = try connection.connect().request((["CASES"] + arguments).joined(separator: " "))
+            let line = try await connection.connect().request((["CASES"] + arguments).joined(separator: " "))
             let page = try Answer(line).decode(Reply.Cases.self)
             if json { return printJSON(line) }
             print(table(
@@ -714,7 +720,7 @@ struct CasesCommand: ParsableCommand {
     }
 }
 
-struct DueCommand: ParsableCommand {
+struct DueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "due", abstract: "Open cases whose first follow-up is due by the end of today, oldest deadline first; overdue ones marked.")
     @Argument(help: "Only this owner's (agent_id).") var agentID: String?
@@ -722,43 +728,31 @@ struct DueCommand: ParsableCommand {
     @OptionGroup var time: TimeOptions
     @OptionGroup var connection: ConnectionOptions
 
-    struct Due: Decodable {
-        struct Line: Decodable {
-            var caseId: String
-            var owner: String
-            var customerId: String
-            var followUpDue: String
-            var overdue: Bool?
-        }
-        var day: String
-        var cases: [Line]
-    }
-
-    func run() throws {
-        try reporting {
-            let (server, hello) = try connection.connectWithHello()
-            let line = try server.request("DUE" + (agentID.map { " \($0)" } ?? ""))
-            let due = try Answer(line).decode(Due.self)
+    func run() async throws {
+        try await reporting {
+            let (server, hello) = try await connection.connectWithHello()
+            let line = try await server.request("DUE" + (agentID.map { " \($0)" } ?? ""))
+            let due = try Answer(line).decode(Reply.Due.self)
             if json { return printJSON(line) }
             let times = time.times(ledger: hello.timeZone)
             let overdue = due.cases.filter { $0.overdue == true }.count
             print("follow-ups due by the end of \(due.day) (\(times.zone.identifier)): \(due.cases.count), \(overdue) overdue")
             print(table(
                 ["case", "owner", "customer", "due", ""],
-                due.cases.map { [shown($0.caseId), shown($0.owner), shown($0.customerId), times.show($0.followUpDue), $0.overdue == true ? "OVERDUE" : ""] }))
+                due.cases.map { [shown($0.caseId), shown($0.owner), shown($0.customerId), times.show($0.followUpDue ?? ""), $0.overdue == true ? "OVERDUE" : ""] }))
         }
     }
 }
 
-struct PeopleCommand: ParsableCommand {
+struct PeopleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "people", abstract: "Everyone with an allowance setting or a charge: role and today's allowance.")
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let line = try connection.connect().request("PEOPLE")
+    func run() async throws {
+        try await reporting {
+            let line = try await connection.connect().request("PEOPLE")
             let people = try Answer(line).decode(Reply.People.self)
             if json { return printJSON(line) }
             print("people on \(people.day)")
@@ -767,19 +761,19 @@ struct PeopleCommand: ParsableCommand {
     }
 }
 
-struct TailCommand: ParsableCommand {
+struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tail", abstract: "Subscribe and print events as they are recorded.")
     @Option(help: "First position (default: the next one to be recorded).") var from: Int64?
     @Option(help: "Stop after this many events.") var count: Int?
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let (server, hello) = try connection.connectWithHello()
+    func run() async throws {
+        try await reporting {
+            let (server, hello) = try await connection.connectWithHello()
             let start = from ?? hello.position + 1
-            try server.send("SUBSCRIBE \(start)\n")
+            try await server.send("SUBSCRIBE \(start)\n")
             var printed = 0
-            while count.map({ printed < $0 }) ?? true, let line = try server.readLine() {
+            while count.map({ printed < $0 }) ?? true, let line = try await server.readLine() {
                 switch try Answer(line) {
                 case .event(let payload):
                     print(stdoutIsTerminal ? shown(payload) : payload)
@@ -791,7 +785,7 @@ struct TailCommand: ParsableCommand {
                     throw ServerRefusal(code: code, message: message)
                 }
             }
-            _ = try? server.send("UNSUBSCRIBE\nQUIT\n")
+            _ = try? await server.send("UNSUBSCRIBE\nQUIT\n")
         }
     }
 }

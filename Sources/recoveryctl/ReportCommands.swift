@@ -4,17 +4,17 @@ import RecoveryWire
 import RecoveryClient
 import RecoveryDomain
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "The daemon's state: version, mode, position, database, lag, connections, uptime.")
     @Flag(help: "Print the server's JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
-    func run() throws {
-        try reporting {
-            let session = try connection.session()
+    func run() async throws {
+        try await reporting {
+            let session = try await connection.session()
             let hello = try Answer(session.hello).decode(Reply.Hello.self)
-            let line = try session.connection.request("STATUS")
+            let line = try await session.connection.request("STATUS")
             let s = try Answer(line).decode(Reply.Status.self)
             if json { return printJSON(line) }
             let (days, hours, minutes) = (s.uptimeSeconds / 86_400, s.uptimeSeconds % 86_400 / 3_600, s.uptimeSeconds % 3_600 / 60)
@@ -38,7 +38,7 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
-struct ReportCommand: ParsableCommand {
+struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Spending and recovery outcomes over a date range, as an HTML page with charts or as CSV tables.",
@@ -60,21 +60,23 @@ struct ReportCommand: ParsableCommand {
         guard last.daysSinceEpoch - first.daysSinceEpoch < 366 else { throw ValidationError("the range is at most 366 days") }
     }
 
-    func run() throws {
-        try reporting {
-            let session = try connection.session()
+    func run() async throws {
+        try await reporting {
+            let session = try await connection.session()
             let server = session.connection
             let range = "from=\(from) to=\(to)"
-            func spending(_ by: String) throws -> Reply.Spending { try server.call("SPENDING \(range) by=\(by)", as: Reply.Spending.self) }
-            let budgetUse = try spending("person,day")
-            let outcomes = try server.call("OUTCOMES by=week \(range)", as: Reply.Outcomes.self)
-            let status = try server.call("STATUS", as: Reply.Status.self)
+            let budgetUse = try await server.call("SPENDING \(range) by=person,day", as: Reply.Spending.self)
+            let byKind = try await server.call("SPENDING \(range) by=day,kind", as: Reply.Spending.self)
+            let byCategory = try await server.call("SPENDING \(range) by=day,category", as: Reply.Spending.self)
+            let byPerson = try await server.call("SPENDING \(range) by=person", as: Reply.Spending.self)
+            let outcomes = try await server.call("OUTCOMES by=week \(range)", as: Reply.Outcomes.self)
+            let status = try await server.call("STATUS", as: Reply.Status.self)
             let first = BusinessDay(from)!, last = BusinessDay(to)!
             let days = (0...(last.daysSinceEpoch - first.daysSinceEpoch)).map { first.adding(days: $0).description }
             let report = FinanceReport(
                 from: from, to: to, days: days, currency: budgetUse.currency, server: "\(session.address)", position: status.position,
-                generatedAt: Timestamp(Date()).description, budgetUse: budgetUse.rows, byKind: try spending("day,kind").rows,
-                byCategory: try spending("day,category").rows, byPerson: try spending("person").rows, weeks: outcomes.groups,
+                generatedAt: Timestamp(Date()).description, budgetUse: budgetUse.rows, byKind: byKind.rows,
+                byCategory: byCategory.rows, byPerson: byPerson.rows, weeks: outcomes.groups,
                 total: outcomes.total, money: { Money.decimal($0) })
             if let html {
                 try report.html().write(toFile: html, atomically: true, encoding: .utf8)

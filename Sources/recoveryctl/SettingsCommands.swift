@@ -4,7 +4,7 @@ import RecoveryWire
 import RecoveryClient
 import RecoveryDomain
 
-struct SettingsCommand: ParsableCommand {
+struct SettingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "settings",
         abstract: "The ledger's settings in force, and the events that set them; `settings set` changes one.",
@@ -14,15 +14,15 @@ struct SettingsCommand: ParsableCommand {
             """,
         subcommands: [Show.self, Set.self], defaultSubcommand: Show.self)
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the settings in force, each with the position of the event that set it.")
         @Option(help: "Answer as the ledger stood right after this position.") var at: Int64?
         @Flag(help: "Print the server's JSON.") var json = false
         @OptionGroup var connection: ConnectionOptions
 
-        func run() throws {
-            try reporting {
-                let line = try connection.connect().request("SETTINGS" + atArgument(at))
+        func run() async throws {
+            try await reporting {
+                let line = try await connection.connect().request("SETTINGS" + atArgument(at))
                 let s = try Answer(line).decode(Reply.Settings.self)
                 if json { return printJSON(line) }
                 try printAsOf(line)
@@ -39,7 +39,7 @@ struct SettingsCommand: ParsableCommand {
         }
     }
 
-    struct Set: ParsableCommand {
+    struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change a setting from today on (an admin token): appends a ledger_setting event.",
             discussion: """
@@ -53,7 +53,7 @@ struct SettingsCommand: ParsableCommand {
         var agent: String?
         @OptionGroup var connection: ConnectionOptions
 
-        func run() throws {
+        func run() async throws {
             guard let setting = SettingName(rawValue: name) else {
                 throw ValidationError("\(name) is not a setting; one of \(SettingName.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -66,18 +66,18 @@ struct SettingsCommand: ParsableCommand {
             case .text(let text): json = "\"\(text)\""
             case .none: json = "null"
             }
-            try reporting {
-                let (server, hello) = try connection.connectWithHello(writer: true)
+            try await reporting {
+                let (server, hello) = try await connection.connectWithHello(writer: true)
                 let who = agent ?? hello.agent ?? ProcessInfo.processInfo.environment["RECOVERYD_AGENT"] ?? "admin"
                 let event = #"{"event_id":"\#(UUID().uuidString.lowercased())","type":"ledger_setting","agent_id":"\#(who)","name":"\#(setting.rawValue)","value":\#(json)}"#
-                let receipt = try server.call("APPEND " + event, as: Reply.Receipt.self)
+                let receipt = try await server.call("APPEND " + event, as: Reply.Receipt.self)
                 print("\(setting.rawValue) = \(parsed) from today on (position \(receipt.position), hash \(receipt.hash))")
             }
         }
     }
 }
 
-struct AllowanceCommand: ParsableCommand {
+struct AllowanceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "allowance",
         abstract: "Set a person's daily allowance or role from today on (an admin token): appends an allowance event.",
@@ -93,13 +93,13 @@ struct AllowanceCommand: ParsableCommand {
         guard Identifier.isValid(agentID) else { throw ValidationError("\(agentID) is not an agent_id") }
     }
 
-    func run() throws {
+    func run() async throws {
         var fields = #""event_id":"\#(UUID().uuidString.lowercased())","type":"allowance","agent_id":"\#(agentID)""#
         if let dailyLimit { fields += #","daily_limit":\#(dailyLimit)"# }
         if let role { fields += #","role":"\#(role)""# }
-        try reporting {
-            let (server, _) = try connection.connectWithHello(writer: true)
-            let receipt = try server.call("APPEND {" + fields + "}", as: Reply.Receipt.self)
+        try await reporting {
+            let (server, _) = try await connection.connectWithHello(writer: true)
+            let receipt = try await server.call("APPEND {" + fields + "}", as: Reply.Receipt.self)
             print("\(shown(agentID)): \(dailyLimit.map { "daily limit \($0)" } ?? "the role's default allowance")\(role.map { ", role \($0)" } ?? "") from today on (position \(receipt.position))")
         }
     }

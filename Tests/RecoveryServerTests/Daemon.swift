@@ -161,6 +161,16 @@ func waitFor(_ what: String, timeout: TimeInterval = 15, _ condition: () throws 
     }
 }
 
+/// Waits until `condition` holds, polling every 0.1 s without blocking a
+/// thread (for async tests); throws after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(15), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw DaemonError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
 struct DaemonError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

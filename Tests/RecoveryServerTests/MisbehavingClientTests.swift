@@ -90,13 +90,22 @@ struct MisbehavingClientTests {
         usleep(5_000_000)
         for auditor in auditors {
             var last = 0
-            while let line = try auditor.readLine(), line.hasPrefix("EVENT ") {
+            var ending: String?
+            while let line = try auditor.readLine() {
+                guard line.hasPrefix("EVENT ") else {
+                    ending = line
+                    break
+                }
                 let object = try #require((try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any])
                 let position = try #require(object["position"] as? Int)
                 #expect(position == last + 1)
                 last = position
             }
+            // It was sent the start of the log (what fitted its buffers), then cut off.
+            #expect(last > 0, "the auditor received no event at all")
             #expect(last < 4_000, "a client that read nothing for the write timeout was not cut off")
+            // The goodbye, when it fitted behind the events: the last position sent.
+            if let ending { #expect(ending.hasPrefix("ERR slow_consumer \(last) nothing was read for 4 s; resume with REPLAY \(last + 1)"), "\(ending)") }
         }
         #expect(daemon.log.contains("slow consumer cut off"))
     }

@@ -21,7 +21,7 @@ struct ProtocolEndToEndTests {
         #expect(try client.readLine() == nil)
     }
 
-    /// Which role may do what (DESIGN.md §5): every verb against every role.
+    /// Which role may do what (docs/PROTOCOL.md, "Sessions and roles"): every verb against every role.
     @Test func everyRequestIsServedToItsRolesAndForbiddenToOthers() throws {
         let daemon = try Daemon()
         let admin = try daemon.client("admin")

@@ -119,33 +119,36 @@ struct RecoveryCtlTests {
 
 @Suite("RecoveryClient against the real daemon")
 struct RecoveryClientEndToEndTests {
-    @Test func pipelinedAppendsKeepTheirOrderAndTheirReceiptsMatchAReplay() throws {
-        let daemon = try Daemon()
-        let front = try daemon.client("frontline")
-        var events = (1...300).map { Events.complaint($0, caseID: "R-\($0)") }
-        events.append(Events.complaint(1, caseID: "R-1"))  // a retry: duplicate
-        events.append(Events.complaint(1, caseID: "R-1", baseline: 2))  // same id, other content
-        let summary = try PipelinedAppend(connection: front, depth: 32).run(events)
-        #expect(summary.accepted == 300)
-        #expect(summary.duplicates == 1)
-        #expect(summary.refusals.map(\.index) == [301])
-        #expect(summary.refusals.first?.refusal.code == "conflict")
-        let receipts = summary.results.compactMap { try? $0.get() }
-        #expect(receipts.prefix(300).map(\.position) == Array(1...300))
-        // The receipts check against the chain of a replay.
-        let (payloads, final) = try daemon.client("auditor").stream("REPLAY 1")
-        let replayed = try Answer(final).decode(Reply.ReplaySummary.self)
-        var chain = ChainVerifier(previousHash: ChainVerifier.bytes(hex: replayed.prevHash)!)
-        var hashes: [Int64: String] = [:]
-        for payload in payloads {
-            let (position, hash) = try chain.add(Array(payload.utf8))
-            hashes[position] = ChainVerifier.hex(hash)
+    @Test func pipelinedAppendsKeepTheirOrderAndTheirReceiptsMatchAReplay() async throws {
+        try await onOwnThread {
+            let daemon = try Daemon()
+            let front = try await LineConnection(port: daemon.port)
+            _ = try await front.request("HELLO front-token")
+            var events = (1...300).map { Events.complaint($0, caseID: "R-\($0)") }
+            events.append(Events.complaint(1, caseID: "R-1"))  // a retry: duplicate
+            events.append(Events.complaint(1, caseID: "R-1", baseline: 2))  // same id, other content
+            let summary = try await PipelinedAppend(connection: front, depth: 32).run(events)
+            #expect(summary.accepted == 300)
+            #expect(summary.duplicates == 1)
+            #expect(summary.refusals.map(\.index) == [301])
+            #expect(summary.refusals.first?.refusal.code == "conflict")
+            let receipts = summary.results.compactMap { try? $0.get() }
+            #expect(receipts.prefix(300).map(\.position) == Array(1...300))
+            // The receipts check against the chain of a replay.
+            let (payloads, final) = try daemon.client("auditor").stream("REPLAY 1")
+            let replayed = try Answer(final).decode(Reply.ReplaySummary.self)
+            var chain = ChainVerifier(previousHash: ChainVerifier.bytes(hex: replayed.prevHash)!)
+            var hashes: [Int64: String] = [:]
+            for payload in payloads {
+                let (position, hash) = try chain.add(Array(payload.utf8))
+                hashes[position] = ChainVerifier.hex(hash)
+            }
+            let lines = receipts.map { #"{"duplicate":\#($0.duplicate),"hash":"\#($0.hash)","position":\#($0.position)}"# }
+            #expect(ReceiptCheck.check(lines.joined(separator: "\n"), against: hashes).isClean)
+            var forged = receipts[7]
+            forged.hash = String(repeating: "0", count: 64)
+            let bad = ReceiptCheck.check(#"{"duplicate":false,"hash":"\#(forged.hash)","position":8}"#, against: hashes)
+            #expect(bad.mismatches.count == 1)
         }
-        let lines = receipts.map { #"{"duplicate":\#($0.duplicate),"hash":"\#($0.hash)","position":\#($0.position)}"# }
-        #expect(ReceiptCheck.check(lines.joined(separator: "\n"), against: hashes).isClean)
-        var forged = receipts[7]
-        forged.hash = String(repeating: "0", count: 64)
-        let bad = ReceiptCheck.check(#"{"duplicate":false,"hash":"\#(forged.hash)","position":8}"#, against: hashes)
-        #expect(bad.mismatches.count == 1)
     }
 }

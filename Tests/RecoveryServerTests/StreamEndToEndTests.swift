@@ -7,7 +7,7 @@ import Testing
 
 @Suite("recoveryd over TCP: replay, subscriptions and the chain")
 struct StreamEndToEndTests {
-    /// The chain rule of DESIGN.md §4 over the lines of a REPLAY.
+    /// The chain rule of docs/EVENTS.md over the lines of a REPLAY.
     static func chain(from previous: String, over payloads: [String]) -> [String] {
         var hash = Hex.decode(previous)!
         return payloads.map { payload in

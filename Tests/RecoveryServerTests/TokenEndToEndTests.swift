@@ -162,7 +162,7 @@ struct TokenEndToEndTests {
     }
 }
 
-/// `--log-format json` (DESIGN.md §6): one JSON object per line, the same
+/// `--log-format json` (docs/OPERATIONS.md, "Logs"): one JSON object per line, the same
 /// fields as the text lines.
 @Suite("JSON logs")
 struct JSONLogTests {

@@ -4,7 +4,7 @@ import RecoveryDomain
 import TestRandomness
 import Testing
 
-/// DESIGN.md §2, "Values": every event the domain accepts stores, loads and
+/// docs/EVENTS.md, "Conventions": every event the domain accepts stores, loads and
 /// replays; no accepted value may later make a write, a start-up or a query
 /// fail. Before issue 10 one APPEND could stop the daemon from starting or
 /// make every other client's append in its batch fail.

@@ -601,3 +601,5 @@ public struct WriterLog: Sendable, Equatable {
     static func warning(_ message: String, _ metadata: [String: String] = [:]) -> WriterLog { WriterLog(level: .warning, message: message, metadata: metadata) }
     static func error(_ message: String, _ metadata: [String: String] = [:]) -> WriterLog { WriterLog(level: .error, message: message, metadata: metadata) }
 }
+
+extension WriterStateMachine.Append: Sendable where Ticket: Sendable {}
