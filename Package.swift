@@ -1,13 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module layout and one-way dependencies: ../shared/DESIGN.md §6.
-//   recoveryd → RecoveryServer → LedgerStore, LineProtocol → RecoveryDomain
-//   LedgerStore → CLibPQ (system libpq)
-//   recovery-bench → RecoveryServer too (its metrics, measured in `recovery-bench cpu --metrics`)
-//   recoveryctl, recovery-bench → RecoveryClient (a blocking line-protocol client,
-//   shared with the end-to-end tests) and the pure modules
-//   EmbedSchemaPlugin + embed-schema compile schema/*.sql into LedgerStore
+// Module layout and one-way dependencies: docs/ARCHITECTURE.md, "Modules".
+//   recoveryd → RecoveryServer → LedgerStore, LineProtocol, RecoveryWire → RecoveryDomain
+//   LedgerStore → CLibPQ (system libpq); EmbedSchemaPlugin + embed-schema compile schema/*.sql into it
+//   recoveryctl → RecoveryClient (the async client on SwiftNIO) → RecoveryWire
+//   RecoveryTesting (in-process server, raw line client) → RecoveryServer; used by the tests and recovery-bench
 let package = Package(
     name: "recoveryd",
     platforms: [.macOS(.v15)],

@@ -196,6 +196,7 @@ final class LineInbox: ChannelInboundHandler {
     /// connection. The clock runs on the event loop, from when the line is
     /// asked for until it arrives: a reader slow to run again never counts.
     func next(_ continuation: CheckedContinuation<LineFrame?, any Error>, timeout: TimeAmount) {
+        context?.eventLoop.preconditionInEventLoop()
         precondition(waiter == nil, "one reader at a time")
         waiter = continuation
         deliver()

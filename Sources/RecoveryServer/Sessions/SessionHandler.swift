@@ -131,8 +131,10 @@ package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     // MARK: The machine
 
-    /// Hands one input to the machine and carries out what it decides.
+    /// Hands one input to the machine and carries out what it decides. The
+    /// machine is the connection's loop's alone.
     func deliver(_ input: SessionStateMachine.Input) {
+        context?.eventLoop.preconditionInEventLoop()
         inbox.append(input)
         guard !handling else { return }
         handling = true
