@@ -39,7 +39,7 @@ public final class WriterDriver<Ticket> {
         }
     }
 
-    public private(set) var machine = Machine()
+    public private(set) var machine: Machine
     /// The connection holding the writer's lock, while connected.
     public private(set) var log: EventLog?
     public var effects: Effects
@@ -47,9 +47,10 @@ public final class WriterDriver<Ticket> {
     /// The batches sent and not received, oldest first.
     private var sent: [EventLog.SentBatch] = []
 
-    public init(connector: Connector, effects: Effects) {
+    public init(connector: Connector, effects: Effects, logsBatches: Bool = false) {
         self.connector = connector
         self.effects = effects
+        machine = Machine(logsBatches: logsBatches)
     }
 
     /// Connects, takes the writer's lock and loads the working state; throws

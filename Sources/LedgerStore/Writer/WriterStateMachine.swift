@@ -145,7 +145,9 @@ public struct WriterStateMachine<Ticket> {
 
     /// A batch taken from the queue and not yet sent.
     struct Batch {
-        var appends: [Append]
+        /// Who to answer, and what to decide: split once, when taken.
+        var tickets: [Ticket]
+        var submissions: [Submission]
         var now: Timestamp
         var started: ContinuousClock.Instant
         /// Sent alone and received before anything else (a retry one by one).
@@ -204,7 +206,11 @@ public struct WriterStateMachine<Ticket> {
     /// may be about to be demoted, tried last on reconnect.
     private var suspectServer: String?
 
-    public init() {}
+    /// Whether each committed batch is logged (at debug level; the shell says
+    /// whether its log takes debug lines, so a busy writer formats none).
+    private let logsBatches: Bool
+
+    public init(logsBatches: Bool = false) { self.logsBatches = logsBatches }
 
     /// True when nothing is in flight, queued here or awaited.
     public var isIdle: Bool {
@@ -233,7 +239,7 @@ public struct WriterStateMachine<Ticket> {
         case .submitted(let appends, let now, let clock):
             lastActivity = clock
             guard !appends.isEmpty else { return proceed(clock: clock) }
-            backlog.append(Batch(appends: appends, now: now, started: clock))
+            backlog.append(Batch(tickets: appends.map(\.ticket), submissions: appends.map(\.submission), now: now, started: clock))
             return proceed(clock: clock)
         case .queueEmpty:
             guard case .idle = phase, !inFlight.isEmpty else { return [] }
@@ -351,7 +357,7 @@ public struct WriterStateMachine<Ticket> {
         if let suspectServer, loaded.server != suspectServer {
             actions.append(.log(.info("moved away from a server whose commit timed out", ["from": suspectServer, "to": loaded.server])))
         }
-        if hasConnected { actions.append(.log(.info("reconnected to PostgreSQL", ["position": "\(loaded.head.position)"]))) }
+        if hasConnected && !isConnected { actions.append(.log(.info("reconnected to PostgreSQL", ["position": "\(loaded.head.position)"]))) }
         hasConnected = true
         connection = .connected(server: loaded.server)
         backoff = Self.firstBackoff
@@ -417,7 +423,7 @@ public struct WriterStateMachine<Ticket> {
         }
         var lookups = batch.lookups
         lookups.existing.merge(inFlightRecords(for: batch)) { current, _ in current }
-        let submissions = batch.appends.map(\.submission)
+        let submissions = batch.submissions
         let filters = Filters(known: known, ready: filtersReady)
         switch Ledger.decide(
             batch: submissions, lookups: lookups, state: state, pending: inFlight.map(\.decision.delta), at: recordedAt, outside: filters)
@@ -451,47 +457,55 @@ public struct WriterStateMachine<Ticket> {
         precondition(head.position == state.lastPosition, "the log and the state moved together")
         let receipts = flight.receipts
         var answers: [(Ticket, WriterAnswer)] = []
-        answers.reserveCapacity(flight.batch.appends.count)
-        for (append, outcome) in zip(flight.batch.appends, flight.decision.outcomes) {
+        answers.reserveCapacity(flight.batch.tickets.count)
+        for (ticket, outcome) in zip(flight.batch.tickets, flight.decision.outcomes) {
             switch outcome {
             case .recorded(let row):
                 answers.append(
-                    (append.ticket, .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false, spending: flight.decision.spending[row])))
+                    (ticket, .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: false, spending: flight.decision.spending[row])))
             case .repeated(let row):
-                answers.append((append.ticket, .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true, spending: nil)))
+                answers.append((ticket, .recorded(position: receipts[row].position, hash: receipts[row].hash, duplicate: true, spending: nil)))
             case .duplicate(let prior):
-                answers.append((append.ticket, .recorded(position: prior.position, hash: prior.hash, duplicate: true, spending: nil)))
+                answers.append((ticket, .recorded(position: prior.position, hash: prior.hash, duplicate: true, spending: nil)))
             case .refused(let rejection):
-                answers.append((append.ticket, .refused(rejection)))
+                answers.append((ticket, .refused(rejection)))
             }
         }
         let took = clock - flight.batch.started
-        return [
+        var actions: [Action] = [
             .view(.committed(flight.decision.delta, head: head)),
-            .batchCommitted(appends: flight.batch.appends.count, took: took),
+            .batchCommitted(appends: flight.batch.tickets.count, took: took),
             .answer(answers),
             .publish(zip(flight.rows, receipts).map { StoredEvent(position: $1.position, payload: $0.payload, hash: $1.hash) }),
-            .log(
-                .debug(
-                    "batch committed",
-                    [
-                        "appends": "\(flight.batch.appends.count)", "recorded": "\(flight.rows.count)", "took": "\(took)",
-                        "in_flight": "\(inFlight.count)",
-                    ])),
         ]
+        if logsBatches {
+            actions.append(
+                .log(
+                    .debug(
+                        "batch committed",
+                        [
+                            "appends": "\(flight.batch.tickets.count)", "recorded": "\(flight.rows.count)", "took": "\(took)",
+                            "in_flight": "\(inFlight.count)",
+                        ])))
+        }
+        return actions
     }
 
     /// After batches failed: answers them (or sends their appends again one
     /// by one, for a refused value) and makes the connection good again.
     private mutating func fail(_ failure: Failure, batches: [Batch]) -> [Action] {
-        let appends = batches.flatMap(\.appends)
-        guard !appends.isEmpty else { return [] }
+        let count = batches.reduce(0) { $0 + $1.tickets.count }
+        guard count > 0 else { return [] }
         let error = failure.error
         let unreadable = error?.code == .corrupt
         if let error, error.isDataError || unreadable, failure.connected {
-            if appends.count > 1 {
+            if count > 1 {
                 // Each alone, in order, before anything taken after them.
-                let singles = appends.map { Batch(appends: [$0], now: batches[0].now, started: batches[0].started, alone: true) }
+                let singles = batches.flatMap { batch in
+                    zip(batch.tickets, batch.submissions).map {
+                        Batch(tickets: [$0], submissions: [$1], now: batch.now, started: batch.started, alone: true)
+                    }
+                }
                 backlog.insert(contentsOf: singles, at: 0)
                 return [
                     .log(
@@ -499,7 +513,7 @@ public struct WriterStateMachine<Ticket> {
                             unreadable
                                 ? "a projection row the batch needs cannot be read; appending its events one by one"
                                 : "PostgreSQL refused a batch for a data error; appending its events one by one",
-                            ["error": "\(error)", "appends": "\(appends.count)"]))
+                            ["error": "\(error)", "appends": "\(count)"]))
                 ]
             }
             if unreadable {
@@ -520,7 +534,7 @@ public struct WriterStateMachine<Ticket> {
             .log(
                 .error(
                     unknown ? "append batch outcome unknown; reconnecting and reloading from the tables" : "append batch failed",
-                    ["error": failure.description, "appends": "\(appends.count)", "server": failure.server]))
+                    ["error": failure.description, "appends": "\(count)", "server": failure.server]))
         ]
         if unknown { suspectServer = failure.server }
         if failure.connected {
@@ -544,7 +558,7 @@ public struct WriterStateMachine<Ticket> {
     }
 
     private func answer(_ batches: [Batch], _ answer: WriterAnswer) -> [Action] {
-        let answers = batches.flatMap { $0.appends.map { ($0.ticket, answer) } }
+        let answers = batches.flatMap { $0.tickets.map { ($0, answer) } }
         return answers.isEmpty ? [] : [.answer(answers)]
     }
 
@@ -552,7 +566,7 @@ public struct WriterStateMachine<Ticket> {
     private func inFlightRecords(for batch: Batch) -> [EventID: ExistingEvent] {
         guard !inFlight.isEmpty else { return [:] }
         var found: [EventID: ExistingEvent] = [:]
-        let ids = Set(batch.appends.map(\.submission.event.eventID))
+        let ids = Set(batch.submissions.map(\.event.eventID))
         for flight in inFlight {
             for (index, record) in flight.decision.records.enumerated() where ids.contains(record.event.eventID) {
                 let receipt = flight.receipts[index]

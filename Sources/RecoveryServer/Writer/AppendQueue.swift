@@ -14,24 +14,29 @@ final class AppendQueue: Sendable {
         var stopping = false
         /// Id filters read in the background, waiting for the writer thread.
         var filters: (KnownIdentifiers, generation: Int)?
+        /// The writer thread is asleep (or about to be) on `work`: the next
+        /// offer wakes it. Only then is `work` signalled, so a busy writer
+        /// never finds a pile of stale wake-ups to spin through.
+        var sleeping = false
     }
 
     private let limit: Int
     private let state = Mutex(State())
-    /// Signalled for every append offered and at stop: the writer thread's
-    /// wake-up. Spare signals only wake it once more to find nothing.
+    /// The writer thread's wake-up: signalled when it sleeps and something
+    /// comes (an append, the filters, the stop).
     private let work = DispatchSemaphore(value: 0)
 
     init(limit: Int) { self.limit = limit }
 
     func offer(_ pending: LedgerWriter.Pending) -> Offer {
-        let offer: Offer = state.withLock { state in
-            if state.stopping { return .stopping }
-            guard state.appends.count < limit else { return .full }
+        let (offer, wake): (Offer, Bool) = state.withLock { state in
+            if state.stopping { return (.stopping, false) }
+            guard state.appends.count < limit else { return (.full, false) }
             state.appends.append(pending)
-            return .queued
+            defer { state.sleeping = false }
+            return (.queued, state.sleeping)
         }
-        if case .queued = offer { work.signal() }
+        if wake { work.signal() }
         return offer
     }
 
@@ -61,15 +66,32 @@ final class AppendQueue: Sendable {
         return (batch, stopping)
     }
 
-    /// Sleeps until an append is offered (or the queue stops), at most `timeout`.
+    /// Sleeps until an append is offered (or the queue stops), at most
+    /// `timeout`; returns at once if there is something already.
     func waitForWork(timeout: Duration) {
+        let sleep = state.withLock { state in
+            guard state.appends.isEmpty, !state.stopping, state.filters == nil else { return false }
+            state.sleeping = true
+            return true
+        }
+        guard sleep else { return }
         _ = work.wait(timeout: .now() + timeout.dispatchInterval)
+        state.withLock { $0.sleeping = false }
+    }
+
+    /// Wakes the writer thread if it sleeps.
+    private func wake() {
+        let sleeping = state.withLock { state in
+            defer { state.sleeping = false }
+            return state.sleeping
+        }
+        if sleeping { work.signal() }
     }
 
     /// No more appends are taken; what is queued is still handed out.
     func stop() {
         state.withLock { $0.stopping = true }
-        work.signal()
+        wake()
     }
 
     /// Everything still queued (when the writer did not finish in time).
@@ -89,9 +111,14 @@ final class AppendQueue: Sendable {
         waiters.forEach { $0() }
     }
 
+    /// Filters read for the connect `generation`; an older generation's,
+    /// arriving late, never replaces a newer one's.
     func deliverFilters(_ known: KnownIdentifiers, generation: Int) {
-        state.withLock { $0.filters = (known, generation) }
-        work.signal()
+        state.withLock { state in
+            if let waiting = state.filters, waiting.generation > generation { return }
+            state.filters = (known, generation)
+        }
+        wake()
     }
 
     func takeFilters() -> (KnownIdentifiers, generation: Int)? {

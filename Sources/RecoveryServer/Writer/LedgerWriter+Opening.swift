@@ -52,15 +52,20 @@ extension LedgerWriter {
             }
         }
         if try Projections(connection: connection).storedVersion() < Projections.version {
-            logger.notice(
-                "the projection tables were written by an older fold; rebuilding them from the log",
-                metadata: ["position": "\(log.head.position)"])
+            // A new ledger's tables are merely marked with this fold's version.
+            if log.head.position > 0 {
+                logger.notice(
+                    "the projection tables were written by an older fold; rebuilding them from the log",
+                    metadata: ["position": "\(log.head.position)"])
+            }
             let started = ContinuousClock.now
             let replayed = try Rebuild.replay(conninfo: configuration.conninfo) { logger.info("rebuild: replayed \($0) events") }
             try Rebuild.write(replayed.state, through: log)
             try driver.reload()
-            logger.notice(
-                "projection tables rebuilt", metadata: ["events": "\(replayed.events)", "took": "\(ContinuousClock.now - started)"])
+            if replayed.events > 0 {
+                logger.notice(
+                    "projection tables rebuilt", metadata: ["events": "\(replayed.events)", "took": "\(ContinuousClock.now - started)"])
+            }
         }
         let state = driver.machine.state
         let today = state.settingsHistory.businessDay(of: Timestamp(Date()))

@@ -215,7 +215,7 @@ final class LedgerWriter: Sendable {
             thread.name = "recoveryd-filters"
             thread.start()
         }
-        return Driver(connector: connector, effects: effects)
+        return Driver(connector: connector, effects: effects, logsBatches: logger.logLevel <= .debug)
     }
 }
 
