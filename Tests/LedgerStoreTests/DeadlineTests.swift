@@ -8,7 +8,7 @@ import Testing
 /// a COMMIT that waits for a synchronous standby that never comes, a cancelled
 /// wait that PostgreSQL reports as success with a warning, a slow statement,
 /// and a server that accepts a connection and never answers.
-@Suite("Deadlines on every wait for PostgreSQL")
+@Suite("Deadlines on every wait for PostgreSQL", .tags(.postgres))
 struct DeadlineTests {
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = (ContinuousClock.now - start).components

@@ -4,7 +4,7 @@ import PostgresTestSupport
 import RecoveryDomain
 import Testing
 
-@Suite("Event log on a real PostgreSQL")
+@Suite("Event log on a real PostgreSQL", .tags(.postgres))
 struct EventLogTests {
     @Test func appendedPayloadsReadBackByteForByte() throws {
         let db = try TestPostgres.database()
@@ -282,7 +282,7 @@ struct EventLogTests {
     }
 }
 
-@Suite("Pipelined batches on a real PostgreSQL")
+@Suite("Pipelined batches on a real PostgreSQL", .tags(.postgres))
 struct PipelinedBatchTests {
     static func rows(_ numbers: ClosedRange<Int>, after position: Int64, salt: Int = 0) -> [EventRow] {
         numbers.enumerated().map { offset, n in
@@ -339,7 +339,7 @@ struct PipelinedBatchTests {
     }
 }
 
-@Suite("Known ids read from the tables")
+@Suite("Known ids read from the tables", .tags(.postgres))
 struct KnownIdentifiersTests {
     @Test func everyRecordedIDIsMaybeKnownAndNewOnesMostlyAreNot() throws {
         let db = try TestPostgres.database()
@@ -361,7 +361,7 @@ struct KnownIdentifiersTests {
     }
 }
 
-@Suite("Values read from PostgreSQL's text without strings")
+@Suite("Values read from PostgreSQL's text without strings", .tags(.postgres))
 struct PGResultTests {
     @Test func integersBooleansDaysAndTimesReadAsPostgreSQLWritesThem() throws {
         let db = try TestPostgres.database()

@@ -89,3 +89,10 @@ extension WriterAnswer {
         return nil
     }
 }
+
+import Testing
+
+extension Tag {
+    /// Needs the test run's PostgreSQL cluster.
+    @Tag static var postgres: Self
+}

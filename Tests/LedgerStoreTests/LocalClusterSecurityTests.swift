@@ -5,7 +5,7 @@ import Testing
 
 /// The embedded cluster is private to the daemon's OS user (issue 11).
 /// Running a program as another user needs root, which the test run has in CI.
-@Suite("A private PostgreSQL cluster", .enabled(if: getuid() == 0, "needs root to act as another local user"))
+@Suite("A private PostgreSQL cluster", .enabled(if: getuid() == 0, "needs root to act as another local user"), .tags(.postgres))
 struct LocalClusterSecurityTests {
     private static func mode(_ url: URL) throws -> Int {
         (try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) ?? -1

@@ -3,7 +3,7 @@ import LedgerStore
 import PostgresTestSupport
 import Testing
 
-@Suite("Schema migrations")
+@Suite("Schema migrations", .tags(.postgres))
 struct MigratorTests {
     @Test func migrationsApplyOnceAndInOrder() throws {
         let db = try TestPostgres.database(migrated: false)

@@ -4,7 +4,7 @@ import PostgresTestSupport
 import RecoveryDomain
 import Testing
 
-@Suite("Projection tables on a real PostgreSQL")
+@Suite("Projection tables on a real PostgreSQL", .tags(.postgres))
 struct ProjectionsTests {
     /// A small ledger history folded by the domain, with awkward text.
     static func folded() throws -> (LedgerState, [RecordedEvent]) {
@@ -71,7 +71,7 @@ struct ProjectionsTests {
 
 /// The array literals a batch's columns travel in: every value comes back out
 /// of PostgreSQL's `unnest` exactly as it went in.
-@Suite("Text array parameters")
+@Suite("Text array parameters", .tags(.postgres))
 struct TextArrayTests {
     static let values: [String?] = [
         "plain", "", #"a "quoted" word"#, #"back\slash"#, #"\"\\"#, "comma, brace } { and NULL", "NULL", "ünïcödé ✓", nil,
@@ -100,7 +100,7 @@ struct TextArrayTests {
 
 /// The binary arrays a batch's columns travel in: every value of every element
 /// type comes back out of PostgreSQL's `unnest` exactly as it went in.
-@Suite("Binary array parameters")
+@Suite("Binary array parameters", .tags(.postgres))
 struct BinaryArrayTests {
     @Test func everyElementTypeRoundTripsThroughPostgres() throws {
         let connection = try PGConnection(TestPostgres.database(migrated: false))

@@ -4,7 +4,7 @@ import PostgresTestSupport
 import RecoveryDomain
 import Testing
 
-@Suite("Rebuild from the log on a real PostgreSQL")
+@Suite("Rebuild from the log on a real PostgreSQL", .tags(.postgres))
 struct RebuildTests {
     @Test func aRebuildFoldsTheLogToTheStateTheTablesHold() throws {
         let db = try TestPostgres.database()
@@ -47,7 +47,7 @@ struct RebuildTests {
     }
 }
 
-@Suite("A daemon that is never bricked")
+@Suite("A daemon that is never bricked", .tags(.postgres))
 struct NeverBrickedTests {
     @Test func anUnreadableRowIsNamedWithWhatToRunAndRebuildWriteRepairsIt() throws {
         let db = try TestPostgres.database()

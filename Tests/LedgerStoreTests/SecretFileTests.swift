@@ -2,7 +2,7 @@ import Foundation
 import LedgerStore
 import Testing
 
-@Suite("Secret files")
+@Suite("Secret files", .tags(.fast))
 struct SecretFileTests {
     @Test func isBornOwnerOnlyAndNeverOverwritesOrFollowsALink() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-secret-\(UUID().uuidString.prefix(8))")

@@ -8,7 +8,7 @@ import Testing
 /// `pg_dump` of the ledger's database, both taken while the daemon runs, each
 /// restored into a new cluster where the daemon starts, verifies and serves
 /// the same budgets.
-@Suite("Backups of a live ledger restore")
+@Suite("Backups of a live ledger restore", .tags(.processes))
 struct BackupEndToEndTests {
     static func run(_ cluster: LocalCluster, _ program: String, _ arguments: [String]) throws -> String {
         try ChildProcess.run(cluster.binDirectory.appending(path: program).path, arguments, currentDirectory: URL(fileURLWithPath: "/tmp"))

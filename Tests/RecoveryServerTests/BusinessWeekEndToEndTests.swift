@@ -8,7 +8,7 @@ import Testing
 /// whose money, a late reversal that leaves its closed day alone, NPS with a
 /// re-measure and a defection, the on-time rate with an overdue case, a
 /// supervisor's cap override, and `SPENDING at=` equal to the answer given then.
-@Suite("A business week finance can close the books on")
+@Suite("A business week finance can close the books on", .tags(.processes))
 struct BusinessWeekEndToEndTests {
     @Test func everyRuleHoldsThroughAWeekInNewYork() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-books-\(UUID().uuidString.prefix(8))")

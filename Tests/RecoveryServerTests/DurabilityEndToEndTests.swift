@@ -3,7 +3,7 @@ import LedgerStore
 import PostgresTestSupport
 import Testing
 
-@Suite("recoveryd: crashes, restarts and a database that goes away")
+@Suite("recoveryd: crashes, restarts and a database that goes away", .tags(.processes))
 struct DurabilityEndToEndTests {
     /// Sends appends one by one from `count` threads until told to stop and
     /// records every acknowledged position and hash.

@@ -7,7 +7,7 @@ import Testing
 /// the superuser only migrates; every session the daemon then holds is the
 /// least-privilege role's, which cannot read server files, rewrite the log or
 /// make roles; and the OS user the cluster runs as cannot log in to it.
-@Suite("The embedded PostgreSQL: least privilege")
+@Suite("The embedded PostgreSQL: least privilege", .tags(.processes))
 struct EmbeddedLeastPrivilegeEndToEndTests {
     @Test func theDaemonServesAsItsLeastPrivilegeRoleAndNoSharedOSUserGetsIn() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-least-\(UUID().uuidString.prefix(8))")

@@ -3,7 +3,7 @@ import Testing
 
 /// Tokens in clear on a network, and a TLS key others may read, are said
 /// out loud (issue 24). None of these runs serve: each stops before binding.
-@Suite("Warnings about tokens in clear and readable keys")
+@Suite("Warnings about tokens in clear and readable keys", .tags(.processes))
 struct ExposureWarningsTests {
     private static func folder() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appending(path: "recoveryd-exposure-\(UUID().uuidString.prefix(8))")

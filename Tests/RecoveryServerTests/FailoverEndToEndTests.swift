@@ -82,7 +82,7 @@ final class FailoverLoad: @unchecked Sendable {
 
 /// The reproduction of issue 15 with pg_auto_failover: SIGKILL of the
 /// primary's postmaster while clients append through a multi-host conninfo.
-@Suite("recoveryd through a real PostgreSQL failover (pg_auto_failover)")
+@Suite("recoveryd through a real PostgreSQL failover (pg_auto_failover)", .tags(.processes))
 struct FailoverEndToEndTests {
     @Test func theWriterFollowsAFailoverWithNoAcknowledgedEventLostAndNoFalseOK() throws {
         // 10 s instead of pg_auto_failover's default 30 s: with the default,

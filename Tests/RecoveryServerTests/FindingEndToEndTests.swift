@@ -3,7 +3,7 @@ import Testing
 
 /// `CASES` and `PEOPLE` (issue 13): a returning customer's history without
 /// making them repeat it, and who may approve before trying.
-@Suite("Finding cases and people")
+@Suite("Finding cases and people", .tags(.processes))
 struct FindingEndToEndTests {
     @Test func casesPageThroughACustomersHistoryNewestFirst() throws {
         let daemon = try Daemon()
@@ -64,7 +64,7 @@ struct FindingEndToEndTests {
 
 /// Follow-up deadlines (issue 13): what is due today, for whom, and how often
 /// the first follow-up came in time.
-@Suite("Follow-up deadlines")
+@Suite("Follow-up deadlines", .tags(.processes))
 struct FollowUpEndToEndTests {
     @Test func dueListsOpenCasesNotFollowedUpByTheEndOfToday() throws {
         let daemon = try Daemon(arguments: ["--follow-up-within-days", "0"])
@@ -105,7 +105,7 @@ struct FollowUpEndToEndTests {
 
 /// First versus repeat failures (issue 13), through the daemon's writer,
 /// across a restart (the customer's history is read from the tables).
-@Suite("First and repeat failures")
+@Suite("First and repeat failures", .tags(.processes))
 struct RepeatEndToEndTests {
     @Test func aReturningCustomersComplaintIsARepeatAcrossRestarts() throws {
         let daemon = try Daemon()
@@ -147,7 +147,7 @@ struct RepeatEndToEndTests {
 
 /// The per-customer daily cap (issue 13): twenty agents compensating one
 /// customer at once never pass it.
-@Suite("A customer's daily cap")
+@Suite("A customer's daily cap", .tags(.processes))
 struct CustomerCapEndToEndTests {
     @Test func twentyConcurrentCompensationsForOneCustomerNeverPassTheCap() throws {
         let daemon = try Daemon(arguments: ["--customer-daily-cap", "25000"])

@@ -7,7 +7,7 @@ import Testing
 /// `recoveryd serve --follow` on a hot-standby replica made with
 /// `pg_basebackup -R` (issue 12): every read verb, subscriptions that follow
 /// the replica, `ERR read_only` for appends, and its lag in `HELLO`.
-@Suite("A follower on a hot-standby replica")
+@Suite("A follower on a hot-standby replica", .tags(.processes))
 struct FollowerEndToEndTests {
     @Test func itServesReadsAndSubscriptionsFromTheReplica() throws {
         let primary = try TestPostgres.dedicated()

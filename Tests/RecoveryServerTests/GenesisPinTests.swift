@@ -6,7 +6,7 @@ import Testing
 /// A server that lies about the hash before position 1 (issue 11): its
 /// chain is self-consistent from a made-up start, so only a verifier that
 /// starts from the genesis hash itself notices.
-@Suite("recoveryctl pins the genesis hash")
+@Suite("recoveryctl pins the genesis hash", .tags(.processes))
 struct GenesisPinTests {
     /// Serves one connection: HELLO, then REPLAY with a chain that starts at `start`.
     final class LyingServer: @unchecked Sendable {

@@ -5,7 +5,7 @@ import Testing
 
 /// `--metrics-listen` (issue 14): `/metrics` after known traffic moves by
 /// exactly that traffic; `/healthz` and `/readyz` follow the database.
-@Suite("Metrics and health")
+@Suite("Metrics and health", .tags(.processes))
 struct MetricsEndToEndTests {
     /// The bearer token of `--metrics-token-file` in these tests.
     static let token = "metrics-token-for-the-tests"
@@ -198,7 +198,7 @@ extension ISO8601DateFormatter {
 /// deploy/prometheus (issue 14): the scrape configuration and the alert rules
 /// pass promtool, each alert fires on the series it is for (promtool's rule
 /// tests), and every recoveryd metric a rule names is one the daemon serves.
-@Suite("The Prometheus configuration")
+@Suite("The Prometheus configuration", .tags(.processes))
 struct PrometheusConfigurationTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appending(path: "deploy/prometheus")

@@ -6,7 +6,7 @@ import Testing
 /// The four ways one careless client hurt everyone else, measured against the
 /// daemon before its connection core was rebuilt (issue 9), each against the
 /// real `recoveryd` over TCP.
-@Suite("recoveryd over TCP: one client never degrades another")
+@Suite("recoveryd over TCP: one client never degrades another", .tags(.processes))
 struct MisbehavingClientTests {
     /// Resident memory of a process in KiB (Linux /proc).
     static func residentKiB(_ pid: pid_t) -> Int {

@@ -6,7 +6,7 @@ import Testing
 /// connections (no HELLO, no TLS handshake) are capped per peer, the pool of
 /// them evicts its oldest, and a connection that never said HELLO is closed
 /// at once when its time is up.
-@Suite("Connections before HELLO: fair to every peer", .serialized)
+@Suite("Connections before HELLO: fair to every peer", .serialized, .tags(.processes))
 struct PreAuthFairnessEndToEndTests {
     /// Opens `count` TCP connections from `source` (a loopback address) to
     /// `port` that never send a byte; the caller closes them.

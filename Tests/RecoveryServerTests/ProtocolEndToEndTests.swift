@@ -3,7 +3,7 @@ import LedgerStore
 import PostgresTestSupport
 import Testing
 
-@Suite("recoveryd over TCP: requests, roles and bad input")
+@Suite("recoveryd over TCP: requests, roles and bad input", .tags(.processes))
 struct ProtocolEndToEndTests {
     @Test func helloAnswersRoleAndLimitsAndUnknownTokensAreRefused() throws {
         let daemon = try Daemon(arguments: ["--max-line", "4096"])

@@ -3,7 +3,7 @@ import RecoveryWire
 import RecoveryClient
 import Testing
 
-@Suite("recoveryctl against the real daemon")
+@Suite("recoveryctl against the real daemon", .tags(.processes))
 struct RecoveryCtlTests {
     static var binary: String { URL(fileURLWithPath: Daemon.binary).deletingLastPathComponent().appending(path: "recoveryctl").path }
 
@@ -117,7 +117,7 @@ struct RecoveryCtlTests {
     }
 }
 
-@Suite("RecoveryClient against the real daemon")
+@Suite("RecoveryClient against the real daemon", .tags(.processes))
 struct RecoveryClientEndToEndTests {
     @Test func pipelinedAppendsKeepTheirOrderAndTheirReceiptsMatchAReplay() async throws {
         try await onOwnThread {

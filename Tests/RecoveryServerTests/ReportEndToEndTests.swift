@@ -7,7 +7,7 @@ import Testing
 /// `recoveryctl report` (issue 14): a seeded month of recoveries, recorded
 /// day by day (the daemon's clock moved with libfaketime), rendered as HTML
 /// and CSV; the page is rendered by headless Chromium and the picture checked.
-@Suite("The finance report")
+@Suite("The finance report", .tags(.processes))
 struct ReportEndToEndTests {
     static let kinds = ["refund", "credit", "gift", "upgrade", "waiver"]
     static let categories = ["late delivery", "damaged", "billing", "rude staff"]

@@ -45,7 +45,7 @@ extension String {
 /// change to summer time, for several agents and customers. Then `DUE`,
 /// `OUTCOMES by=repeat` with NPS, the per-customer cap under a race, and
 /// answers `at=` earlier positions against those given live at the time.
-@Suite("A scripted week")
+@Suite("A scripted week", .tags(.processes))
 struct ScriptedWeekEndToEndTests {
     /// The answers to `requests` now, by request, with the position they are at.
     static func answers(_ client: LineClient, _ requests: [String]) throws -> [String: NSDictionary] {

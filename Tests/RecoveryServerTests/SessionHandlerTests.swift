@@ -114,7 +114,7 @@ struct EmbeddedSession {
     }
 }
 
-@Suite("Framing stage")
+@Suite("Framing stage", .tags(.fast))
 struct LineFrameDecoderTests {
     func frames(_ chunks: [String], maxLine: Int) throws -> [LineFrame] {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maxLine: maxLine)))
@@ -151,7 +151,7 @@ struct LineFrameDecoderTests {
     }
 }
 
-@Suite("Session handler in an EmbeddedChannel")
+@Suite("Session handler in an EmbeddedChannel", .tags(.fast))
 struct SessionHandlerTests {
     @Test func pipelinedRequestsAreAnsweredInOrderByteByByte() throws {
         let session = try EmbeddedSession()

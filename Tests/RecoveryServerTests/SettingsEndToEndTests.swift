@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 22: the log is the only truth. Settings are events; rebuild and
 /// restart take none from flags; one process per data directory.
-@Suite("Settings are events in the log")
+@Suite("Settings are events in the log", .tags(.processes))
 struct SettingsEndToEndTests {
     static let flags = [
         "--supervisor", "S-1", "--supervisor", "S-2", "--default-allowance", "20000", "--supervisor-allowance", "100000",

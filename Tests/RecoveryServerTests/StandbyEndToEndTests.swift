@@ -7,7 +7,7 @@ import Testing
 /// `recoveryd serve --standby` (issue 12): a second daemon on the same
 /// database serves reads, refuses appends with the writer's address, and
 /// takes over when the writer dies, with every acknowledged event kept.
-@Suite("A standby daemon on the same database")
+@Suite("A standby daemon on the same database", .tags(.processes))
 struct StandbyEndToEndTests {
     @Test func itServesReadsAndSendsAppendsToTheWriter() throws {
         let conninfo = try TestPostgres.database(migrated: false)

@@ -5,7 +5,7 @@ import RecoveryDomain
 import PostgresTestSupport
 import Testing
 
-@Suite("recoveryd over TCP: replay, subscriptions and the chain")
+@Suite("recoveryd over TCP: replay, subscriptions and the chain", .tags(.processes))
 struct StreamEndToEndTests {
     /// The chain rule of docs/EVENTS.md over the lines of a REPLAY.
     static func chain(from previous: String, over payloads: [String]) -> [String] {

@@ -7,7 +7,7 @@ import Testing
 
 /// TLS on the listener (issue 11), with a throwaway CA made inside the test
 /// by the `openssl` command (deploy/install-deps.sh installs it).
-@Suite("TLS and mutual TLS")
+@Suite("TLS and mutual TLS", .tags(.processes))
 struct TLSEndToEndTests {
     /// A CA, a server certificate for 127.0.0.1, a client certificate, and a
     /// second CA that signed none of them.

@@ -7,7 +7,7 @@ import Testing
 /// Tamper evidence an outside auditor can hold (issue 11): signed heads, a
 /// VERIFY that compares more than the table with itself, a start-up that
 /// compares hashes, and verifiers that pin the genesis hash.
-@Suite("Tamper evidence: signed heads, VERIFY and start-up")
+@Suite("Tamper evidence: signed heads, VERIFY and start-up", .tags(.processes))
 struct TamperEvidenceEndToEndTests {
     /// What a superuser with an agenda runs: rewrites position `at`'s
     /// payload, and recomputes its content digest, every later hash and the

@@ -80,3 +80,8 @@ extension Tag {
     /// Needs no PostgreSQL, no daemon process and no outside tool.
     @Tag static var fast: Self
 }
+
+extension Tag {
+    /// Starts the real daemon (or other programs) and a PostgreSQL cluster.
+    @Tag static var processes: Self
+}

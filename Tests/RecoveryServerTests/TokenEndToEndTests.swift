@@ -4,7 +4,7 @@ import Testing
 /// Tokens at run time (issue 11): SIGHUP reads the token file again, revoked
 /// tokens' connections are closed, an unsafe file is refused, and tokens bound
 /// to one person may act only as that person.
-@Suite("Tokens: rotation, revocation and person-bound tokens")
+@Suite("Tokens: rotation, revocation and person-bound tokens", .tags(.processes))
 struct TokenEndToEndTests {
     private static func reloads(_ daemon: Daemon) -> Int { daemon.log.components(separatedBy: "token file read again").count - 1 }
 
@@ -164,7 +164,7 @@ struct TokenEndToEndTests {
 
 /// `--log-format json` (docs/OPERATIONS.md, "Logs"): one JSON object per line, the same
 /// fields as the text lines.
-@Suite("JSON logs")
+@Suite("JSON logs", .tags(.processes))
 struct JSONLogTests {
     @Test func everyLineIsOneObjectWithTimeLevelLabelMessageAndMetadata() throws {
         let daemon = try Daemon(arguments: ["--log-format", "json"])

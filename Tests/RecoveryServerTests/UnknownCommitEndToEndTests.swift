@@ -7,7 +7,7 @@ import Testing
 /// The daemon against a COMMIT that never returns: a cluster whose
 /// `synchronous_standby_names` names a standby that does not exist, as after
 /// a failover leaves the writer on a primary whose standby is gone (issue 15).
-@Suite("recoveryd: a commit whose outcome is unknown")
+@Suite("recoveryd: a commit whose outcome is unknown", .tags(.processes))
 struct UnknownCommitEndToEndTests {
     @Test func aCommitPastItsDeadlineIsAnsweredUnavailableAndItsRetryAnswersTheOriginalReceipt() throws {
         let dedicated = try TestPostgres.dedicated()

@@ -8,7 +8,7 @@ import Testing
 /// replays; no accepted value may later make a write, a start-up or a query
 /// fail. Before issue 10 one APPEND could stop the daemon from starting or
 /// make every other client's append in its batch fail.
-@Suite("recoveryd: values that always store, load and replay")
+@Suite("recoveryd: values that always store, load and replay", .tags(.processes))
 struct ValuesEndToEndTests {
     static func json(_ fields: [String: Any]) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
