@@ -227,7 +227,8 @@ extension Ledger {
                 outcomes.append(
                     batch[first.index].contentDigest == submission.contentDigest
                         ? .repeated(first.record)
-                        : .refused(Rejection(.conflict, "event_id \(id) was recorded earlier in the same batch with other content")))
+                        // Worded as if it had come alone: an answer never depends on how appends were grouped into commits.
+                        : .refused(Rejection(.conflict, "event_id \(id) was recorded at position \(records[first.record].position) with other content")))
                 continue
             }
             do throws(Rejection) {

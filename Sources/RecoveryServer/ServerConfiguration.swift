@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsListen?
     /// TLS for the listener; nil: plain TCP.
     public var tls: ServerTLS?
+    /// `--http-listen`: where the HTTP API is served beside the line port (nil: nowhere).
+    public var http: HTTPListen?
     /// Signs heads (`HEAD`, and periodically while appends flow).
     public var signer: HeadSigner
     /// How often the head is signed and kept while it moves.
@@ -71,6 +73,22 @@ public struct ServerConfiguration: Sendable {
         self.tls = tls
         self.headInterval = headInterval
         self.readConnections = readConnections
+    }
+}
+
+/// Where the HTTP API listens (docs/HTTP.md), with the line port's tokens,
+/// roles, limits and TLS.
+public struct HTTPListen: Sendable {
+    public var host: String
+    public var port: Int
+    /// `--http-cors-origin`: the web origins whose pages may call the API
+    /// (none by default: a browser then refuses cross-origin calls).
+    public var corsOrigins: [String]
+
+    public init(host: String, port: Int, corsOrigins: [String] = []) {
+        self.host = host
+        self.port = port
+        self.corsOrigins = corsOrigins
     }
 }
 

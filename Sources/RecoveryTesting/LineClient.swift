@@ -105,6 +105,27 @@ public final class LineClient: @unchecked Sendable {
         }
     }
 
+    /// The next `count` bytes (a body after its headers); nil when the server
+    /// closed before sending them all.
+    public func readBytes(_ count: Int) throws -> [UInt8]? {
+        while buffer.count - start < count {
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if received == 0 { return nil }
+            guard received > 0 else {
+                throw ClientError(errno == EAGAIN ? "no answer within the timeout" : "receive failed: \(String(cString: strerror(errno)))")
+            }
+            buffer += chunk[..<received]
+        }
+        let bytes = Array(buffer[start..<start + count])
+        start += count
+        if start > 65_536 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        return bytes
+    }
+
     /// The next line as text; nil when the server closed.
     public func readLine() throws -> String? { try readLineBytes().map { String(decoding: $0, as: UTF8.self) } }
 

@@ -64,6 +64,17 @@ public enum Request: Sendable, Equatable {
         Result { () throws(ProtocolError) -> Request in try parseLine(line) }
     }
 
+    /// Parses a request given as its verb and its arguments (the HTTP API's
+    /// parameters) by the line's rules, so both are validated alike. An
+    /// argument may not be empty or hold a space or a control character: it
+    /// would read as two, or as another line.
+    public static func parse(verb: String, arguments: [String]) -> Result<Request, ProtocolError> {
+        for argument in arguments where argument.isEmpty || argument.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+            return .failure(ProtocolError(.badRequest, "a parameter may not be empty or hold a space or a control character: \"\(argument)\""))
+        }
+        return parse(Array(([verb] + arguments).joined(separator: " ").utf8))
+    }
+
     private static func parseLine(_ line: [UInt8]) throws(ProtocolError) -> Request {
         guard String(validUTF8: line[...]) != nil else {
             throw ProtocolError(.badRequest, "the line is not valid UTF-8")

@@ -5,6 +5,7 @@ import LineProtocol
 import RecoveryWire
 import Logging
 import RecoveryDomain
+import RecoveryHTTP
 import RecoveryServer
 import ServiceLifecycle
 import Synchronization
@@ -34,6 +35,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "HOST:PORT to serve /metrics (Prometheus), /healthz and /readyz on over HTTP (default: not served).")
     var metricsListen: String?
+
+    @Option(help: "HOST:PORT to serve the HTTP API on (docs/HTTP.md), with the line port's tokens, roles, limits and TLS (default: not served).")
+    var httpListen: String?
+
+    @Option(help: "A web origin (scheme://host[:port]) whose pages may call the HTTP API; repeat for more (default: none).")
+    var httpCorsOrigin: [String] = []
 
     @Option(help: "A file (mode 0600) holding the bearer token /metrics requires; with it, /metrics also serves finance's figures (today's compensation). Without it /metrics is open and serves none.")
     var metricsTokenFile: String?
@@ -109,6 +116,10 @@ struct Serve: AsyncParsableCommand {
         if LogFormat(rawValue: logFormat) == nil { throw ValidationError("--log-format must be text or json") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        if !httpCorsOrigin.isEmpty && httpListen == nil { throw ValidationError("--http-cors-origin needs --http-listen") }
+        for origin in httpCorsOrigin where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
+            throw ValidationError("--http-cors-origin \(origin): an origin is scheme://host[:port], without a path, as a browser sends it")
+        }
         if let bad = limits.named.first(where: { $0.value <= 0 }) {
             throw ValidationError("--\(bad.name.replacingOccurrences(of: "_", with: "-")) must be positive")
         }
@@ -125,6 +136,11 @@ struct Serve: AsyncParsableCommand {
         let metrics = try metricsListen.map { text in
             let (host, port) = try Self.address(text, option: "--metrics-listen")
             return MetricsListen(host: host, port: port, registry: ServerMetrics.bootstrapPrometheus(), tokenDigest: metricsToken)
+        }
+        let http = try httpListen.map { text in
+            let (host, port) = try Self.address(text, option: "--http-listen")
+            warnAboutExposure(host: host, listener: "--http-listen", logger: logger)
+            return HTTPListen(host: host, port: port, corsOrigins: httpCorsOrigin)
         }
         let seed = try ledger.seed()
         DescriptorLimit.raise(toServe: limits.maxConnections, metricsConnections: metrics?.maxConnections ?? 0, logger: logger)
@@ -161,10 +177,11 @@ struct Serve: AsyncParsableCommand {
             defer { pidFile.withLock { $0?.remove() } }
             var served = configuration
             served.metrics = metrics
+            served.http = http
             served.headWitness = headWitness.map(HeadWitness.init)
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)
-            let daemon = RecoveryDaemon(configuration: served, logger: logger) { _ in
+            var daemon = RecoveryDaemon(configuration: served, logger: logger) { _ in
                 do {
                     let written = try PIDFile(in: dataDirectory)
                     pidFile.withLock { $0 = written }
@@ -172,6 +189,7 @@ struct Serve: AsyncParsableCommand {
                     logger.warning("cannot write the pid file; `recoveryd token revoke` cannot signal this daemon", metadata: ["error": "\(error)"])
                 }
             }
+            if let http { daemon.frontDoors = [{ HTTPFrontDoor(backend: $0, listen: http) }] }
             // Started in this order and stopped in reverse: PostgreSQL last.
             var services: [any Service] = []
             if let cluster { services.append(EmbeddedPostgres(cluster: cluster, logger: logger)) }
@@ -240,12 +258,13 @@ struct Serve: AsyncParsableCommand {
     /// Loud, not fatal: a listener a network can reach without TLS, and a
     /// TLS key others may read (Debian's ssl-cert group is a legitimate
     /// reader, so the start goes on).
-    private func warnAboutExposure(host: String, logger: Logger) {
+    private func warnAboutExposure(host: String, listener: String = "--listen", logger: Logger) {
         if tls == nil && !Loopback.contains(host: host) {
             logger.warning(
                 "listening on a network address without TLS: tokens and events cross the network in clear; give --tls-cert and --tls-key, or listen on 127.0.0.1",
-                metadata: ["listen": "\(listen)"])
+                metadata: ["listener": "\(listener)", "host": "\(host)"])
         }
+        guard listener == "--listen" else { return }
         var status = stat()
         if let tlsKey, stat(tlsKey, &status) == 0, status.st_mode & 0o077 != 0 {
             logger.warning(

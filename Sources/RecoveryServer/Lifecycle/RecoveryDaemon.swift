@@ -20,6 +20,9 @@ public struct RecoveryDaemon: Sendable {
     public let logger: Logger
     /// Called once the line server listens (the pid file is written then).
     public var onListening: @Sendable (SocketAddress) -> Void
+    /// Other listeners on the same server operations (the HTTP API), started
+    /// after the line server and stopped before it.
+    package var frontDoors: [@Sendable (any RequestBackend) throws -> any Service] = []
 
     public init(configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.configuration = configuration
@@ -68,6 +71,7 @@ public struct RecoveryDaemon: Sendable {
         if let file = configuration.tokenFile { services.append(TokenReloads(file: file, connections: server.connections, logger: logger)) }
         if let listen = configuration.metrics { services.append(MetricsServer(listen: listen, server: server, logger: logger)) }
         services.append(LineServer(server: server, tls: tls, deadline: deadline, onListening: onListening))
+        for door in frontDoors { services.append(try door(server)) }
         return services
     }
 }

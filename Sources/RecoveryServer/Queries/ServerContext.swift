@@ -9,7 +9,7 @@ import RecoveryDomain
 /// What every connection shares: configuration, the writer, the read pool,
 /// the subscription hub and the connection registry. It is the connections'
 /// ``SessionBackend``; the query bodies are in `ServerContext+Queries.swift`.
-final class ServerContext: SessionBackend {
+final class ServerContext: RequestBackend {
     let configuration: ServerConfiguration
     let writer: LedgerWriter
     let reads: ReadPool
@@ -62,10 +62,16 @@ final class ServerContext: SessionBackend {
 
     func authenticated(_ connection: ObjectIdentifier) { connections.authenticated(connection) }
 
+    func isAuthenticated(_ connection: ObjectIdentifier) -> Bool { connections.isAuthenticated(connection) }
+
     func release(_ connection: ObjectIdentifier) { connections.release(connection) }
 
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
         guard let entry = connections.hello(connection, token: token) else { return nil }
+        return (entry, .ok(helloAnswer(entry)))
+    }
+
+    func helloAnswer(_ entry: TokenFile.Entry) -> Reply.Hello {
         var hello = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
             limits: limits, settings: settings.latest, mode: mode)
@@ -74,7 +80,7 @@ final class ServerContext: SessionBackend {
             let lag = tailer?.lag
             hello.lag = Reply.Hello.Lag(positions: lag?.positions, seconds: lag?.seconds.map { String(format: "%.3f", $0) })
         }
-        return (entry, .ok(hello))
+        return hello
     }
 
     // MARK: Appends

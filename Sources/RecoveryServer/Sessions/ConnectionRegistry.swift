@@ -104,6 +104,11 @@ package final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Whether `connection` has said a good `HELLO` (or sent a known token).
+    package func isAuthenticated(_ connection: ObjectIdentifier) -> Bool {
+        counts.withLock { $0.entries[connection]?.authenticated ?? false }
+    }
+
     /// The token file's entry for `token`, remembered as `connection`'s when found.
     package func hello(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
         counts.withLock { counts in

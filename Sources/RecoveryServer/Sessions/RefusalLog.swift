@@ -17,7 +17,7 @@ package final class RefusalLog: Sendable {
     package init(interval: Duration = .seconds(10)) { self.interval = interval }
 
     /// Nil when this refusal is not to be logged; else how many were not logged since the last line.
-    func shouldLog(peer: String) -> Int? {
+    package func shouldLog(peer: String) -> Int? {
         let now = ContinuousClock.now
         return peers.withLock { peers in
             if var known = peers[peer], now - known.last < interval {

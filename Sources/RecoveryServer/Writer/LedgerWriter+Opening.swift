@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LedgerStore
 import LineProtocol
@@ -77,7 +78,7 @@ extension LedgerWriter {
     /// and pipeline as every append; throws unless every one is recorded.
     private func record(_ seed: LedgerSeed, through driver: Driver, why: String) throws {
         let answers = Answers()
-        let batch = seed.openingEvents { EventID(UUID().uuidString)! }.map { event in
+        let batch = Self.openingEvents(seed, from: driver.machine.state.lastPosition + 1).map { event in
             let content = EventCodec.canonicalContent(of: event)
             return Pending(
                 event: event, digest: HashChain.digest(content), content: content, authority: .daemon,
@@ -91,6 +92,24 @@ extension LedgerWriter {
         logger.notice(
             "recorded the ledger's opening settings",
             metadata: ["why": "\(why)", "events": "\(batch.count)", "position": "\(driver.machine.state.lastPosition)"])
+    }
+
+    /// `seed`'s opening events, to be recorded from position `first`. Their
+    /// ids are derived from what each says and where it goes (a name-based
+    /// UUID), so two ledgers opened alike open with the same events: with the
+    /// same clock, their chains agree event for event.
+    static func openingEvents(_ seed: LedgerSeed, from first: Int64) -> [Event] {
+        let placeholder = EventID("00000000-0000-4000-8000-000000000000")!
+        var events = seed.openingEvents { placeholder }
+        for index in events.indices {
+            var digest = Array(SHA256.hash(data: Array("recoveryd-opening-event:\(first + Int64(index)):".utf8) + EventCodec.canonicalContent(of: events[index])))
+            digest[6] = digest[6] & 0x0F | 0x50  // version 5: name-based
+            digest[8] = digest[8] & 0x3F | 0x80  // the RFC 4122 variant
+            let hex = Hex.encode(digest[0..<16])
+            let id = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20).prefix(12)]
+            events[index].eventID = EventID(id.joined(separator: "-"))!
+        }
+        return events
     }
 
     /// The answers to the opening batch, collected from the writer's calls.

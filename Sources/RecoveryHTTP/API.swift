@@ -1,0 +1,303 @@
+import LineProtocol
+import NIOCore
+import OpenAPIRuntime
+import RecoveryDomain
+import RecoveryServer
+import RecoveryWire
+import Synchronization
+
+/// The operations of docs/openapi.yaml. Each is a line-protocol verb: its
+/// parameters become the verb's arguments and are parsed by the line's own
+/// parser (``Request/parse(verb:arguments:)``), the role is checked by
+/// ``Permissions``, and the work is the server's, through the same
+/// ``SessionBackend`` calls a line session makes. The answer is the object the
+/// line protocol's `OK` carries; an error is a problem with its code.
+struct API: APIProtocol {
+    let backend: any RequestBackend
+    let streams: EventStreams
+
+    // MARK: Queries
+
+    func getHello(_ input: Operations.GetHello.Input) async throws -> Operations.GetHello.Output {
+        let caller = try Self.caller()
+        return .ok(.init(body: .json(JSONBridge.container(backend.helloAnswer(caller.token).json))))
+    }
+
+    func getCase(_ input: Operations.GetCase.Input) async throws -> Operations.GetCase.Output {
+        switch await query("CASE", [input.path.caseId, at(input.query.at)]) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func listCases(_ input: Operations.ListCases.Input) async throws -> Operations.ListCases.Output {
+        let q = input.query
+        let arguments = [
+            q.customerId.map { "customer=\($0)" }, q.owner.map { "owner=\($0)" }, q.status.map { "status=\($0.rawValue)" },
+            q.from.map { "from=\($0)" }, q.to.map { "to=\($0)" }, q.after.map { "after=\($0)" }, q.limit.map { "limit=\($0)" },
+        ]
+        switch await query("CASES", arguments) {
+        case .success(let body): return .ok(.init(body: .json(body)))
+        case .failure(let error): return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func listDue(_ input: Operations.ListDue.Input) async throws -> Operations.ListDue.Output {
+        switch await query("DUE", [input.query.agentId]) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func listPeople(_ input: Operations.ListPeople.Input) async throws -> Operations.ListPeople.Output {
+        switch await query("PEOPLE", []) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getBudget(_ input: Operations.GetBudget.Input) async throws -> Operations.GetBudget.Output {
+        switch await query("BUDGET", [input.path.agentId, input.query.day, at(input.query.at)]) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func listBudgets(_ input: Operations.ListBudgets.Input) async throws -> Operations.ListBudgets.Output {
+        switch await query("BUDGETS", [input.query.day, at(input.query.at)]) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getOutcomes(_ input: Operations.GetOutcomes.Input) async throws -> Operations.GetOutcomes.Output {
+        let q = input.query
+        let arguments = [q.by.map { "by=\($0.rawValue)" }, q.from.map { "from=\($0)" }, q.to.map { "to=\($0)" }, at(q.at)]
+        switch await query("OUTCOMES", arguments) {
+        case .success(let body): return .ok(.init(body: .json(body)))
+        case .failure(let error): return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getSpending(_ input: Operations.GetSpending.Input) async throws -> Operations.GetSpending.Output {
+        let q = input.query
+        switch await query("SPENDING", ["from=\(q.from)", "to=\(q.to)", q.by.map { "by=\($0)" }, at(q.at)]) {
+        case .success(let body): return .ok(.init(body: .json(body)))
+        case .failure(let error): return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getSettings(_ input: Operations.GetSettings.Input) async throws -> Operations.GetSettings.Output {
+        switch await query("SETTINGS", [at(input.query.at)]) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getHead(_ input: Operations.GetHead.Input) async throws -> Operations.GetHead.Output {
+        switch await query("HEAD", []) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func verifyChain(_ input: Operations.VerifyChain.Input) async throws -> Operations.VerifyChain.Output {
+        // VERIFY's `to` comes after its `from`: a `to` alone verifies from the first position.
+        let q = input.query
+        let arguments = q.to == nil ? [q.from.map(String.init)] : [String(q.from ?? 1), q.to.map(String.init)]
+        switch await query("VERIFY", arguments) {
+        case .success(let body): return .ok(.init(body: .json(body)))
+        case .failure(let error): return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
+        switch await query("STATUS", []) {
+        case .success(let body): .ok(.init(body: .json(body)))
+        case .failure(let error): .default(statusCode: error.status, error.response)
+        }
+    }
+
+    // MARK: The log
+
+    func appendEvents(_ input: Operations.AppendEvents.Input) async throws -> Operations.AppendEvents.Output {
+        let caller = try Self.caller()
+        guard case .json(let body) = input.body else { throw ProtocolError(.badRequest, "the body is JSON") }
+        let limits = backend.limits
+        if let refusal = Permissions.check(.append(json: []), by: caller.role) {
+            return .default(statusCode: refusal.status, refusal.response)
+        }
+        switch body.value {
+        case let object as [String: (any Sendable)?]:
+            let answers = await append([JSONBridge.value(object)], limits: limits, as: caller)
+            switch answers[0] {
+            case .recorded(let position, let hash, let duplicate, let spending):
+                return .ok(.init(body: .json(JSONBridge.container(Self.receipt(position, hash, duplicate, spending).json))))
+            case .refused(let error):
+                return .default(statusCode: error.status, error.response)
+            }
+        case let array as [(any Sendable)?]:
+            guard !array.isEmpty else { return Self.problem(ProtocolError(.badRequest, "the batch is empty")) }
+            guard array.count <= limits.maxBatch else {
+                return Self.problem(ProtocolError(.tooLarge, "the batch holds \(array.count) events; at most max_batch \(limits.maxBatch)"))
+            }
+            let answers = await append(array.map(JSONBridge.value), limits: limits, as: caller)
+            let results: [JSONValue] = answers.map { answer in
+                switch answer {
+                case .recorded(let position, let hash, let duplicate, let spending):
+                    .object(["receipt": .object(Self.receipt(position, hash, duplicate, spending).json)])
+                case .refused(let error):
+                    .object(["error": .object(["code": .string(error.code.rawValue), "detail": .string(error.message)])])
+                }
+            }
+            return .ok(.init(body: .json(JSONBridge.container(["results": .array(results)]))))
+        default:
+            return Self.problem(ProtocolError(.badRequest, "the body is one event (a JSON object) or an array of them"))
+        }
+    }
+
+    private static func problem(_ error: ProtocolError) -> Operations.AppendEvents.Output {
+        .default(statusCode: error.status, error.response)
+    }
+
+    private static func receipt(_ position: Int64, _ hash: [UInt8], _ duplicate: Bool, _ spending: Spending?) -> Reply.Receipt {
+        Reply.Receipt(position: position, hash: Hex.encode(hash), duplicate: duplicate, remaining: spending?.remaining, warning: spending?.warning)
+    }
+
+    /// Hands the events to the writer in order, as one connection's APPENDs
+    /// (waiting, in order, while its queue is full), and waits for every answer.
+    private func append(_ events: [JSONValue], limits: Limits, as caller: Caller) async -> [AppendAnswer] {
+        let answers = Answers(count: events.count)
+        for (index, event) in events.enumerated() {
+            guard case .object = event else {
+                answers.set(index, .refused(ProtocolError(.badRequest, "an event is a JSON object, not \(event.typeName)")))
+                continue
+            }
+            let json = CanonicalJSON.encode(event)
+            guard json.count <= limits.maxLine else {
+                answers.set(index, .refused(ProtocolError(.tooLarge, "the event is \(json.count) bytes; at most max_line \(limits.maxLine)")))
+                continue
+            }
+            while !backend.submitAppend(json: json, role: caller.role, agent: caller.agent, answer: { answers.set(index, $0) }) {
+                await withCheckedContinuation { (room: CheckedContinuation<Void, Never>) in backend.whenWriterHasRoom { room.resume() } }
+            }
+        }
+        return await answers.all()
+    }
+
+    func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output {
+        let caller = try Self.caller()
+        let after = input.query.after ?? 0
+        let limit = input.query.limit ?? 100
+        let loop = caller.channel.eventLoop
+        do {
+            guard after >= 0 else { throw ProtocolError(.badRequest, "after is a position from 0") }
+            guard (1...SessionStateMachine.pageSize).contains(limit) else {
+                throw ProtocolError(.badRequest, "limit must be an integer from 1 to \(SessionStateMachine.pageSize)")
+            }
+            if let refusal = Permissions.check(.replay(from: after + 1, to: nil), by: caller.role) { throw refusal }
+            let window = try await backend.openReplay(from: after + 1, to: nil, on: loop).get()
+            let events = window.last > after
+                ? try await backend.readPage(from: after + 1, through: min(window.last, after + Int64(limit)), limit: limit, on: loop).get() : []
+            let last = events.last?.position ?? after
+            let page: [String: JSONValue] = [
+                "events": .array(try events.map { try JSONParser.parse($0.payload) }),
+                "count": .integer(Int64(events.count)),
+                "prev_hash": .string(Hex.encode(window.previousHash)),
+                "hash": .string(Hex.encode(events.last?.hash ?? window.previousHash)),
+                "last": .integer(last),
+                "next": last < window.last ? .integer(last) : .null,
+            ]
+            return .ok(.init(body: .json(JSONBridge.container(page))))
+        } catch {
+            let error = ProtocolError.from(error)
+            return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    func streamEvents(_ input: Operations.StreamEvents.Input) async throws -> Operations.StreamEvents.Output {
+        let caller = try Self.caller()
+        do {
+            var after = input.query.after ?? 0
+            if let resume = input.headers.lastEventID {
+                guard let position = Int64(resume.trimmingCharacters(in: .whitespaces)), position >= 0 else {
+                    throw ProtocolError(.badRequest, "Last-Event-ID is the last position received, an integer from 0")
+                }
+                after = position
+            }
+            guard after >= 0 else { throw ProtocolError(.badRequest, "after is a position from 0") }
+            if let refusal = Permissions.check(.subscribe(from: after + 1), by: caller.role) { throw refusal }
+            // Refuses a position past the head, as SUBSCRIBE does.
+            _ = try await backend.openReplay(from: after + 1, to: nil, on: caller.channel.eventLoop).get()
+            let feed = EventFeed(backend: backend, channel: caller.channel, after: after, streams: streams)
+            return .ok(.init(body: .textEventStream(feed.body())))
+        } catch {
+            let error = ProtocolError.from(error)
+            return .default(statusCode: error.status, error.response)
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func caller() throws -> Caller {
+        guard let caller = Caller.current else { throw ProtocolError(.authRequired, "send the token as Authorization: Bearer <token>") }
+        return caller
+    }
+
+    private func at(_ position: Int64?) -> String? { position.map { "at=\($0)" } }
+
+    /// Runs a query verb with these arguments (nil ones left out) as the caller.
+    private func query(_ verb: String, _ arguments: [String?]) async -> Result<OpenAPIValueContainer, ProtocolError> {
+        guard let caller = Caller.current else { return .failure(ProtocolError(.authRequired, "no token")) }
+        let request: Request
+        switch Request.parse(verb: verb, arguments: arguments.compactMap { $0 }) {
+        case .success(let parsed): request = parsed
+        case .failure(let error): return .failure(error)
+        }
+        if let refusal = Permissions.check(request, by: caller.role) { return .failure(refusal) }
+        do {
+            switch try await backend.query(request, role: caller.role, on: caller.channel.eventLoop).get().first {
+            case .ok(let object)?: return .success(JSONBridge.container(object ?? [:]))
+            case .error(let error)?: return .failure(error)
+            default: return .failure(ProtocolError(.internalError, "\(verb) gave no answer"))
+            }
+        } catch {
+            return .failure(ProtocolError.from(error))
+        }
+    }
+}
+
+/// Collects a batch's answers, which the writer gives from its own thread.
+private final class Answers: Sendable {
+    private struct State {
+        var answers: [AppendAnswer?]
+        var missing: Int
+        var waiter: CheckedContinuation<[AppendAnswer], Never>?
+    }
+    private let state: Mutex<State>
+
+    init(count: Int) { state = Mutex(State(answers: Array(repeating: nil, count: count), missing: count)) }
+
+    func set(_ index: Int, _ answer: AppendAnswer) {
+        let done: (CheckedContinuation<[AppendAnswer], Never>, [AppendAnswer])? = state.withLock { state in
+            guard state.answers[index] == nil else { return nil }
+            state.answers[index] = answer
+            state.missing -= 1
+            guard state.missing == 0, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.answers.map { $0! })
+        }
+        if let (waiter, answers) = done { waiter.resume(returning: answers) }
+    }
+
+    func all() async -> [AppendAnswer] {
+        await withCheckedContinuation { waiter in
+            let ready: [AppendAnswer]? = state.withLock { state in
+                if state.missing == 0 { return state.answers.map { $0! } }
+                state.waiter = waiter
+                return nil
+            }
+            if let ready { waiter.resume(returning: ready) }
+        }
+    }
+}
