@@ -41,7 +41,7 @@ extension ProtocolError {
             "type": .string("urn:recoveryd:error:\(code.rawValue)"), "title": .string(Self.titles[code] ?? code.rawValue),
             "status": .integer(Int64(status)), "code": .string(code.rawValue), "detail": .string(message),
         ]
-        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        var headers: HTTPFields = [.contentType: "application/problem+json; charset=utf-8"]
         if code == .authRequired { headers[.wwwAuthenticate] = "Bearer" }
         return Response(
             status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CanonicalJSON.encode(.object(body)))))
