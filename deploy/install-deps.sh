@@ -8,13 +8,30 @@
 # libfaketime (the scripted-week test moves the daemon's clock through a week);
 # curl (the metrics test scrapes /metrics as Prometheus would); Prometheus's
 # promtool (a test checks deploy/prometheus with it); Chromium (a test renders
-# `recoveryctl report`'s page headless and checks the picture).
+# `recoveryctl report`'s page headless and checks the picture) and chromedriver
+# (a test drives examples/frontline in it); Python's pip, then the Python
+# packages below (they need pip, so they go after the system packages too).
 set -euo pipefail
 
-if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" 2>/dev/null; then
-    echo "install-deps: installing Python's cryptography package"
-    python3 -m pip install -q cryptography || true
-fi
+# Python's packages for the Python client and its tests (clients/python), the
+# OpenAPI document's validator, and the browser test of examples/frontline.
+pip_install() {
+    python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"
+}
+install_python_packages() {
+    command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || return 0
+    python_missing=()
+    for module in cryptography:cryptography pytest:pytest yaml:pyyaml openapi_spec_validator:openapi-spec-validator \
+        openapi_schema_validator:openapi-schema-validator selenium:selenium pandas:pandas; do
+        python3 -c "import ${module%%:*}" 2>/dev/null || python_missing+=("${module#*:}")
+    done
+    if [ ${#python_missing[@]} -gt 0 ]; then
+        echo "install-deps: installing Python's ${python_missing[*]}"
+        pip_install "${python_missing[@]}" || true
+    fi
+    # The client itself, as its README says to.
+    python3 -c "import recoveryd" 2>/dev/null || pip_install "$(dirname "$0")/../clients/python" || true
+}
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
@@ -22,8 +39,11 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(libfaketime
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if ! command -v python3 >/dev/null 2>&1; then
-    missing+=(python3 python3-cryptography)
+    missing+=(python3 python3-pip python3-cryptography)
+elif ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3-pip)
 elif ! python3 -c "import cryptography" 2>/dev/null; then
     missing+=(python3-cryptography)
 fi
@@ -40,7 +60,8 @@ if ! command -v pg_autoctl >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl, libfaketime, curl, promtool, chromium and python3's cryptography are present"
+    echo "install-deps: libpq-dev, postgresql, pg_auto_failover, openssl, libfaketime, curl, promtool, chromium and chromedriver are present"
+    install_python_packages
     exit 0
 fi
 
@@ -50,3 +71,4 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_python_packages

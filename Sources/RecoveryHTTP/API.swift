@@ -122,35 +122,46 @@ struct API: APIProtocol {
 
     func appendEvents(_ input: Operations.AppendEvents.Input) async throws -> Operations.AppendEvents.Output {
         let caller = try Self.caller()
-        guard case .json(let body) = input.body else { throw ProtocolError(.badRequest, "the body is JSON") }
         let limits = backend.limits
-        if let refusal = Permissions.check(.append(json: []), by: caller.role) {
-            return .default(statusCode: refusal.status, refusal.response)
+        if let refusal = Permissions.check(.append(json: []), by: caller.role) { return Self.problem(refusal) }
+        // The body as bytes (AccessMiddleware has checked its type and size),
+        // parsed by the daemon's own parser, as an APPEND line is.
+        guard case .any(let body) = input.body else { return Self.problem(ProtocolError(.badRequest, "the body is JSON")) }
+        let bytes = try await [UInt8](collecting: body, upTo: HTTPFrontDoor.bodyLimit(limits))
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            return Self.problem(ProtocolError(.badRequest, "the body is not JSON: \(error)"))
         }
-        switch body.value {
-        case let object as [String: (any Sendable)?]:
-            let answers = await append([JSONBridge.value(object)], limits: limits, as: caller)
+        switch value {
+        case .object:
+            // One event: its bytes as they came, as APPEND takes its line.
+            let answers = await append([bytes], limits: limits, as: caller)
             switch answers[0] {
             case .recorded(let position, let hash, let duplicate, let spending):
-                return .ok(.init(body: .json(JSONBridge.container(Self.receipt(position, hash, duplicate, spending).json))))
+                return .ok(.init(body: .json(.Receipt(Self.receipt(position, hash, duplicate, spending)))))
             case .refused(let error):
-                return .default(statusCode: error.status, error.response)
+                return Self.problem(error)
             }
-        case let array as [(any Sendable)?]:
-            guard !array.isEmpty else { return Self.problem(ProtocolError(.badRequest, "the batch is empty")) }
-            guard array.count <= limits.maxBatch else {
-                return Self.problem(ProtocolError(.tooLarge, "the batch holds \(array.count) events; at most max_batch \(limits.maxBatch)"))
+        case .array(let events):
+            guard !events.isEmpty else { return Self.problem(ProtocolError(.badRequest, "the batch is empty")) }
+            guard events.count <= limits.maxBatch else {
+                return Self.problem(ProtocolError(.tooLarge, "the batch holds \(events.count) events; at most max_batch \(limits.maxBatch)"))
             }
-            let answers = await append(array.map(JSONBridge.value), limits: limits, as: caller)
-            let results: [JSONValue] = answers.map { answer in
+            let answers = await append(events.map { event in
+                guard case .object = event else { return .failure(ProtocolError(.badRequest, "an event is a JSON object, not \(event.typeName)")) }
+                return .success(CanonicalJSON.encode(event))
+            }, limits: limits, as: caller)
+            let results = answers.map { answer -> Components.Schemas.BatchResults.ResultsPayloadPayload in
                 switch answer {
                 case .recorded(let position, let hash, let duplicate, let spending):
-                    .object(["receipt": .object(Self.receipt(position, hash, duplicate, spending).json)])
+                    .init(receipt: Self.receipt(position, hash, duplicate, spending))
                 case .refused(let error):
-                    .object(["error": .object(["code": .string(error.code.rawValue), "detail": .string(error.message)])])
+                    .init(error: .init(code: Components.Schemas.ErrorCode(rawValue: error.code.rawValue) ?? ._internal, detail: error.message))
                 }
             }
-            return .ok(.init(body: .json(JSONBridge.container(["results": .array(results)]))))
+            return .ok(.init(body: .json(.BatchResults(.init(results: results)))))
         default:
             return Self.problem(ProtocolError(.badRequest, "the body is one event (a JSON object) or an array of them"))
         }
@@ -160,20 +171,26 @@ struct API: APIProtocol {
         .default(statusCode: error.status, error.response)
     }
 
-    private static func receipt(_ position: Int64, _ hash: [UInt8], _ duplicate: Bool, _ spending: Spending?) -> Reply.Receipt {
-        Reply.Receipt(position: position, hash: Hex.encode(hash), duplicate: duplicate, remaining: spending?.remaining, warning: spending?.warning)
+    private static func receipt(_ position: Int64, _ hash: [UInt8], _ duplicate: Bool, _ spending: Spending?) -> Components.Schemas.Receipt {
+        .init(position: position, hash: Hex.encode(hash), duplicate: duplicate, remaining: spending?.remaining, warning: spending?.warning)
+    }
+
+    private func append(_ events: [[UInt8]], limits: Limits, as caller: Caller) async -> [AppendAnswer] {
+        await append(events.map { .success($0) }, limits: limits, as: caller)
     }
 
     /// Hands the events to the writer in order, as one connection's APPENDs
     /// (waiting, in order, while its queue is full), and waits for every answer.
-    private func append(_ events: [JSONValue], limits: Limits, as caller: Caller) async -> [AppendAnswer] {
+    private func append(_ events: [Result<[UInt8], ProtocolError>], limits: Limits, as caller: Caller) async -> [AppendAnswer] {
         let answers = Answers(count: events.count)
         for (index, event) in events.enumerated() {
-            guard case .object = event else {
-                answers.set(index, .refused(ProtocolError(.badRequest, "an event is a JSON object, not \(event.typeName)")))
+            let json: [UInt8]
+            switch event {
+            case .success(let bytes): json = bytes
+            case .failure(let error):
+                answers.set(index, .refused(error))
                 continue
             }
-            let json = CanonicalJSON.encode(event)
             guard json.count <= limits.maxLine else {
                 answers.set(index, .refused(ProtocolError(.tooLarge, "the event is \(json.count) bytes; at most max_line \(limits.maxLine)")))
                 continue

@@ -45,6 +45,12 @@ struct AccessMiddleware: RouterMiddleware {
             throw ProtocolError(.tooLarge, "the body is \(length) bytes; at most \(bodyLimit) (max_batch × max_line)")
         }
         if request.method == .post || request.method == .put {
+            // Every body the API takes is JSON (the appends' is read as bytes,
+            // so their type is checked here).
+            let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == "application/json" else {
+                throw ProtocolError(.badRequest, "send the body as Content-Type: application/json (got \(type ?? "none"))")
+            }
             do {
                 _ = try await request.collectBody(upTo: bodyLimit)
             } catch let error as HTTPError where error.status == .contentTooLarge {

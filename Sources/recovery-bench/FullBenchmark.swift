@@ -151,8 +151,10 @@ struct BenchEnvironment {
 
     /// The port of the daemon's `--metrics-listen`, when started with it.
     private var metricsPort: Int?
+    /// The port of the daemon's `--http-listen`, when started with it.
+    private(set) var httpPort: Int?
 
-    init(server: String?, token: String?, database: String?, metrics: Bool = false) throws {
+    init(server: String?, token: String?, database: String?, metrics: Bool = false, http: Bool = false) throws {
         if let server {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), let token else {
                 throw ValidationError("--server HOST:PORT needs --token")
@@ -177,6 +179,7 @@ struct BenchEnvironment {
         try "admin \(digest) bench\n".write(to: folder.appending(path: "tokens"), atomically: true, encoding: .utf8)
         port = try LoopbackPort.free()
         if metrics { metricsPort = try LoopbackPort.free() }
+        if http { httpPort = try LoopbackPort.free() }
         try startDaemon()
     }
 
@@ -191,10 +194,11 @@ struct BenchEnvironment {
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
                 folder.appending(path: "tokens").path, "--data-dir", folder.path, "--log-level", "warning",
-            ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []), output: folder.appending(path: "recoveryd.log").path)
+            ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []) + (httpPort.map { ["--http-listen", "127.0.0.1:\($0)"] } ?? []),
+            output: folder.appending(path: "recoveryd.log").path)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
-            if (try? LineClient(host: host, port: port)) != nil { return }
+            if (try? LineClient(host: host, port: port)) != nil, httpPort.map({ (try? LineClient(host: host, port: $0)) != nil }) ?? true { return }
             usleep(5_000)
         }
         throw ClientError("recoveryd did not start; see \(folder.appending(path: "recoveryd.log").path)")

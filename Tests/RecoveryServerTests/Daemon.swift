@@ -85,6 +85,17 @@ final class Daemon {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Waits for the daemon to exit by itself (after a signal the test sent);
+    /// its exit status as `waitpid` gives it.
+    @discardableResult
+    func waitForExit() -> Int32 {
+        guard pid != 0 else { return 0 }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        pid = 0
+        return status
+    }
+
     /// SIGTERM, then waits for the exit; returns the exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) -> Int32 {

@@ -197,6 +197,23 @@ struct HTTPAPIEndToEndTests {
         #expect(try daemon.http("auditor").get("/v1/head").status == 401)
     }
 
+    @Test func sigtermEndsStreamsResumablyAndExitsCleanly() throws {
+        let daemon = try HTTPDaemon()
+        let front = try daemon.daemon.client("frontline")
+        #expect(okObject(try front.request("APPEND " + Events.complaint(1, caseID: "Q-1"))) != nil)
+        let stream = try daemon.http("auditor")
+        #expect(try stream.openStream("/v1/events/stream").status == 200)
+        #expect(try stream.nextEvent()?.id == "1")
+        let started = Date()
+        kill(daemon.daemon.pid, SIGTERM)
+        let ending = try #require(try stream.nextEvent())
+        #expect(ending.event == "error" && ending.data.contains(#""code":"unavailable""#) && ending.data.contains(#""last":1"#), "\(ending)")
+        #expect(try stream.nextEvent() == nil, "the response ends after it")
+        #expect(daemon.daemon.waitForExit() == 0, "exit status 0")
+        #expect(Date().timeIntervalSince(started) < 10, "no waiting out the grace for the stream")
+        #expect(daemon.log.contains("stopped"), "\(daemon.log.suffix(2_000))")
+    }
+
     @Test func theGeneratedCodeIsFromTheDocumentAsItIs() throws {
         let document = try Data(contentsOf: repositoryFile("docs/openapi.yaml"))
         let digest = Hex.encode(SHA256.hash(data: document))

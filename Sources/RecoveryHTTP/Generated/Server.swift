@@ -384,16 +384,16 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                 let chosenContentType = try converter.bestContentType(
                     received: contentType,
                     options: [
-                        "application/json"
+                        "*/*"
                     ]
                 )
                 switch chosenContentType {
-                case "application/json":
-                    body = try await converter.getRequiredRequestBodyAsJSON(
-                        OpenAPIRuntime.OpenAPIValueContainer.self,
+                case "*/*":
+                    body = try converter.getRequiredRequestBodyAsBinary(
+                        OpenAPIRuntime.HTTPBody.self,
                         from: requestBody,
                         transforming: { value in
-                            .json(value)
+                            .any(value)
                         }
                     )
                 default:

@@ -71,5 +71,145 @@ extension Components {
                 case detail
             }
         }
+        /// - Remark: Generated from `#/components/schemas/Receipt`.
+        internal struct Receipt: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Receipt/position`.
+            internal var position: Swift.Int64
+            /// The chain hash at position
+            ///
+            /// - Remark: Generated from `#/components/schemas/Receipt/hash`.
+            internal var hash: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Receipt/duplicate`.
+            internal var duplicate: Swift.Bool
+            /// A recorded compensation's; what is left that day to the person charged.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Receipt/remaining`.
+            internal var remaining: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Receipt/warning`.
+            internal var warning: Swift.Bool?
+            /// Creates a new `Receipt`.
+            ///
+            /// - Parameters:
+            ///   - position:
+            ///   - hash: The chain hash at position
+            ///   - duplicate:
+            ///   - remaining: A recorded compensation's; what is left that day to the person charged.
+            ///   - warning:
+            internal init(
+                position: Swift.Int64,
+                hash: Swift.String,
+                duplicate: Swift.Bool,
+                remaining: Swift.Int64? = nil,
+                warning: Swift.Bool? = nil
+            ) {
+                self.position = position
+                self.hash = hash
+                self.duplicate = duplicate
+                self.remaining = remaining
+                self.warning = warning
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case position
+                case hash
+                case duplicate
+                case remaining
+                case warning
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.position = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .position
+                )
+                self.hash = try container.decode(
+                    Swift.String.self,
+                    forKey: .hash
+                )
+                self.duplicate = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .duplicate
+                )
+                self.remaining = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .remaining
+                )
+                self.warning = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .warning
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "position",
+                    "hash",
+                    "duplicate",
+                    "remaining",
+                    "warning"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BatchResults`.
+        internal struct BatchResults: Codable, Hashable, Sendable {
+            /// The event's receipt, or its error.
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload`.
+            internal struct ResultsPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload/receipt`.
+                internal var receipt: Components.Schemas.Receipt?
+                /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload/error`.
+                internal struct _ErrorPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload/error/code`.
+                    internal var code: Components.Schemas.ErrorCode
+                    /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload/error/detail`.
+                    internal var detail: Swift.String
+                    /// Creates a new `_ErrorPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - code:
+                    ///   - detail:
+                    internal init(
+                        code: Components.Schemas.ErrorCode,
+                        detail: Swift.String
+                    ) {
+                        self.code = code
+                        self.detail = detail
+                    }
+                    internal enum CodingKeys: String, CodingKey {
+                        case code
+                        case detail
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/BatchResults/ResultsPayload/error`.
+                internal var error: Components.Schemas.BatchResults.ResultsPayloadPayload._ErrorPayload?
+                /// Creates a new `ResultsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - receipt:
+                ///   - error:
+                internal init(
+                    receipt: Components.Schemas.Receipt? = nil,
+                    error: Components.Schemas.BatchResults.ResultsPayloadPayload._ErrorPayload? = nil
+                ) {
+                    self.receipt = receipt
+                    self.error = error
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case receipt
+                    case error
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/BatchResults/results`.
+            internal typealias ResultsPayload = [Components.Schemas.BatchResults.ResultsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/BatchResults/results`.
+            internal var results: Components.Schemas.BatchResults.ResultsPayload
+            /// Creates a new `BatchResults`.
+            ///
+            /// - Parameters:
+            ///   - results:
+            internal init(results: Components.Schemas.BatchResults.ResultsPayload) {
+                self.results = results
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case results
+            }
+        }
     }
 }

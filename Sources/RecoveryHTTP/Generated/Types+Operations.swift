@@ -336,8 +336,8 @@ internal enum Operations {
             internal var headers: Operations.AppendEvents.Input.Headers
             /// - Remark: Generated from `#/paths/v1/events/POST/requestBody`.
             internal enum Body: Sendable, Hashable {
-                /// - Remark: Generated from `#/paths/v1/events/POST/requestBody/content/application\/json`.
-                case json(OpenAPIRuntime.OpenAPIValueContainer)
+                /// - Remark: Generated from `#/paths/v1/events/POST/requestBody/content/*\/*`.
+                case any(OpenAPIRuntime.HTTPBody)
             }
             internal var body: Operations.AppendEvents.Input.Body
             /// Creates a new `Input`.
@@ -357,13 +357,48 @@ internal enum Operations {
             internal struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/events/POST/responses/200/content`.
                 internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/events/POST/responses/200/content/json`.
+                    internal enum JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/events/POST/responses/200/content/json/case1`.
+                        case Receipt(Components.Schemas.Receipt)
+                        /// - Remark: Generated from `#/paths/v1/events/POST/responses/200/content/json/case2`.
+                        case BatchResults(Components.Schemas.BatchResults)
+                        internal init(from decoder: any Swift.Decoder) throws {
+                            var errors: [any Swift.Error] = []
+                            do {
+                                self = .Receipt(try .init(from: decoder))
+                                return
+                            } catch {
+                                errors.append(error)
+                            }
+                            do {
+                                self = .BatchResults(try .init(from: decoder))
+                                return
+                            } catch {
+                                errors.append(error)
+                            }
+                            throw Swift.DecodingError.failedToDecodeOneOfSchema(
+                                type: Self.self,
+                                codingPath: decoder.codingPath,
+                                errors: errors
+                            )
+                        }
+                        internal func encode(to encoder: any Swift.Encoder) throws {
+                            switch self {
+                            case let .Receipt(value):
+                                try value.encode(to: encoder)
+                            case let .BatchResults(value):
+                                try value.encode(to: encoder)
+                            }
+                        }
+                    }
                     /// - Remark: Generated from `#/paths/v1/events/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Operations.AppendEvents.Output.Ok.Body.JsonPayload)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    internal var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    internal var json: Operations.AppendEvents.Output.Ok.Body.JsonPayload {
                         get throws {
                             switch self {
                             case let .json(body):
