@@ -24,10 +24,7 @@ struct API: APIProtocol {
     }
 
     func getCase(_ input: Operations.GetCase.Input) async throws -> Operations.GetCase.Output {
-        switch await query("CASE", [input.path.caseId, at(input.query.at)]) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("CASE", [input.path.caseId, at(input.query.at)], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func listCases(_ input: Operations.ListCases.Input) async throws -> Operations.ListCases.Output {
@@ -36,86 +33,53 @@ struct API: APIProtocol {
             q.customerId.map { "customer=\($0)" }, q.owner.map { "owner=\($0)" }, q.status.map { "status=\($0.rawValue)" },
             q.from.map { "from=\($0)" }, q.to.map { "to=\($0)" }, q.after.map { "after=\($0)" }, q.limit.map { "limit=\($0)" },
         ]
-        switch await query("CASES", arguments) {
-        case .success(let body): return .ok(.init(body: .json(body)))
-        case .failure(let error): return .default(statusCode: error.status, error.response)
-        }
+        return await answer("CASES", arguments, ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func listDue(_ input: Operations.ListDue.Input) async throws -> Operations.ListDue.Output {
-        switch await query("DUE", [input.query.agentId]) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("DUE", [input.query.agentId], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func listPeople(_ input: Operations.ListPeople.Input) async throws -> Operations.ListPeople.Output {
-        switch await query("PEOPLE", []) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("PEOPLE", [], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getBudget(_ input: Operations.GetBudget.Input) async throws -> Operations.GetBudget.Output {
-        switch await query("BUDGET", [input.path.agentId, input.query.day, at(input.query.at)]) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("BUDGET", [input.path.agentId, input.query.day, at(input.query.at)], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func listBudgets(_ input: Operations.ListBudgets.Input) async throws -> Operations.ListBudgets.Output {
-        switch await query("BUDGETS", [input.query.day, at(input.query.at)]) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("BUDGETS", [input.query.day, at(input.query.at)], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getOutcomes(_ input: Operations.GetOutcomes.Input) async throws -> Operations.GetOutcomes.Output {
         let q = input.query
         let arguments = [q.by.map { "by=\($0.rawValue)" }, q.from.map { "from=\($0)" }, q.to.map { "to=\($0)" }, at(q.at)]
-        switch await query("OUTCOMES", arguments) {
-        case .success(let body): return .ok(.init(body: .json(body)))
-        case .failure(let error): return .default(statusCode: error.status, error.response)
-        }
+        return await answer("OUTCOMES", arguments, ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getSpending(_ input: Operations.GetSpending.Input) async throws -> Operations.GetSpending.Output {
         let q = input.query
-        switch await query("SPENDING", ["from=\(q.from)", "to=\(q.to)", q.by.map { "by=\($0)" }, at(q.at)]) {
-        case .success(let body): return .ok(.init(body: .json(body)))
-        case .failure(let error): return .default(statusCode: error.status, error.response)
-        }
+        return await answer("SPENDING", ["from=\(q.from)", "to=\(q.to)", q.by.map { "by=\($0)" }, at(q.at)], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getSettings(_ input: Operations.GetSettings.Input) async throws -> Operations.GetSettings.Output {
-        switch await query("SETTINGS", [at(input.query.at)]) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("SETTINGS", [at(input.query.at)], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getHead(_ input: Operations.GetHead.Input) async throws -> Operations.GetHead.Output {
-        switch await query("HEAD", []) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("HEAD", [], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func verifyChain(_ input: Operations.VerifyChain.Input) async throws -> Operations.VerifyChain.Output {
         // VERIFY's `to` comes after its `from`: a `to` alone verifies from the first position.
         let q = input.query
         let arguments = q.to == nil ? [q.from.map(String.init)] : [String(q.from ?? 1), q.to.map(String.init)]
-        switch await query("VERIFY", arguments) {
-        case .success(let body): return .ok(.init(body: .json(body)))
-        case .failure(let error): return .default(statusCode: error.status, error.response)
-        }
+        return await answer("VERIFY", arguments, ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
-        switch await query("STATUS", []) {
-        case .success(let body): .ok(.init(body: .json(body)))
-        case .failure(let error): .default(statusCode: error.status, error.response)
-        }
+        return await answer("STATUS", [], ok: { .ok(.init(body: .json($0))) }, problem: { .default(statusCode: $0, $1) })
     }
 
     // MARK: The log
@@ -262,6 +226,16 @@ struct API: APIProtocol {
     }
 
     private func at(_ position: Int64?) -> String? { position.map { "at=\($0)" } }
+
+    /// Runs a query verb and makes its answer the operation's output.
+    private func answer<Output>(
+        _ verb: String, _ arguments: [String?], ok: (OpenAPIValueContainer) -> Output, problem: (Int, Components.Responses.Problem) -> Output
+    ) async -> Output {
+        switch await query(verb, arguments) {
+        case .success(let body): ok(body)
+        case .failure(let error): problem(error.status, error.response)
+        }
+    }
 
     /// Runs a query verb with these arguments (nil ones left out) as the caller.
     private func query(_ verb: String, _ arguments: [String?]) async -> Result<OpenAPIValueContainer, ProtocolError> {

@@ -23,7 +23,7 @@ struct AccessMiddleware: RouterMiddleware {
             throw ProtocolError(.authRequired, "send the token as Authorization: Bearer <token>")
         }
         let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        guard let (entry, _) = backend.hello(connection, token: token) else {
+        guard let entry = backend.authenticate(connection, token: token) else {
             let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
             if let suppressed = backend.refusalLog.shouldLog(peer: peer) {
                 var metadata: Logger.Metadata = ["peer": "\(peer)", "transport": "http"]

@@ -95,27 +95,27 @@ public final class LineClient: @unchecked Sendable {
                 }
                 return line
             }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { return nil }
-            guard count > 0 else {
-                throw ClientError(errno == EAGAIN ? "no answer within the timeout" : "receive failed: \(String(cString: strerror(errno)))")
-            }
-            buffer += chunk[..<count]
+            guard try receive() else { return nil }
         }
+    }
+
+    /// Appends what the socket has to the buffer; false when the server closed.
+    private func receive() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count == 0 { return false }
+        guard count > 0 else {
+            throw ClientError(errno == EAGAIN ? "no answer within the timeout" : "receive failed: \(String(cString: strerror(errno)))")
+        }
+        buffer += chunk[..<count]
+        return true
     }
 
     /// The next `count` bytes (a body after its headers); nil when the server
     /// closed before sending them all.
     public func readBytes(_ count: Int) throws -> [UInt8]? {
         while buffer.count - start < count {
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let received = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if received == 0 { return nil }
-            guard received > 0 else {
-                throw ClientError(errno == EAGAIN ? "no answer within the timeout" : "receive failed: \(String(cString: strerror(errno)))")
-            }
-            buffer += chunk[..<received]
+            guard try receive() else { return nil }
         }
         let bytes = Array(buffer[start..<start + count])
         start += count

@@ -29,41 +29,39 @@ struct HTTPBenchmark: ParsableCommand {
         let lineCPU = environment.cpu()
         let line = try AppendLoad().run(
             host: environment.host, port: environment.port, token: environment.token, connections: connections, depth: depth, seconds: seconds, rate: nil)
-        var lineRow = line.latencies.summary as [String: Any]
-        lineRow["events_per_s"] = Int(line.eventsPerSecond)
-        lineRow["refused"] = line.refused
-        lineRow["daemon_cpu_us_per_event"] = Self.cpuPerEvent(environment, from: lineCPU, events: line.accepted + line.refused)
-        report.append(("line APPEND (pipelined)", lineRow))
+        report.append(("line APPEND (pipelined)", Self.row(line, environment, from: lineCPU, against: nil)))
 
         progress("HTTP: \(batchConnections) connections posting \(batch) events per request for \(seconds) s")
         let batchedCPU = environment.cpu()
         let batched = try HTTPAppendLoad.run(
             port: httpPort, token: environment.token, connections: batchConnections, batch: batch, seconds: seconds)
-        var batchedRow = batched.latencies.summary as [String: Any]
-        batchedRow["events_per_s"] = Int(batched.eventsPerSecond)
-        batchedRow["refused"] = batched.refused
-        batchedRow["daemon_cpu_us_per_event"] = Self.cpuPerEvent(environment, from: batchedCPU, events: batched.accepted + batched.refused)
-        batchedRow["vs_line"] = ratio(batched.eventsPerSecond, line.eventsPerSecond)
-        report.append(("POST /v1/events, \(batch) per request (latency per request)", batchedRow))
+        report.append(("POST /v1/events, \(batch) per request (latency per request)", Self.row(batched, environment, from: batchedCPU, against: line)))
 
         progress("HTTP: \(singleConnections) keep-alive connections posting one event per request for \(seconds) s")
         let singleCPU = environment.cpu()
         let single = try HTTPAppendLoad.run(port: httpPort, token: environment.token, connections: singleConnections, batch: 1, seconds: seconds)
-        var singleRow = single.latencies.summary as [String: Any]
-        singleRow["events_per_s"] = Int(single.eventsPerSecond)
-        singleRow["refused"] = single.refused
-        singleRow["daemon_cpu_us_per_event"] = Self.cpuPerEvent(environment, from: singleCPU, events: single.accepted + single.refused)
-        singleRow["vs_line"] = ratio(single.eventsPerSecond, line.eventsPerSecond)
-        report.append(("POST /v1/events, one per request", singleRow))
+        report.append(("POST /v1/events, one per request", Self.row(single, environment, from: singleCPU, against: line)))
         if !(batched.errors.isEmpty && single.errors.isEmpty && line.errors.isEmpty) {
             report.append(("refusals", (line.errors.merging(batched.errors, uniquingKeysWith: +).merging(single.errors, uniquingKeysWith: +)) as [String: Any]))
         }
         try printReport(report, json: json)
     }
 
-    static func cpuPerEvent(_ environment: BenchEnvironment, from before: (daemon: Double, postgres: [pid_t: Double])?, events: Int) -> String {
-        guard let before, let after = environment.cpu(), events > 0 else { return "–" }
-        return String(format: "%.1f", (after.daemon - before.daemon) / Double(events) * 1e6)
+    /// A phase's line of the report: throughput, latency, refusals, the
+    /// daemon's CPU per event since `before`, and the ratio to `line`.
+    static func row(
+        _ result: AppendLoad.Result, _ environment: BenchEnvironment, from before: (daemon: Double, postgres: [pid_t: Double])?,
+        against line: AppendLoad.Result?
+    ) -> [String: Any] {
+        var row = result.latencies.summary as [String: Any]
+        row["events_per_s"] = Int(result.eventsPerSecond)
+        row["refused"] = result.refused
+        let events = result.accepted + result.refused
+        if let before, let after = environment.cpu(), events > 0 {
+            row["daemon_cpu_us_per_event"] = String(format: "%.1f", (after.daemon - before.daemon) / Double(events) * 1e6)
+        }
+        if let line { row["vs_line"] = ratio(result.eventsPerSecond, line.eventsPerSecond) }
+        return row
     }
 }
 

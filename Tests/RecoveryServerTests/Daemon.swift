@@ -156,6 +156,15 @@ final class Daemon {
         return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 
+    /// Runs `/usr/bin/env arguments…` to its end (a test's outside tool:
+    /// pytest, curl); its exit status and what it printed.
+    static func runTool(_ arguments: [String], output: String) throws -> (status: Int32, output: String) {
+        let pid = try spawn("/usr/bin/env", arguments, output: output)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+
     static func spawn(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
         try ChildProcess.spawn(path, arguments, output: output)
     }

@@ -27,8 +27,7 @@ struct FrontlinePageEndToEndTests {
         try waitFor("the page server") { (try? HTTPClient(port: pagePort)) != nil }
         let screenshot = daemon.daemon.folder.appending(path: "frontline.png").path
         let output = daemon.daemon.folder.appending(path: "browser.out").path
-        let pid = try Daemon.spawn(
-            "/usr/bin/env",
+        let (status, text) = try Daemon.runTool(
             [
                 "FRONTLINE_PAGE_URL=\(origin)/index.html", "RECOVERYD_HTTP_URL=http://127.0.0.1:\(daemon.httpPort)",
                 "FRONTLINE_TOKEN=\(Daemon.boundTokens["A-1"]!)", "UNBOUND_TOKEN=\(Daemon.tokens["frontline"]!)", "FRONTLINE_CASE=K-web-1",
@@ -36,9 +35,6 @@ struct FrontlinePageEndToEndTests {
                 "python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", page.appending(path: "tests").path,
             ],
             output: output)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(status == 0, "the browser test failed:\n\(text)")
         #expect(text.contains("2 passed"), "\(text)")
 

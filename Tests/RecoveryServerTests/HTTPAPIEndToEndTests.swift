@@ -169,13 +169,9 @@ struct HTTPAPIEndToEndTests {
         let certificates = try TLSEndToEndTests.Certificates()
         let daemon = try HTTPDaemon(arguments: ["--tls-cert", certificates.file("server.pem"), "--tls-key", certificates.file("server.key")])
         let output = certificates.file("curl.out")
-        let pid = try Daemon.spawn(
-            "/usr/bin/env",
+        let (_, text) = try Daemon.runTool(
             ["curl", "-sS", "--cacert", certificates.file("ca.pem"), "-H", "Authorization: Bearer front-token", "https://127.0.0.1:\(daemon.httpPort)/v1/hello"],
             output: output)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(text.contains(#""role":"frontline""#), "\(text)")
         // Plain HTTP to the TLS port gets no answer.
         let plain = try daemon.http("frontline", timeoutSeconds: 5)

@@ -54,10 +54,8 @@ struct HTTPDocsEndToEndTests {
         for (index, example) in examples.enumerated() {
             #expect(example.command.hasPrefix("curl "), "\(example.command)")
             let output = daemon.daemon.folder.appending(path: "example-\(index).out").path
-            let pid = try Daemon.spawn("/usr/bin/env", ["-i"] + environment + ["/bin/sh", "-c", example.command], output: output)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            let got = Self.trimmed(((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").components(separatedBy: "\n"))
+            let (_, printed) = try Daemon.runTool(["-i"] + environment + ["/bin/sh", "-c", example.command], output: output)
+            let got = Self.trimmed(printed.components(separatedBy: "\n"))
             let expected = Self.trimmed(example.expected)
             let same = got.count == expected.count && zip(got, expected).allSatisfy { Self.matches($0, $1) }
             #expect(same, "\(example.command)\n--- the page shows:\n\(expected.joined(separator: "\n"))\n--- it gave:\n\(got.joined(separator: "\n"))")

@@ -17,12 +17,8 @@ struct PythonClientEndToEndTests {
             "PYTHONPATH=\(client.appending(path: "src").path)", "PYTHONDONTWRITEBYTECODE=1",
         ]
         let output = daemon.daemon.folder.appending(path: "pytest.out").path
-        let pid = try Daemon.spawn(
-            "/usr/bin/env", environment + ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", client.appending(path: "tests").path],
-            output: output)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let (status, text) = try Daemon.runTool(
+            environment + ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", client.appending(path: "tests").path], output: output)
         #expect(status == 0, "pytest failed:\n\(text)")
         #expect(text.contains(" passed"), "\(text)")
         #expect(!text.contains("skipped") && !text.contains("failed"), "\(text)")

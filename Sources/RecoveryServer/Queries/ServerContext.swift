@@ -71,6 +71,10 @@ final class ServerContext: RequestBackend {
         return (entry, .ok(helloAnswer(entry)))
     }
 
+    func authenticate(_ connection: ObjectIdentifier, token: String) -> TokenFile.Entry? {
+        connections.hello(connection, token: token)
+    }
+
     func helloAnswer(_ entry: TokenFile.Entry) -> Reply.Hello {
         var hello = Answers.hello(
             role: entry.role, agent: entry.agent, position: writer.view.position, signingKey: configuration.signer.publicKeyHex,
