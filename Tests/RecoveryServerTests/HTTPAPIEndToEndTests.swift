@@ -153,7 +153,13 @@ struct HTTPAPIEndToEndTests {
     }
 
     @Test func connectionsWithoutATokenAreClosedAfterTheHelloTimeout() throws {
-        let daemon = try HTTPDaemon(arguments: ["--hello-timeout", "1"])
+        let daemon = try HTTPDaemon(arguments: ["--hello-timeout", "1", "--max-unauthenticated-per-peer", "2"])
+        // The line port's per-peer cap on connections without a token counts HTTP ones too.
+        let waiting = try (0..<2).map { _ in try daemon.http(nil, timeoutSeconds: 10) }
+        let third = try daemon.http(nil, timeoutSeconds: 10)
+        #expect(throws: (any Error).self, "the third is closed at once") { _ = try third.readHead() }
+        #expect(daemon.log.contains("too many connections from 127.0.0.1"), "\(daemon.log.suffix(1_000))")
+        waiting.forEach { $0.close() }
         let silent = try daemon.http(nil, timeoutSeconds: 10)
         let started = Date()
         #expect(throws: (any Error).self) { _ = try silent.readHead() }
