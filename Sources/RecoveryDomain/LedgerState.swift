@@ -70,6 +70,47 @@ public struct LedgerState: Sendable, Equatable {
         if let settings = delta.settingsHistory { settingsHistory = settings }
     }
 
+    /// About how many bytes the working set holds: its rows counted at the
+    /// sizes of typical rows (measured with `recovery-bench soak`; docs/STORE.md,
+    /// "The writer's working set"). An estimate to keep memory near a budget,
+    /// not an exact figure.
+    public var estimatedBytes: Int {
+        cases.count * Self.bytesPerCase + customerComplaints.count * Self.bytesPerCustomer
+            + customerDays.count * Self.bytesPerCustomerDay + budgets.count * Self.bytesPerBudgetDay
+    }
+
+    /// The writer's budget for its working set unless told otherwise (`--state-cache-mib`).
+    public static let defaultCacheBytes = 256 << 20
+
+    public static let bytesPerCase = 768
+    public static let bytesPerCustomer = 160
+    public static let bytesPerCustomerDay = 96
+    public static let bytesPerBudgetDay = 192
+
+    /// Drops rows the projection tables give back on demand until the
+    /// estimate is at most `bytes`: cases that are not open, then customers'
+    /// complaint days, then open cases, those touched longest ago first.
+    /// Budget days and customer days stay (today's are read from here by
+    /// decisions and `BUDGET`; past ones go at the day's end). Deciding then
+    /// names what it needs again (``Ledger/requirements(of:lookups:state:pending:outside:)``):
+    /// a dropped row costs a look-up, never another answer. Returns how many
+    /// cases were dropped.
+    @discardableResult
+    public mutating func evict(downTo bytes: Int) -> Int {
+        guard estimatedBytes > bytes else { return 0 }
+        let before = cases.count
+        cases = cases.filter { $0.value.status == .open }
+        if estimatedBytes > bytes { customerComplaints = [:] }
+        if estimatedBytes > bytes {
+            let excess = estimatedBytes - bytes
+            let drop = min(cases.count, (excess + Self.bytesPerCase - 1) / Self.bytesPerCase)
+            for (caseID, _) in cases.sorted(by: { $0.value.lastPosition < $1.value.lastPosition }).prefix(drop) {
+                cases.removeValue(forKey: caseID)
+            }
+        }
+        return before - cases.count
+    }
+
     /// Drops what deciding no longer needs in memory — cases that are not open,
     /// budget days before `day`, customers' complaint days — all of which the
     /// projection tables hold.

@@ -1,3 +1,5 @@
+import RecoveryDomain
+
 /// Every limit of the line protocol, named, with its default (docs/PROTOCOL.md).
 /// The `HELLO` answer advertises them so clients can check locally.
 public struct Limits: Sendable, Equatable {
@@ -46,6 +48,10 @@ public struct Limits: Sendable, Equatable {
     /// Events one `at=<position>` answer may fold again (the events, up to
     /// that position, of the rows changed since). Past it: `ERR too_large`.
     public var maxAtEvents: Int = 1_000_000
+    /// MiB the writer's working set (cases, customers, budget days) may hold
+    /// before what the projection tables hold is dropped from memory; a
+    /// dropped row is read again when an append needs it (docs/STORE.md).
+    public var stateCacheMib: Int = LedgerState.defaultCacheBytes >> 20
 
     public init() {}
 
@@ -58,7 +64,7 @@ public struct Limits: Sendable, Equatable {
             ("write_timeout", writeTimeout), ("max_failed_hellos", maxFailedHellos), ("max_connections", maxConnections),
             ("max_unauthenticated", maxUnauthenticated), ("max_unauthenticated_per_peer", maxUnauthenticatedPerPeer),
             ("max_connections_per_peer", maxConnectionsPerPeer),
-            ("max_batch", maxBatch), ("max_queue", maxQueue), ("max_at_events", maxAtEvents),
+            ("max_batch", maxBatch), ("max_queue", maxQueue), ("max_at_events", maxAtEvents), ("state_cache_mib", stateCacheMib),
         ]
     }
 }

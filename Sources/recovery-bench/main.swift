@@ -6,7 +6,7 @@ struct RecoveryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery-bench",
         abstract: "Benchmarks for recoveryd.",
-        subcommands: [FullBenchmark.self, HTTPBenchmark.self, StoreBenchmark.self, ScaleBenchmark.self, CPUBenchmark.self],
+        subcommands: [FullBenchmark.self, HTTPBenchmark.self, SoakBenchmark.self, StoreBenchmark.self, ScaleBenchmark.self, CPUBenchmark.self],
         defaultSubcommand: FullBenchmark.self)
 }
 

@@ -73,6 +73,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Appends committed in one transaction at most.") var maxBatch = Limits().maxBatch
     @Option(help: "Appends waiting for the writer before connections stop sending more.") var maxQueue = Limits().maxQueue
     @Option(help: "Events one at=<position> answer may fold again before it is refused (too_large).") var maxAtEvents = Limits().maxAtEvents
+    @Option(help: "MiB the writer's working set may hold before it drops what the tables hold (read again on demand).")
+    var stateCacheMib = Limits().stateCacheMib
     @Option(help: "Seconds to connect to PostgreSQL (over every host of a multi-host list).") var connectTimeout = 10.0
     @Option(help: "Seconds one statement or COPY may take.") var statementTimeout = 30.0
     @Option(help: "Seconds a COMMIT may take; past it the outcome is unknown and the batch is answered ERR unavailable.") var commitTimeout = 5.0
@@ -101,6 +103,7 @@ struct Serve: AsyncParsableCommand {
         limits.maxBatch = maxBatch
         limits.maxQueue = maxQueue
         limits.maxAtEvents = maxAtEvents
+        limits.stateCacheMib = stateCacheMib
         return limits
     }
 

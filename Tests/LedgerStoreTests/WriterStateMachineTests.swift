@@ -19,7 +19,8 @@ struct WriterStateMachineTests {
         var views: [String] = []
         var nextTicket = 0
 
-        init(filtersReady: Bool = true, now: Timestamp = WriterStateMachineTests.monday) {
+        init(filtersReady: Bool = true, now: Timestamp = WriterStateMachineTests.monday, stateCacheBytes: Int = LedgerState.defaultCacheBytes) {
+            machine = Machine(stateCacheBytes: stateCacheBytes)
             let actions = machine.handle(
                 .connected(.init(head: .empty, state: LedgerState(), lastRecordedAt: Timestamp(microseconds: 0), server: "db:5432", now: now)))
             record(actions)
@@ -316,6 +317,35 @@ struct WriterStateMachineTests {
         #expect(Set(shell.machine.state.cases.keys) == ["K-3", "K-4"])
         #expect(shell.machine.state.budgets.keys.allSatisfy { $0.day.description == "2026-11-24" })
         #expect(Self.sends(tuesday.actions).count == 1)
+    }
+
+    @Test func pastItsBudgetTheWorkingSetDropsWhatTheTablesHoldAndReadsItAgainWhenNeeded() throws {
+        // A budget of three cases' worth: the fourth case's commit goes over it.
+        var shell = Shell(stateCacheBytes: 3 * LedgerState.bytesPerCase + 2 * LedgerState.bytesPerBudgetDay)
+        let opened = shell.submit([
+            Self.complaint(1, caseID: "K-1"), Self.followUp(2, caseID: "K-1"), Self.complaint(3, caseID: "K-3"),
+            Self.complaint(4, caseID: "K-4"), Self.complaint(5, caseID: "K-5"),
+        ])
+        _ = try shell.sent(Self.sends(opened.actions).first)
+        shell.run(.queueEmpty)
+        shell.run(.committed(clock: .now))
+        #expect(shell.machine.state.cases.count == 4, "nothing is dropped while a batch is in flight")
+        // The next batch finds the set over its budget: the closed case goes first,
+        // then the open ones touched longest ago, down to three quarters of it.
+        let next = shell.submit([Self.compensation(6, caseID: "K-5")])
+        #expect(Self.has(next.actions) { if case .log(let line) = $0 { line.message.contains("--state-cache-mib") } else { false } })
+        #expect(Set(shell.machine.state.cases.keys) == ["K-4", "K-5"], "\(shell.machine.state.cases.keys.sorted())")
+        #expect(shell.machine.state.estimatedBytes <= (3 * LedgerState.bytesPerCase + 2 * LedgerState.bytesPerBudgetDay) / 4 * 3)
+        _ = try shell.sent(Self.sends(next.actions).first)
+        shell.run(.queueEmpty)
+        shell.run(.committed(clock: .now))
+        // A dropped case is read from the tables when an append needs it, not taken for unknown.
+        let dropped = shell.submit([Self.compensation(7, caseID: "K-3")])
+        guard case .lookUp(let needs) = dropped.actions.last else {
+            Issue.record("expected a look-up of the dropped case, got \(dropped.actions)")
+            return
+        }
+        #expect(needs.caseIDs == ["K-3"])
     }
 
     @Test func anIdleConnectionIsCheckedAndALostOneReconnectsAtOnce() {

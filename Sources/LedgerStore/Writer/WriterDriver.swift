@@ -47,10 +47,10 @@ public final class WriterDriver<Ticket> {
     /// The batches sent and not received, oldest first.
     private var sent: [EventLog.SentBatch] = []
 
-    public init(connector: Connector, effects: Effects, logsBatches: Bool = false) {
+    public init(connector: Connector, effects: Effects, logsBatches: Bool = false, stateCacheBytes: Int = LedgerState.defaultCacheBytes) {
         self.connector = connector
         self.effects = effects
-        machine = Machine(logsBatches: logsBatches)
+        machine = Machine(logsBatches: logsBatches, stateCacheBytes: stateCacheBytes)
     }
 
     /// Connects, takes the writer's lock and loads the working state; throws

@@ -210,7 +210,14 @@ public struct WriterStateMachine<Ticket> {
     /// whether its log takes debug lines, so a busy writer formats none).
     private let logsBatches: Bool
 
-    public init(logsBatches: Bool = false) { self.logsBatches = logsBatches }
+    /// The working set's budget (`--state-cache-mib`): past it, between
+    /// batches, what the tables hold is dropped down to three quarters of it.
+    private let stateCacheBytes: Int
+
+    public init(logsBatches: Bool = false, stateCacheBytes: Int = LedgerState.defaultCacheBytes) {
+        self.logsBatches = logsBatches
+        self.stateCacheBytes = stateCacheBytes
+    }
 
     /// True when nothing is in flight, queued here or awaited.
     public var isIdle: Bool {
@@ -420,6 +427,15 @@ public struct WriterStateMachine<Ticket> {
             state.evictSettled(before: today)
             stateDay = today
             actions.append(.view(.evicted(before: today)))
+        }
+        if inFlight.isEmpty && state.estimatedBytes > stateCacheBytes {
+            // Only between commits: the tables then hold everything the state does.
+            let dropped = state.evict(downTo: stateCacheBytes / 4 * 3)
+            actions.append(
+                .log(
+                    .info(
+                        "the working set reached --state-cache-mib; dropped cases the tables hold",
+                        ["cases_dropped": "\(dropped)", "cases_kept": "\(state.cases.count)", "estimate_mib": "\(state.estimatedBytes >> 20)"])))
         }
         var lookups = batch.lookups
         lookups.existing.merge(inFlightRecords(for: batch)) { current, _ in current }

@@ -215,7 +215,9 @@ final class LedgerWriter: Sendable {
             thread.name = "recoveryd-filters"
             thread.start()
         }
-        return Driver(connector: connector, effects: effects, logsBatches: logger.logLevel <= .debug)
+        return Driver(
+            connector: connector, effects: effects, logsBatches: logger.logLevel <= .debug,
+            stateCacheBytes: configuration.limits.stateCacheMib << 20)
     }
 }
 

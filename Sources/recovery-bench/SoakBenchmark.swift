@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import LedgerStore
+import Synchronization
+
+/// `recovery-bench soak`: appends for a set time and prints the daemon's
+/// resident memory every 10 s, then while it sits idle — what the writer
+/// keeps in memory as the ledger grows (docs/BENCHMARKS.md, "Memory over a
+/// long run"). With the private PostgreSQL it also prints how many of the
+/// projection tables' updates were HOT (PostgreSQL updated the row in place).
+struct SoakBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "soak", abstract: "Append for a while, printing the daemon's RSS every 10 s (starts its own daemon and PostgreSQL).")
+
+    @Option(help: "Seconds of appends.") var seconds = 240.0
+    @Option(help: "Seconds to watch the daemon idle afterwards.") var idleSeconds = 30.0
+    @Option(help: "Client connections appending.") var connections = 64
+    @Option(help: "Requests in flight per connection.") var depth = 8
+
+    func run() throws {
+        var environment = try BenchEnvironment(server: nil, token: nil, database: nil)
+        defer { environment.tearDown() }
+        let (host, port, token) = (environment.host, environment.port, environment.token)
+        let started = Date()
+        let load = Mutex<AppendLoad.Result?>(nil)
+        let done = DispatchGroup()
+        done.enter()
+        let (connections, depth, seconds) = (connections, depth, seconds)
+        Thread.detachNewThread {
+            let result = try? AppendLoad().run(host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: nil)
+            load.withLock { $0 = result }
+            done.leave()
+        }
+        print("   s   events in log   RSS MiB   phase")
+        var lastPrint = Date()
+        func sample(_ phase: String) {
+            let position = (try? environment.head()) ?? -1
+            print(
+                String(format: "%4.0f", Date().timeIntervalSince(started)) + "   " + "\(position)".leftPadded(13) + "   "
+                    + String(format: "%7.1f", Double(environment.daemonRSSKiB()) / 1_024) + "   " + phase)
+            fflush(nil)
+        }
+        sample("start")
+        while done.wait(timeout: .now() + 1) == .timedOut {
+            if Date().timeIntervalSince(lastPrint) >= 10 {
+                sample("appending")
+                lastPrint = Date()
+            }
+        }
+        sample("appends done")
+        let idleStart = Date()
+        while Date().timeIntervalSince(idleStart) < idleSeconds {
+            Thread.sleep(forTimeInterval: min(10, idleSeconds - Date().timeIntervalSince(idleStart)))
+            sample("idle")
+        }
+        if let result = load.withLock({ $0 }) {
+            print("appended \(result.accepted) (refused \(result.refused)) at \(Int(result.eventsPerSecond)) events/s")
+        }
+        if let conninfo = environment.conninfo { try Self.printHOTRatio(conninfo) }
+    }
+
+    /// Per projection table: updates, and how many were HOT.
+    static func printHOTRatio(_ conninfo: String) throws {
+        let connection = try PGConnection(conninfo, timeouts: .maintenance)
+        let rows = try connection.query(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC")
+        print("table                 updates     HOT   HOT %")
+        for row in 0..<rows.rowCount {
+            let name = rows.string(row, 0) ?? "?"
+            let updates = Int(rows.string(row, 1) ?? "0") ?? 0
+            let hot = Int(rows.string(row, 2) ?? "0") ?? 0
+            print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + "\(updates)".leftPadded(11) + "\(hot)".leftPadded(8)
+                + String(format: "%7.1f", updates > 0 ? Double(hot) * 100 / Double(updates) : 0))
+        }
+    }
+}
