@@ -82,10 +82,12 @@ public struct LedgerState: Sendable, Equatable {
     /// The writer's budget for its working set unless told otherwise (`--state-cache-mib`).
     public static let defaultCacheBytes = 256 << 20
 
-    public static let bytesPerCase = 768
-    public static let bytesPerCustomer = 160
-    public static let bytesPerCustomerDay = 96
-    public static let bytesPerBudgetDay = 192
+    // Calibrated by `recovery-bench soak` with no budget: 2.02M events (about
+    // 450,000 cases, each of a new customer) grew the daemon by 590 MB.
+    public static let bytesPerCase = 1_024
+    public static let bytesPerCustomer = 192
+    public static let bytesPerCustomerDay = 128
+    public static let bytesPerBudgetDay = 256
 
     /// Drops rows the projection tables give back on demand until the
     /// estimate is at most `bytes`: cases that are not open, then customers'

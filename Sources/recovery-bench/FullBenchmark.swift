@@ -154,7 +154,10 @@ struct BenchEnvironment {
     /// The port of the daemon's `--http-listen`, when started with it.
     private(set) var httpPort: Int?
 
-    init(server: String?, token: String?, database: String?, metrics: Bool = false, http: Bool = false) throws {
+    /// More `recoveryd serve` options for the daemon it starts.
+    private var daemonArguments: [String] = []
+
+    init(server: String?, token: String?, database: String?, metrics: Bool = false, http: Bool = false, daemonArguments: [String] = []) throws {
         if let server {
             guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), let token else {
                 throw ValidationError("--server HOST:PORT needs --token")
@@ -180,6 +183,7 @@ struct BenchEnvironment {
         port = try LoopbackPort.free()
         if metrics { metricsPort = try LoopbackPort.free() }
         if http { httpPort = try LoopbackPort.free() }
+        self.daemonArguments = daemonArguments
         try startDaemon()
     }
 
@@ -194,7 +198,7 @@ struct BenchEnvironment {
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--database", conninfo, "--token-file",
                 folder.appending(path: "tokens").path, "--data-dir", folder.path, "--log-level", "warning",
-            ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []) + (httpPort.map { ["--http-listen", "127.0.0.1:\($0)"] } ?? []),
+            ] + (metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []) + (httpPort.map { ["--http-listen", "127.0.0.1:\($0)"] } ?? []) + daemonArguments,
             output: folder.appending(path: "recoveryd.log").path)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {

@@ -16,9 +16,11 @@ struct SoakBenchmark: ParsableCommand {
     @Option(help: "Seconds to watch the daemon idle afterwards.") var idleSeconds = 30.0
     @Option(help: "Client connections appending.") var connections = 64
     @Option(help: "Requests in flight per connection.") var depth = 8
+    @Option(help: "The daemon's --state-cache-mib (default: its own default).") var stateCacheMib: Int?
 
     func run() throws {
-        var environment = try BenchEnvironment(server: nil, token: nil, database: nil)
+        var environment = try BenchEnvironment(
+            server: nil, token: nil, database: nil, daemonArguments: stateCacheMib.map { ["--state-cache-mib", "\($0)"] } ?? [])
         defer { environment.tearDown() }
         let (host, port, token) = (environment.host, environment.port, environment.token)
         let started = Date()
@@ -55,6 +57,7 @@ struct SoakBenchmark: ParsableCommand {
         }
         if let result = load.withLock({ $0 }) {
             print("appended \(result.accepted) (refused \(result.refused)) at \(Int(result.eventsPerSecond)) events/s")
+            for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) { print("  refused \(code): \(count)") }
         }
         if let conninfo = environment.conninfo { try Self.printHOTRatio(conninfo) }
     }
