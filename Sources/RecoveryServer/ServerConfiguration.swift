@@ -38,8 +38,6 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsListen?
     /// TLS for the listener; nil: plain TCP.
     public var tls: ServerTLS?
-    /// `--http-listen`: where the HTTP API is served beside the line port (nil: nowhere).
-    public var http: HTTPListen?
     /// Signs heads (`HEAD`, and periodically while appends flow).
     public var signer: HeadSigner
     /// How often the head is signed and kept while it moves.

@@ -180,7 +180,6 @@ struct Serve: AsyncParsableCommand {
             defer { pidFile.withLock { $0?.remove() } }
             var served = configuration
             served.metrics = metrics
-            served.http = http
             served.headWitness = headWitness.map(HeadWitness.init)
             served.mode = follow ? .follower : standby ? .standby : .writer
             served.advertise = advertise ?? (["0.0.0.0", "::", ""].contains(host) ? "\(ProcessInfo.processInfo.hostName):\(port)" : listen)

@@ -67,7 +67,7 @@ final class ServerContext: RequestBackend {
     func release(_ connection: ObjectIdentifier) { connections.release(connection) }
 
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)? {
-        guard let entry = connections.hello(connection, token: token) else { return nil }
+        guard let entry = authenticate(connection, token: token) else { return nil }
         return (entry, .ok(helloAnswer(entry)))
     }
 
