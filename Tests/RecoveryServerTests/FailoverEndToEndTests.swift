@@ -103,18 +103,24 @@ struct FailoverEndToEndTests {
         // may restart its postmaster before the monitor calls it failed (seen
         // once in CI): then node 1 takes writes again and there is no
         // failover. Either way the daemon must find the writable node, and no
-        // acknowledged event may be lost.
+        // acknowledged event may be lost. A node may also take writes for a
+        // moment and be stopped again (node 1 restarted by its keeper, then
+        // demoted by the monitor; seen once in CI): what is timed is the span
+        // in which one node has kept taking writes, from its start.
         var writable: (node: Int, since: Date)?
-        while Date().timeIntervalSince(killed) < 90 {
-            if writable == nil, let node = [2, 1].first(where: { formation.isWritable(node: $0) }) { writable = (node, Date()) }
+        while Date().timeIntervalSince(killed) < 120 {
+            let node = [2, 1].first(where: { formation.isWritable(node: $0) })
+            if node != writable?.node { writable = node.map { ($0, Date()) } }
             if let writable, load.snapshot.oks.contains(where: { $0 > writable.since }) { break }
             usleep(100_000)
         }
-        let (primary, promoted) = try #require(writable, "no node took writes again: \(formation.events)")
-        let firstOK = try #require(load.snapshot.oks.first { $0 > promoted }, "no OK on node \(primary): \(daemon.log.suffix(2_000))")
+        let (primary, promoted) = try #require(writable, "no node took writes 120 s after the kill: \(formation.events)")
+        let firstOK = try #require(
+            load.snapshot.oks.first { $0 > promoted },
+            "no OK on node \(primary), writable since \(promoted): \(formation.events)\n\(daemon.log.suffix(2_000))")
         let seconds = { (from: Date, to: Date) in String(format: "%.1f", to.timeIntervalSince(from)) }
         print("failover: kill → node \(primary) writable \(seconds(killed, promoted)) s, → first OK \(seconds(killed, firstOK)) s (daemon's part \(seconds(promoted, firstOK)) s)\(primary == 1 ? "; node 1 was restarted in place, no failover" : "")")
-        #expect(firstOK.timeIntervalSince(killed) < 30, "first OK \(seconds(killed, firstOK)) s after the kill")
+        #expect(firstOK.timeIntervalSince(killed) < 60, "first OK \(seconds(killed, firstOK)) s after the kill: \(formation.events)")
         // A commit in flight on the killed server may first wait out its 3 s
         // deadline (--commit-timeout 3); from then, or from the promotion if
         // later, the daemon has 5 s to be taking appends again.
