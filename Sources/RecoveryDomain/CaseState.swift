@@ -75,6 +75,10 @@ public struct CaseState: Sendable, Equatable {
     /// Once the first follow-up is recorded: whether it was recorded after
     /// ``followUpDue``.
     public var followUpLate: Bool?
+    /// The deadline while the case awaits its first follow-up (open, not
+    /// followed up, with a deadline); nil otherwise. The `follow_ups_due`
+    /// table holds a row for exactly these cases.
+    public var awaitsFollowUpBy: Timestamp? { status == .open && followUpLate == nil ? followUpDue : nil }
     /// The customer had other cases whose complaints were recorded within
     /// `repeat_window_days` before this one (docs/EVENTS.md): how many, and
     /// whether any (a repeat failure, not a first one).

@@ -10,7 +10,7 @@ struct RebuildCommand: AsyncParsableCommand {
         abstract: "Replay the whole log through the deciders; compare with the projection tables, or rewrite them.",
         discussion: """
             --check compares and reports every difference (exit status 1 if any). --write replaces the \
-            projection tables (cases, case_compensations, budget_days, allowances, customer_days, \
+            projection tables (cases, follow_ups_due, case_compensations, budget_days, allowances, customer_days, \
             setting_changes and the checkpoint) with the replay's, in one transaction, holding the \
             writer's lock: stop recoveryd first. Everything, the ledger's settings included, comes from \
             the log: rebuild takes no settings flags. The log itself is never changed.
@@ -56,7 +56,8 @@ struct RebuildCommand: AsyncParsableCommand {
         // A check reads the projection tables on a thread of its own while the log replays.
         // (On NIO's thread pool: the wait for it blocks no thread.)
         async let stored = write ? nil : NIOThreadPool.singleton.runIfActive {
-            try Projections(connection: PGConnection(conninfo, timeouts: .maintenance)).completeState()
+            let projections = try Projections(connection: PGConnection(conninfo, timeouts: .maintenance))
+            return (state: try projections.completeState(), followUpsDue: try projections.followUpsDue())
         }
         let replayed: Rebuild.Replayed
         do {
@@ -72,8 +73,8 @@ struct RebuildCommand: AsyncParsableCommand {
             )
             return
         }
-        guard let tables = try await stored else { return }
-        let differences = Rebuild.differences(replayed.state, tables)
+        guard let (tables, followUpsDue) = try await stored else { return }
+        let differences = Rebuild.differences(replayed.state, tables, followUpsDue: followUpsDue)
         if differences.isEmpty {
             print(
                 "rebuild --check: the projection tables match the log (\(replayed.events) events, \(tables.cases.count) cases, \(tables.budgets.count) budget rows; \(timing("checked", replayed)))"

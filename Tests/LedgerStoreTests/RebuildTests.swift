@@ -14,7 +14,7 @@ struct RebuildTests {
         #expect(replayed.events == Int64(recorded.count))
         #expect(replayed.state == state)
         let stored = try Projections(connection: PGConnection(db)).completeState()
-        #expect(Rebuild.differences(replayed.state, stored).isEmpty)
+        #expect(Rebuild.differences(replayed.state, stored, followUpsDue: try Projections(connection: PGConnection(db)).followUpsDue()).isEmpty)
     }
 
     @Test func everyDifferenceBetweenLogAndTablesIsNamed() throws {
@@ -24,7 +24,8 @@ struct RebuildTests {
         try Fixtures.writer(db).append(recorded.map { EventRow($0) })
         let replayed = try Rebuild.replay(conninfo: db)
         #expect(replayed.state == state)
-        let differences = Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState())
+        let differences = Rebuild.differences(
+            replayed.state, try Projections(connection: PGConnection(db)).completeState(), followUpsDue: try Projections(connection: PGConnection(db)).followUpsDue())
         #expect(differences.contains { $0.hasPrefix("case K-1: log says paradox, net 12345, last 4; table says absent") })
         #expect(differences.contains("allowances of admin differ"))
     }
@@ -66,7 +67,7 @@ struct NeverBrickedTests {
         try Rebuild.write(replayed.state, through: log)
         let repaired = try Projections(connection: PGConnection(db)).completeState()
         #expect(repaired == state)
-        #expect(Rebuild.differences(replayed.state, repaired).isEmpty)
+        #expect(Rebuild.differences(replayed.state, repaired, followUpsDue: try Projections(connection: PGConnection(db)).followUpsDue()).isEmpty)
         // Not while another writer holds the ledger.
         #expect(throws: StoreError.self) { try EventLog(connection: PGConnection(db)) }
     }
@@ -102,7 +103,7 @@ struct NeverBrickedTests {
         try PGConnection(db).execute("UPDATE cases SET compensation_net = 1; UPDATE budget_days SET spent = 1")
         let connection = try PGConnection(db)
         try connection.transaction {
-            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days, setting_changes")
+            try connection.execute("TRUNCATE case_compensations, cases, follow_ups_due, budget_days, allowances, customer_days, setting_changes")
             try Projections(connection: connection).load(everything: state, chunk: 2)
         }
         #expect(try Projections(connection: PGConnection(db)).completeState().cases == state.cases)
@@ -111,6 +112,57 @@ struct NeverBrickedTests {
         let replayed = try Rebuild.replay(conninfo: db)
         try PGConnection(db).execute("UPDATE cases SET compensation_net = 1")
         try Rebuild.write(replayed.state, through: EventLog(connection: PGConnection(db)))
-        #expect(Rebuild.differences(replayed.state, try Projections(connection: PGConnection(db)).completeState()).isEmpty)
+        let projections = try Projections(connection: PGConnection(db))
+        #expect(Rebuild.differences(replayed.state, try projections.completeState(), followUpsDue: try projections.followUpsDue()).isEmpty)
+        // Compensated and not followed up, every case awaits its follow-up;
+        // a deadline missing from follow_ups_due, or moved, is named.
+        let awaiting = state.cases.compactMapValues(\.awaitsFollowUpBy)
+        let rows = try projections.followUpsDue()
+        #expect(awaiting.count == 7)
+        #expect(rows == awaiting)
+        try PGConnection(db).execute(
+            "DELETE FROM follow_ups_due WHERE case_id = 'case-0-1'; UPDATE follow_ups_due SET due = due + interval '1 day' WHERE case_id = 'case-0-2'")
+        let named = Rebuild.differences(replayed.state, try projections.completeState(), followUpsDue: try projections.followUpsDue())
+        #expect(named.count == 2, "\(named)")
+        #expect(named.first == "follow-up of case case-0-1: log says due \(awaiting["case-0-1"]!); follow_ups_due says not awaited")
+        #expect(named.last?.hasPrefix("follow-up of case case-0-2: log says due \(awaiting["case-0-2"]!); follow_ups_due says due ") == true)
+    }
+
+    /// The daemon's own write path keeps follow_ups_due: a row from the
+    /// complaint, its deadline moved by the first compensation, gone once
+    /// followed up; a rebuild check agrees at every step.
+    @Test func theWriterKeepsTheDeadlinesOfCasesAwaitingAFollowUp() throws {
+        let db = try TestPostgres.database()
+        let appender = try Fixtures.appender(db)
+        let projections = try Projections(connection: PGConnection(db))
+        func check() throws {
+            let replayed = try Rebuild.replay(conninfo: db)
+            #expect(Rebuild.differences(replayed.state, try projections.completeState(), followUpsDue: try projections.followUpsDue()).isEmpty)
+        }
+        let opening = appender.append([Fixtures.complaint(1), Fixtures.complaint(2)])
+        #expect(opening.allSatisfy { $0.isRecorded }, "\(opening)")
+        let opened = try projections.followUpsDue()
+        #expect(Set(opened.keys) == ["case-0-1", "case-0-2"])
+        try check()
+        let compensation = Event(
+            eventID: Fixtures.eventID(1, salt: 1), agentID: "agent-1", caseID: "case-0-1",
+            body: .compensation(Compensation(amount: 500, currency: "USD", kind: .refund)))
+        let followUp = Event(
+            eventID: Fixtures.eventID(2, salt: 1), agentID: "agent-2", caseID: "case-0-2", body: .followUp(FollowUp(satisfaction: 8, wouldRecommend: 9)))
+        let steps = appender.append([compensation, followUp])
+        #expect(steps.allSatisfy { $0.isRecorded }, "\(steps)")
+        let after = try projections.followUpsDue()
+        #expect(Array(after.keys) == ["case-0-1"])
+        #expect(after["case-0-1"] == (try projections.cases(["case-0-1"]))["case-0-1"]?.followUpDue)
+        try check()
+        // DUE reads it: the case whose deadline has passed, and no other.
+        #expect(try projections.casesDue(by: after["case-0-1"]!, owner: nil).map(\.caseID) == ["case-0-1"])
+        #expect(try projections.casesDue(by: after["case-0-1"]!, owner: "someone else").isEmpty)
+    }
+}
+
+extension WriterAnswer {
+    var isRecorded: Bool {
+        if case .recorded = self { true } else { false }
     }
 }

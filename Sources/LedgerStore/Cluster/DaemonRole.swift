@@ -7,7 +7,7 @@ public enum DaemonRole {
     public static let name = "recoveryd"
 
     /// The projection tables, derived from the log and rewritten with it.
-    static let projectionTables = ["cases", "case_compensations", "budget_days", "allowances", "customer_days", "setting_changes"]
+    static let projectionTables = ["cases", "follow_ups_due", "case_compensations", "budget_days", "allowances", "customer_days", "setting_changes"]
 
     /// Every grant, in the order deploy/roles.sql lists them.
     public static func grants(database: String, role: String = name) -> [String] {
@@ -18,6 +18,7 @@ public enum DaemonRole {
             "GRANT SELECT, INSERT ON events TO \(role);",
             "GRANT SELECT, INSERT, UPDATE ON \(projections), ledger_checkpoint TO \(role);",
             "GRANT TRUNCATE ON \(projections) TO \(role);",
+            "GRANT DELETE ON follow_ups_due TO \(role);",
             "GRANT SELECT, DELETE ON ledger_settings TO \(role);",
             "GRANT SELECT, INSERT ON signed_heads TO \(role);",
             "GRANT SELECT ON schema_migrations TO \(role);",

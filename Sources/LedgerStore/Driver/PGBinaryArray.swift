@@ -184,10 +184,17 @@ struct PGColumns {
     var arrays: [PGBinaryArray]
     private(set) var rows = 0
 
-    init(table: String, columns: [Column], key: [String] = [], rows: Int, reservingBytes: [Int: Int] = [:]) {
+    /// An upsert leaves a row whose values are unchanged alone (no new row version).
+    let onlyWhenChanged: Bool
+
+    init(
+        table: String, columns: [Column], key: [String] = [], rows: Int, reservingBytes: [Int: Int] = [:],
+        onlyWhenChanged: Bool = false
+    ) {
         self.table = table
         self.columns = columns
         self.key = key
+        self.onlyWhenChanged = onlyWhenChanged
         arrays = columns.indices.map {
             PGBinaryArray(.init(declared: columns[$0].type), reservingBytes: reservingBytes[$0] ?? rows * 16)
         }
@@ -205,13 +212,13 @@ struct PGColumns {
     /// The insert (or upsert), its columns as binary array parameters.
     mutating func statement() -> PGStatement {
         PGStatement(
-            Self.sql(table: table, columns: columns, key: key), prepared: "recoveryd_write_\(table)",
+            Self.sql(table: table, columns: columns, key: key, onlyWhenChanged: onlyWhenChanged), prepared: "recoveryd_write_\(table)",
             arrays.indices.map { arrays[$0].parameter() })
     }
 
     /// `INSERT INTO table (columns) SELECT … FROM unnest($1::type[], …)`, an
-    /// upsert on `key` when given.
-    static func sql(table: String, columns: [Column], key: [String] = []) -> String {
+    /// upsert on `key` when given (which skips unchanged rows with `onlyWhenChanged`).
+    static func sql(table: String, columns: [Column], key: [String] = [], onlyWhenChanged: Bool = false) -> String {
         let names = columns.map(\.name).joined(separator: ", ")
         let types = columns.enumerated().map { "$\($0.offset + 1)::\($0.element.type)[]" }.joined(separator: ", ")
         let aliases = columns.indices.map { "v\($0)" }
@@ -222,6 +229,10 @@ struct PGColumns {
         if !key.isEmpty {
             let updates = columns.filter { !key.contains($0.name) }.map { "\($0.name) = EXCLUDED.\($0.name)" }
             sql += " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates.joined(separator: ", "))"
+            if onlyWhenChanged {
+                let others = columns.filter { !key.contains($0.name) }.map(\.name)
+                sql += " WHERE (\(others.map { "\(table).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")))"
+            }
         }
         return sql
     }

@@ -97,7 +97,7 @@ public enum Rebuild {
             // TRUNCATE, not DELETE: the tables start empty (no dead rows for
             // the indexes to step over) and the rows are copied straight in.
             // Its lock is held to COMMIT, and a rollback restores the old rows.
-            try connection.execute("TRUNCATE case_compensations, cases, budget_days, allowances, customer_days, setting_changes")
+            try connection.execute("TRUNCATE case_compensations, cases, follow_ups_due, budget_days, allowances, customer_days, setting_changes")
             try Projections(connection: connection).load(everything: replayed)
             try connection.query(
                 "UPDATE ledger_checkpoint SET position = $1, hash = $2, projection_version = $3, updated_at = now()",
@@ -105,9 +105,16 @@ public enum Rebuild {
         }
     }
 
-    /// Every way `stored` (the tables) differs from `replayed` (the log), one line each.
-    public static func differences(_ replayed: LedgerState, _ stored: LedgerState) -> [String] {
+    /// Every way `stored` (the tables) and `followUpsDue` (the table of
+    /// deadlines, case by case) differ from `replayed` (the log), one line each.
+    public static func differences(_ replayed: LedgerState, _ stored: LedgerState, followUpsDue: [String: Timestamp]) -> [String] {
         var out: [String] = []
+        var awaiting: [String: Timestamp] = [:]
+        for (id, c) in replayed.cases { if let due = c.awaitsFollowUpBy { awaiting[id] = due } }
+        for id in differing(awaiting, followUpsDue) {
+            out.append(
+                "follow-up of case \(id): log says \(awaiting[id].map { "due \($0)" } ?? "not awaited"); follow_ups_due says \(followUpsDue[id].map { "due \($0)" } ?? "not awaited")")
+        }
         if replayed.lastPosition != stored.lastPosition {
             out.append("checkpoint: tables at position \(stored.lastPosition), log at \(replayed.lastPosition)")
         }

@@ -61,6 +61,24 @@ public struct Projections {
             cases.arrays[20].append(c.priorCases)
             cases.endRow()
         }
+        // follow_ups_due follows each changed case: a row while it awaits its
+        // first follow-up, none once it does not (a case that never had a
+        // deadline never had a row: nothing to delete).
+        var due = PGColumns(
+            table: "follow_ups_due", columns: [Column("case_id", "text"), Column("due", "timestamptz")], key: ["case_id"],
+            rows: delta.cases.count, onlyWhenChanged: true)
+        var settled = PGBinaryArray(.text)
+        var settledCount = 0
+        for c in delta.cases.values {
+            if let deadline = c.awaitsFollowUpBy {
+                due.arrays[0].append(c.caseID)
+                due.arrays[1].append(deadline)
+                due.endRow()
+            } else if c.followUpDue != nil {
+                settled.append(c.caseID)
+                settledCount += 1
+            }
+        }
         var compensations = PGColumns(
             table: "case_compensations",
             columns: [
@@ -137,9 +155,14 @@ public struct Projections {
             settings.arrays[3].append(Self.text(of: change.value))
             settings.endRow()
         }
-        for var table in [cases, compensations, budgets, allowances, customers, settings] where table.rows > 0 {
+        for var table in [cases, due, compensations, budgets, allowances, customers, settings] where table.rows > 0 {
             if let (sqlState, message) = table.invalid { throw StoreError(.server, sqlState: sqlState, message) }
             statements.append(table.statement())
+        }
+        if settledCount > 0 {
+            if settled.containsNUL { throw StoreError(.server, sqlState: "22021", "a value for follow_ups_due holds a NUL character") }
+            statements.append(
+                PGStatement(Self.deleteSettledSQL, prepared: "recoveryd_delete_follow_ups_due", [settled.parameter()]))
         }
         return statements
     }
@@ -214,6 +237,12 @@ public struct Projections {
                     c.followUpLate.map { $0 ? "true" : "false" }, String(c.priorCases),
                 ]
             })
+        let awaiting = cases.compactMap { c in c.awaitsFollowUpBy.map { (c.caseID, $0) } }
+        try upsert(table: "follow_ups_due", columns: ["case_id", "due"], key: ["case_id"], rows: awaiting.map { [$0.0, $0.1.description] })
+        if !emptyTables {
+            let settled = cases.filter { $0.followUpDue != nil && $0.awaitsFollowUpBy == nil }.map(\.caseID)
+            if !settled.isEmpty { try connection.query(Self.deleteSettledSQL, [.text(Self.arrayLiteral(settled))]) }
+        }
         try upsert(
             table: "case_compensations",
             columns: [
@@ -251,6 +280,9 @@ public struct Projections {
             table: "setting_changes", columns: ["position", "name", "since_day", "value"], key: ["position"],
             rows: settings.map { [String($0.position), $0.name.rawValue, $0.since.description, Self.text(of: $0.value)] })
     }
+
+    /// Removes the `follow_ups_due` rows of cases that no longer await a follow-up.
+    static let deleteSettledSQL = "DELETE FROM follow_ups_due WHERE case_id = ANY($1::text[])"
 
     /// A setting's value as the `setting_changes` table keeps it.
     static func text(of value: SettingValue) -> String? {
@@ -366,10 +398,14 @@ public struct Projections {
     /// Open cases not followed up yet whose follow-up is due by `by`, of
     /// `owner` or everyone, oldest deadline first (at most `limit`).
     public func casesDue(by deadline: Timestamp, owner: String?, limit: Int = 1_000) throws -> [CaseState] {
+        // follow_ups_due by deadline (its index), then those cases' rows.
         try loadCases(
             where: """
-                status = 'open' AND follow_up_late IS NULL AND follow_up_due <= $1::timestamptz
-                AND ($2::text IS NULL OR owner_id = $2) ORDER BY follow_up_due, case_id LIMIT $3
+                case_id = ANY(ARRAY(
+                    SELECT d.case_id FROM follow_ups_due d JOIN cases o USING (case_id)
+                    WHERE d.due <= $1::timestamptz AND ($2::text IS NULL OR o.owner_id = $2)
+                    ORDER BY d.due, d.case_id LIMIT $3))
+                ORDER BY follow_up_due, case_id
                 """,
             [.text(deadline.description), owner.map(PGParameter.text), .int(limit)], ordered: true)
     }
@@ -567,6 +603,21 @@ public struct Projections {
             allowances: try allowances(), settingsHistory: try settingsHistory())
         state.customerDays = try customerDays(on: nil)
         return state
+    }
+
+    /// Every row of `follow_ups_due`: case, deadline (for `rebuild --check`).
+    public func followUpsDue() throws -> [String: Timestamp] {
+        let rows = try connection.query(
+            #"SELECT case_id, to_char(due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM follow_ups_due"#)
+        var due: [String: Timestamp] = [:]
+        due.reserveCapacity(rows.rowCount)
+        for row in 0..<rows.rowCount {
+            guard let caseID = rows.string(row, 0), let deadline = rows.timestamp(row, 1) else {
+                throw Self.unreadable("follow_ups_due", key: "case_id \(rows.string(row, 0) ?? "NULL")")
+            }
+            due[caseID] = deadline
+        }
+        return due
     }
 
     /// The steps of a `text[]` column such as `{listened,met}` (names
