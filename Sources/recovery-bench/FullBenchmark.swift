@@ -33,6 +33,7 @@ struct FullBenchmark: ParsableCommand {
         var environment = try BenchEnvironment(server: server, token: token, database: database, metrics: metrics)
         defer { environment.tearDown() }
         progress("appends: \(connections) connections × depth \(depth) for \(seconds) s")
+        let hotBefore = try environment.conninfo.map(HOTCounts.read)
         let cpuBefore = environment.cpu()
         let full = try AppendLoad().run(
             host: environment.host, port: environment.port, token: environment.token, connections: connections,
@@ -50,6 +51,9 @@ struct FullBenchmark: ParsableCommand {
         }
         if let scraped = environment.scrapeRecordedAppends() { appends["metrics_recorded_appends"] = scraped }
         report.append(("appends (max)", appends))
+        if let conninfo = environment.conninfo, let hotBefore {
+            report.append(("HOT updates in the appends phase", try HOTCounts.read(conninfo).since(hotBefore).summary))
+        }
         if appendsOnly { return try printReport(report, json: json) }
 
         if let conninfo = environment.conninfo {

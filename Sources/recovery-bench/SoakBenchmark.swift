@@ -59,21 +59,51 @@ struct SoakBenchmark: ParsableCommand {
             print("appended \(result.accepted) (refused \(result.refused)) at \(Int(result.eventsPerSecond)) events/s")
             for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) { print("  refused \(code): \(count)") }
         }
-        if let conninfo = environment.conninfo { try Self.printHOTRatio(conninfo) }
+        if let conninfo = environment.conninfo { try HOTCounts.read(conninfo).since(HOTCounts()).printTable() }
+    }
+}
+
+/// Updates per table and how many of them PostgreSQL made in place (HOT:
+/// no index touched), from `pg_stat_user_tables`. The statistics reach that
+/// view up to a second after a transaction ends, so `read` waits for them.
+struct HOTCounts {
+    var tables: [String: (updates: Int, hot: Int)] = [:]
+
+    static func read(_ conninfo: String) throws -> HOTCounts {
+        Thread.sleep(forTimeInterval: 1.5)
+        let rows = try PGConnection(conninfo, timeouts: .maintenance).query(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables")
+        var counts = HOTCounts()
+        for row in 0..<rows.rowCount {
+            counts.tables[rows.string(row, 0) ?? "?"] = (Int(rows.string(row, 1) ?? "0") ?? 0, Int(rows.string(row, 2) ?? "0") ?? 0)
+        }
+        return counts
     }
 
-    /// Per projection table: updates, and how many were HOT.
-    static func printHOTRatio(_ conninfo: String) throws {
-        let connection = try PGConnection(conninfo, timeouts: .maintenance)
-        let rows = try connection.query(
-            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE n_tup_upd > 0 ORDER BY n_tup_upd DESC")
-        print("table                 updates     HOT   HOT %")
-        for row in 0..<rows.rowCount {
-            let name = rows.string(row, 0) ?? "?"
-            let updates = Int(rows.string(row, 1) ?? "0") ?? 0
-            let hot = Int(rows.string(row, 2) ?? "0") ?? 0
-            print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + "\(updates)".leftPadded(11) + "\(hot)".leftPadded(8)
-                + String(format: "%7.1f", updates > 0 ? Double(hot) * 100 / Double(updates) : 0))
+    /// What changed since `earlier`, tables with updates only.
+    func since(_ earlier: HOTCounts) -> HOTCounts {
+        var delta = HOTCounts()
+        for (name, now) in tables {
+            let then = earlier.tables[name] ?? (0, 0)
+            if now.updates > then.updates { delta.tables[name] = (now.updates - then.updates, now.hot - then.hot) }
         }
+        return delta
+    }
+
+    /// `table: HOT of updates (percent)` per table, most updated first.
+    var summary: [String: String] {
+        tables.mapValues { "\($0.hot) of \($0.updates) (\(Self.percent($0)))" }
+    }
+
+    func printTable() {
+        print("table                 updates     HOT   HOT %")
+        for (name, counts) in tables.sorted(by: { $0.value.updates > $1.value.updates }) {
+            print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + "\(counts.updates)".leftPadded(11) + "\(counts.hot)".leftPadded(8)
+                + Self.percent(counts).leftPadded(8))
+        }
+    }
+
+    static func percent(_ counts: (updates: Int, hot: Int)) -> String {
+        String(format: "%.1f%%", counts.updates > 0 ? Double(counts.hot) * 100 / Double(counts.updates) : 0)
     }
 }

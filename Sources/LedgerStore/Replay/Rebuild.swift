@@ -97,12 +97,43 @@ public enum Rebuild {
             // TRUNCATE, not DELETE: the tables start empty (no dead rows for
             // the indexes to step over) and the rows are copied straight in.
             // Its lock is held to COMMIT, and a rollback restores the old rows.
-            try connection.execute("TRUNCATE case_compensations, cases, follow_ups_due, budget_days, allowances, customer_days, setting_changes")
+            try connection.execute("TRUNCATE \(DaemonRole.projectionTables.joined(separator: ", "))")
+            // Secondary indexes are built once from the loaded rows rather
+            // than entry by entry during the load (where this role owns the
+            // tables; the daemon's own role does not, and loads through them).
+            let deferred = try dropSecondaryIndexes(connection)
             try Projections(connection: connection).load(everything: replayed)
+            if !deferred.isEmpty {
+                try connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                for definition in deferred { try connection.execute(definition) }
+            }
             try connection.query(
                 "UPDATE ledger_checkpoint SET position = $1, hash = $2, projection_version = $3, updated_at = now()",
                 [.int(log.head.position), .bytes(log.head.hash), .int(Projections.version)])
         }
+    }
+
+    /// Drops the indexes of the projection tables that back no constraint,
+    /// on the tables the connection's role owns, and returns the statements
+    /// that create them again. Inside a transaction, a rollback restores them.
+    static func dropSecondaryIndexes(_ connection: PGConnection) throws -> [String] {
+        let rows = try connection.query(
+            """
+            SELECT quote_ident(n.nspname) || '.' || quote_ident(i.relname), pg_get_indexdef(x.indexrelid)
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+                JOIN pg_namespace n ON n.oid = i.relnamespace
+            WHERE t.oid = ANY($1::regclass[]) AND NOT x.indisprimary AND NOT x.indisunique
+                AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = x.indexrelid)
+                AND pg_has_role(t.relowner, 'USAGE')
+            ORDER BY 1
+            """, [.text("{" + DaemonRole.projectionTables.joined(separator: ",") + "}")])
+        var definitions: [String] = []
+        for row in 0..<rows.rowCount {
+            guard let name = rows.string(row, 0), let definition = rows.string(row, 1) else { continue }
+            try connection.execute("DROP INDEX \(name)")
+            definitions.append(definition)
+        }
+        return definitions
     }
 
     /// Every way `stored` (the tables) and `followUpsDue` (the table of
