@@ -155,10 +155,10 @@ struct NeverBrickedTests {
             // Primary keys stay (the rows go in through them); the rest are new.
             #expect((index.oid == before[name]!.oid) == name.hasSuffix("_pkey"), "\(name)")
         }
-        let owner = try #require(state.cases.values.first?.ownerID)
+        let owner = try #require(state.cases.values.first?.owner)
         let rows = try PGConnection(db).query(
             "SELECT count(*) FROM cases WHERE owner_id = $1", [.text(owner)])
-        #expect(rows.string(0, 0) == String(state.cases.values.filter { $0.ownerID == owner }.count))
+        #expect(rows.string(0, 0) == String(state.cases.values.filter { $0.owner == owner }.count))
     }
 
     /// The daemon's own write path keeps follow_ups_due: a row from the
