@@ -191,6 +191,27 @@ struct NeverBrickedTests {
         // DUE reads it: the case whose deadline has passed, and no other.
         #expect(try projections.casesDue(by: after["case-0-1"]!, owner: nil).map(\.caseID) == ["case-0-1"])
         #expect(try projections.casesDue(by: after["case-0-1"]!, owner: "someone else").isEmpty)
+        // A step that leaves the deadline as it was (an apology) writes a new
+        // version of the case's row but not of its deadline's.
+        func xmin(_ table: String) throws -> String? {
+            try PGConnection(db).query("SELECT xmin::text FROM \(table) WHERE case_id = 'case-0-1'").string(0, 0)
+        }
+        let (caseVersion, deadlineVersion) = (try xmin("cases"), try xmin("follow_ups_due"))
+        let apology = Event(eventID: Fixtures.eventID(1, salt: 2), agentID: "agent-1", caseID: "case-0-1", body: .apology(Apology(note: nil)))
+        #expect(appender.append([apology]).allSatisfy { $0.isRecorded })
+        #expect(try xmin("cases") != caseVersion)
+        #expect(try xmin("follow_ups_due") == deadlineVersion)
+        try check()
+        // The sequential path (COPY and one upsert) deletes a settled deadline too.
+        var settled = try #require(try projections.cases(["case-0-1"])["case-0-1"])
+        settled.followUpLate = false
+        let connection = try PGConnection(db)
+        try connection.transaction {
+            try Projections(connection: connection).write(
+                cases: [settled], compensations: [(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)](),
+                budgets: [(key: BudgetKey, value: BudgetDay)](), allowances: [(key: String, value: [AllowanceSetting])]())
+        }
+        #expect(try projections.followUpsDue().isEmpty)
     }
 }
 
