@@ -22,8 +22,15 @@ struct CPUBenchmark: ParsableCommand {
     @Option(help: "Connections the case mix is spread over.") var connections = 64
     @Flag(help: "Also count each append and batch in the daemon's metrics (swift-prometheus), as --metrics-listen does.")
     var metrics = false
+    @Flag(help: "Count the instructions per event with valgrind's callgrind (this command again under it) instead of timing.")
+    var callgrind = false
 
     func run() throws {
+        if callgrind {
+            let counted = try Self.instructionsPerEvent(events: events, batch: batch)
+            print("cpu: \(counted.events) events, \(counted.instructions) instructions in the per-event work = \(counted.perEvent) per event (callgrind)")
+            return
+        }
         if metrics { _ = ServerMetrics.bootstrapPrometheus() }
         var scripts = (0..<connections).map { CaseScript(connection: $0) }
         let lines = (0..<events).map { Array(scripts[$0 % connections].next().utf8) }
@@ -34,8 +41,45 @@ struct CPUBenchmark: ParsableCommand {
         print("cpu: \(answered) events in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", seconds / Double(answered) * 1e6)) µs per event on one thread")
     }
 
+    /// Runs `recovery-bench cpu` under `valgrind --tool=callgrind`, counting
+    /// only inside ``appendAll(_:batch:metrics:)`` (not the case mix's making),
+    /// and reads the total from its output file. Exact and repeatable where
+    /// timings on a busy two-core machine are not.
+    static func instructionsPerEvent(events: Int, batch: Int) throws -> (events: Int, instructions: Int, perEvent: Int) {
+        let output = FileManager.default.temporaryDirectory.appending(path: "recovery-bench-callgrind-\(getpid()).out").path
+        // valgrind gives up on this binary's debug info: it runs a copy without it.
+        let stripped = FileManager.default.temporaryDirectory.appending(path: "recovery-bench-stripped-\(getpid())").path
+        defer {
+            try? FileManager.default.removeItem(atPath: output)
+            try? FileManager.default.removeItem(atPath: stripped)
+        }
+        let strip = Process()
+        strip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        strip.arguments = ["strip", "--strip-debug", "-o", stripped, URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path]
+        do { try strip.run() } catch { throw ValidationError("strip (binutils) could not be started: \(error)") }
+        strip.waitUntilExit()
+        guard strip.terminationStatus == 0 else { throw ValidationError("strip --strip-debug failed on this executable") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "valgrind", "--tool=callgrind", "--callgrind-out-file=\(output)", "--collect-atstart=no",
+            "--toggle-collect=*CPUBenchmarkV9appendAll*", stripped, "cpu", "--events", "\(events)", "--batch", "\(batch)",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { throw ValidationError("valgrind could not be started (apt-get install -y valgrind): \(error)") }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let text = try? String(contentsOfFile: output, encoding: .utf8),
+            let totals = text.split(separator: "\n").last(where: { $0.hasPrefix("totals:") || $0.hasPrefix("summary:") }),
+            let instructions = Int(totals.split(separator: " ").last ?? "")
+        else { throw ValidationError("callgrind did not run (is valgrind installed? apt-get install -y valgrind)") }
+        guard instructions > 0 else { throw ValidationError("callgrind counted nothing inside appendAll") }
+        return (events, instructions, instructions / max(1, events))
+    }
+
     /// Every append of `lines` through the per-event work, in batches; returns
     /// how many were answered. (`--toggle-collect` this function to count it alone.)
+    @inline(never)
     static func appendAll(_ lines: [[UInt8]], batch: Int, metrics: ServerMetrics? = nil) throws -> Int {
         var state = LedgerState()
         var tip = ChainHead.empty

@@ -99,6 +99,14 @@ struct FullBenchmark: ParsableCommand {
         }
         report.append(("replay", replay))
 
+        progress("instructions per event: recovery-bench cpu under callgrind")
+        do {
+            let counted = try CPUBenchmark.instructionsPerEvent(events: 20_000, batch: 500)
+            report.append(("instructions (callgrind)", ["per_event": counted.perEvent, "events": counted.events, "what": "the per-event work without I/O (recovery-bench cpu)"]))
+        } catch {
+            report.append(("instructions (callgrind)", ["per_event": "not measured: \(error)"]))
+        }
+
         if startupEvents > 0, environment.canRestart {
             progress("start-up: filling the log to \(startupEvents) events")
             try environment.fill(to: Int64(startupEvents), connections: connections, depth: depth)

@@ -252,6 +252,42 @@ struct EventLogTests {
         #expect(try EventReader(connection: PGConnection(db)).events(ofCase: "nobody").isEmpty)
     }
 
+    /// A range read as one `COPY` in pages: the same events as page queries,
+    /// the log as it was when the stream opened, and the connection free for
+    /// other statements (as it was) once the last page is read.
+    @Test func aLogStreamReadsARangeWithOneQuery() throws {
+        let db = try TestPostgres.database()
+        let log = try Fixtures.appender(db)
+        for start in stride(from: 1, through: 2_500, by: 500) {
+            log.append((start..<start + 500).map { Fixtures.complaint($0, summary: $0 == 1_234 ? "tab \t quote \" nul \u{0}" : nil) })
+        }
+        let connection = try PGConnection(db)
+        let reader = EventReader(connection: connection)
+        let stream = try LogStream(connection: connection, from: 1_001, through: 2_300)
+        let first = try stream.read(limit: 1_000)
+        #expect(!stream.isFinished && stream.next == 2_001)
+        let second = try stream.read(limit: 1_000)
+        #expect(first.map(\.position) == Array(1_001...2_000))
+        #expect(second.map(\.position) == Array(2_001...2_300))
+        #expect(stream.isFinished, "the end of the copy is taken with the range's last row")
+        let paged = try reader.page(from: 1_001, through: 2_300, limit: 1_000) + reader.page(from: 2_001, through: 2_300, limit: 1_000)
+        #expect(first + second == paged)
+        #expect(try stream.read(limit: 1_000).isEmpty)
+        #expect(try connection.query("SHOW enable_sort").string(0, 0) == "on")
+
+        // Open-ended: the log as it was when the stream opened.
+        let open = try LogStream(connection: connection, from: 2_401, through: nil)
+        let before = try open.read(limit: 50)
+        log.append((2_501...2_510).map { Fixtures.complaint($0) })
+        var rest: [StoredEvent] = []
+        while !open.isFinished { rest += try open.read(limit: 50) }
+        #expect((before + rest).map(\.position) == Array(2_401...2_500))
+        // Past the head: nothing, and finished at once.
+        let beyond = try LogStream(connection: connection, from: 9_000, through: 9_999)
+        #expect(try beyond.read(limit: 10).isEmpty && beyond.isFinished)
+        #expect(try reader.head().position == 2_510)
+    }
+
     @Test func hundredThousandEventsStreamInConstantMemory() throws {
         let db = try TestPostgres.database()
         let log = try Fixtures.appender(db)

@@ -89,6 +89,70 @@ struct StreamEndToEndTests {
         #expect(okObject(try subscriber.request("CASE K-1")) != nil)
     }
 
+    /// A REPLAY reads its window with one streamed query on a connection it
+    /// holds to the end: as many at once as the read pool has connections
+    /// (4), the rest by page queries, every one the same answer. A REPLAY cut
+    /// off mid-way lets go of its query.
+    @Test func aReplayIsOneStreamedQueryThatLetsGoOfItsConnection() throws {
+        let daemon = try Daemon()
+        let front = try daemon.client("frontline")
+        // Enough bytes that a reader that stops reading holds the daemon back
+        // with its query still running, whatever the sockets buffer.
+        let summary = String(repeating: "s", count: 1_900)
+        let total = 5_000
+        var batch = ""
+        for n in 1...total {
+            batch += "APPEND " + Events.complaint(n, caseID: "K-\(n)").replacingOccurrences(of: "\"severity\":3", with: "\"severity\":3,\"summary\":\"\(summary)\"") + "\n"
+        }
+        try front.send(batch)
+        for _ in 1...total { #expect(try front.readLine()?.hasPrefix("OK ") == true) }
+        let database = try PGConnection(daemon.conninfo)
+        func copies() throws -> Int {
+            let result = try database.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY (SELECT position, payload, hash FROM events%'")
+            return Int(result.string(0, 0) ?? "") ?? -1
+        }
+        func stalledReplay() throws -> LineClient {
+            let reader = try LineClient(port: daemon.port, receiveBuffer: 4_096)
+            _ = try reader.request("HELLO \(Daemon.tokens["auditor"]!)")
+            try reader.send("REPLAY 1\n")
+            #expect(try reader.readLine()?.hasPrefix("EVENT ") == true)
+            return reader
+        }
+        let readers = try (1...5).map { _ in try stalledReplay() }
+        try waitFor("four REPLAYs to hold a streamed query each") { try copies() == 4 }
+        #expect(try copies() == 4, "the fifth reads pages")
+        /// The rest of a stalled REPLAY: its events (with the one read) and its summary.
+        func rest(of reader: LineClient) throws -> (events: Int, final: String) {
+            var events = 1
+            while let line = try reader.readLine() {
+                guard line.hasPrefix("EVENT ") else { return (events, line) }
+                events += 1
+            }
+            return (events, "the connection closed")
+        }
+        var summaries: Set<String> = []
+        for reader in readers {
+            let (events, final) = try rest(of: reader)
+            let answer = try #require(okObject(final), "\(final)")
+            #expect(events == total && answer["count"] as? Int == total)
+            summaries.insert(try #require(answer["hash"] as? String))
+        }
+        #expect(summaries.count == 1)
+        try waitFor("the streams to end with their REPLAYs") { try copies() == 0 }
+
+        // Cut off mid-way: the query ends with the connection, and a stream is free again.
+        let gone = try stalledReplay()
+        try waitFor("the REPLAY's query to start") { try copies() == 1 }
+        gone.close()
+        try waitFor("the cut-off REPLAY's query to end") { try copies() == 0 }
+        let again = try stalledReplay()
+        try waitFor("a new REPLAY to stream") { try copies() == 1 }
+        let (events, final) = try rest(of: again)
+        #expect(events == total)
+        #expect(okObject(final)?["hash"] as? String == summaries.first)
+    }
+
     @Test func aSlowSubscriberIsCutOffWithTheLastPositionSentNeverSkipped() throws {
         let metricsPort = try Daemon.freePort()
         let daemon = try Daemon(arguments: ["--subscriber-buffer", "50", "--metrics-listen", "127.0.0.1:\(metricsPort)"])

@@ -352,6 +352,38 @@ public final class PGConnection: @unchecked Sendable {
         try drain(until: deadline, what: "COPY")
     }
 
+    /// Starts a `COPY … TO STDOUT` whose rows are then pulled one at a time
+    /// with ``nextCopyRow(_:)``, as the caller wants them: the server streams
+    /// ahead into the socket's buffers and waits once they are full, so a
+    /// reader that pauses holds the query, not memory.
+    public func beginCopyOut(_ sql: String) throws(StoreError) {
+        try startCopy(sql, expecting: PGRES_COPY_OUT, until: ContinuousClock.now + timeouts.statement)
+    }
+
+    /// The next row of the copy started by ``beginCopyOut(_:)``, handed to
+    /// `body`; nil once the copy has ended (its final result checked). The
+    /// statement timeout bounds each wait for more rows.
+    public func nextCopyRow<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        let handle = try live()
+        let deadline = ContinuousClock.now + timeouts.statement
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 1)
+            if length > 0, let buffer {
+                defer { PQfreemem(buffer) }
+                return try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+            }
+            if length == -1 {
+                _ = try check(try nextResult(until: deadline, what: "COPY"))
+                try drain(until: deadline, what: "COPY")
+                return nil
+            }
+            guard length == 0 else { throw lost() }
+            try wait(for: Int16(POLLIN), until: deadline, what: "COPY")
+            guard PQconsumeInput(handle) == 1 else { throw lost() }
+        }
+    }
+
     /// Sends a `COPY` and waits for the server to enter the copy sub-protocol.
     private func startCopy(_ sql: String, expecting status: ExecStatusType, until deadline: ContinuousClock.Instant) throws(StoreError) {
         guard PQsendQuery(try live(), sql) == 1 else { throw lost() }

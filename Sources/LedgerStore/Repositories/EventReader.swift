@@ -89,27 +89,13 @@ public struct EventReader {
     }
 
     /// Calls `body` with every event from `from` through `to` (inclusive; `nil`
-    /// for the head as it is when each page is read), in position order, one
-    /// page of `pageSize` rows in memory at a time.
+    /// for the head as it is when the read starts), in position order: one
+    /// streamed query (``LogStream``), one page of `pageSize` rows in memory at
+    /// a time. A gap (rows missing) is passed over; the caller sees the positions.
     public func forEach(
         from: Int64, through to: Int64? = nil, pageSize: Int = defaultPageSize, _ body: (StoredEvent) throws -> Void
     ) throws {
-        var next = max(from, 1)
-        let last = to ?? Int64.max
-        while next <= last {
-            let events = try page(from: next, through: last, limit: pageSize)
-            for event in events { try body(event) }
-            if events.count == pageSize, let end = events.last {
-                next = end.position + 1
-                continue
-            }
-            // A short page: the end of the log, or a gap (rows missing).
-            let after = events.last.map { $0.position + 1 } ?? next
-            let beyond = try connection.query(
-                "SELECT min(position) FROM events WHERE position >= $1 AND position <= $2", [.int(after), .int(last)])
-            guard let resume = beyond.int64(0, 0) else { return }
-            next = resume
-        }
+        try LogStream(connection: connection, from: from, through: to).forEach(pageSize: pageSize, body)
     }
 
     /// The events of positions `from` … `from + limit − 1` (and at most `to`),

@@ -142,6 +142,17 @@ final class ServerContext: RequestBackend {
         }
     }
 
+    func readReplayPage(_ replay: ReplayReads, from: Int64, through: Int64, limit: Int, on eventLoop: EventLoop)
+        -> EventLoopFuture<[StoredEvent]>
+    {
+        let (counter, reads) = (metrics.replayEvents, self.reads)
+        return reads.runOnThread(on: eventLoop) {
+            let page = try replay.read(from: from, through: through, limit: limit, pool: reads)
+            counter.increment(by: page.count)
+            return page
+        }.flatMapErrorThrowing { throw Self.protocolError(for: $0) }
+    }
+
     func slowConsumerClosed() { metrics.slowConsumers.increment() }
 
     func join(_ subscriber: ObjectIdentifier, deliver: @escaping @Sendable ([StoredEvent]) -> Void) {

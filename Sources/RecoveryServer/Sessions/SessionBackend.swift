@@ -34,6 +34,11 @@ package protocol SessionBackend: AnyObject, Sendable {
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]>
     func openReplay(from: Int64, to: Int64?, on eventLoop: EventLoop) -> EventLoopFuture<SessionStateMachine.ReplayWindow>
     func readPage(from: Int64, through: Int64?, limit: Int, on eventLoop: EventLoop) -> EventLoopFuture<[StoredEvent]>
+    /// The next page of a `REPLAY`: `replay` carries what its reads keep from
+    /// one page to the next (``ServerContext``: one streamed query for the
+    /// whole window). The handler ends it when the connection closes.
+    func readReplayPage(_ replay: ReplayReads, from: Int64, through: Int64, limit: Int, on eventLoop: EventLoop)
+        -> EventLoopFuture<[StoredEvent]>
     /// Starts calling `deliver` with every batch of committed events, in commit order.
     func join(_ subscriber: ObjectIdentifier, deliver: @escaping @Sendable ([StoredEvent]) -> Void)
     func leave(_ subscriber: ObjectIdentifier)
@@ -43,4 +48,11 @@ package protocol SessionBackend: AnyObject, Sendable {
 
 extension SessionBackend {
     package func slowConsumerClosed() {}
+
+    /// A page query per page.
+    package func readReplayPage(_ replay: ReplayReads, from: Int64, through: Int64, limit: Int, on eventLoop: EventLoop)
+        -> EventLoopFuture<[StoredEvent]>
+    {
+        readPage(from: from, through: through, limit: limit, on: eventLoop)
+    }
 }

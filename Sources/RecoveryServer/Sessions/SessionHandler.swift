@@ -32,6 +32,8 @@ package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// writer says it has room.
     private var writerRefused = false
     private var joined = false
+    /// The reads of the connection's `REPLAY`, kept from its first page to its end.
+    private var replay: (id: SessionStateMachine.RequestID, reads: ReplayReads)?
     private var registered = false
     /// Answers are written at once and flushed together: a flush is queued
     /// on the loop behind the answers the writer handed over with it.
@@ -85,6 +87,8 @@ package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     package func channelInactive(context: ChannelHandlerContext) {
         deliver(.channelClosed)
+        replay?.reads.end()
+        replay = nil
         if joined { backend.leave(id) }
         joined = false
         for (_, timer) in timers { timer.cancel() }
@@ -187,6 +191,14 @@ package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandle
             backend.openReplay(from: from, to: to, on: loop).whenComplete { result in
                 bound.value.deliver(.replayOpened(id, result.mapError(Self.protocolError)))
             }
+        case .readPage(let id, let from, .some(let through)):
+            // A bounded page is a REPLAY's: its reads go on from page to page.
+            if replay?.id != id {
+                replay?.reads.end()
+                replay = (id, ReplayReads())
+            }
+            backend.readReplayPage(replay!.reads, from: from, through: through, limit: SessionStateMachine.pageSize, on: loop)
+                .whenComplete { result in bound.value.deliver(.pageRead(id, result.mapError(Self.protocolError))) }
         case .readPage(let id, let from, let through):
             backend.readPage(from: from, through: through, limit: SessionStateMachine.pageSize, on: loop).whenComplete { result in
                 bound.value.deliver(.pageRead(id, result.mapError(Self.protocolError)))
