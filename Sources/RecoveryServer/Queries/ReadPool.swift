@@ -70,9 +70,6 @@ final class ReadPool: Service, Sendable {
         streaming.subtract(1, ordering: .relaxed)
     }
 
-    /// Streams holding a connection now.
-    var streams: Int { streaming.load(ordering: .relaxed) }
-
     /// Runs `body` with a connection on a pool thread; the future completes on `eventLoop`.
     func run<T: Sendable>(on eventLoop: EventLoop, _ body: @escaping @Sendable (PGConnection) throws -> T) -> EventLoopFuture<T> {
         threads.runIfActive(eventLoop: eventLoop) { [self] in try withConnection(body) }
