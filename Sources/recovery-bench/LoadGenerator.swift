@@ -89,6 +89,11 @@ final class AppendLoad: Sendable {
     }
 
     private let shared = Mutex(Shared())
+    private let stopped = Atomic<Bool>(false)
+
+    /// Ends the run before its deadline: each connection sends nothing more
+    /// and returns once its answers are in.
+    func stop() { stopped.store(true, ordering: .relaxed) }
 
     func run(host: String, port: Int, token: String, connections: Int, depth: Int, seconds: Double, rate: Double?) throws -> Result {
         let start = Date()
@@ -130,7 +135,7 @@ final class AppendLoad: Sendable {
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         do {
             while true {
-                let open = Date() < deadline
+                let open = Date() < deadline && !stopped.load(ordering: .relaxed)
                 while open && sentAt.count - head < depth {
                     if let interval {
                         let wait = nextSend.timeIntervalSinceNow

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LedgerStore
 import Synchronization
+import RecoveryTesting
+import RecoveryWire
 
 /// `recovery-bench soak`: appends for a set time and prints the daemon's
 /// resident memory every 10 s, then while it sits idle — what the writer
@@ -17,19 +19,28 @@ struct SoakBenchmark: ParsableCommand {
     @Option(help: "Client connections appending.") var connections = 64
     @Option(help: "Requests in flight per connection.") var depth = 8
     @Option(help: "The daemon's --state-cache-mib (default: its own default).") var stateCacheMib: Int?
+    @Option(help: "Stop appending once the log holds this many events (or when --seconds have passed, whichever is first).")
+    var events: Int64?
+    @Option(
+        help: ArgumentHelp(
+            "Set the ledger's default_allowance (minor units) before appending, so that a long run's compensations are not refused once the bench's agents have spent their day.",
+            valueName: "minor-units"))
+    var allowance: Int64?
 
     func run() throws {
         var environment = try BenchEnvironment(
             server: nil, token: nil, database: nil, daemonArguments: stateCacheMib.map { ["--state-cache-mib", "\($0)"] } ?? [])
         defer { environment.tearDown() }
         let (host, port, token) = (environment.host, environment.port, environment.token)
+        if let allowance { try Self.setDefaultAllowance(allowance, host: host, port: port, token: token) }
         let started = Date()
         let load = Mutex<AppendLoad.Result?>(nil)
+        let appends = AppendLoad()
         let done = DispatchGroup()
         done.enter()
         let (connections, depth, seconds) = (connections, depth, seconds)
         Thread.detachNewThread {
-            let result = try? AppendLoad().run(host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: nil)
+            let result = try? appends.run(host: host, port: port, token: token, connections: connections, depth: depth, seconds: seconds, rate: nil)
             load.withLock { $0 = result }
             done.leave()
         }
@@ -48,6 +59,7 @@ struct SoakBenchmark: ParsableCommand {
                 sample("appending")
                 lastPrint = Date()
             }
+            if let events, let position = try? environment.head(), position >= events { appends.stop() }
         }
         sample("appends done")
         let idleStart = Date()
@@ -60,6 +72,17 @@ struct SoakBenchmark: ParsableCommand {
             for (code, count) in result.errors.sorted(by: { $0.key < $1.key }) { print("  refused \(code): \(count)") }
         }
         if let conninfo = environment.conninfo { try HOTCounts.read(conninfo).since(HOTCounts()).printTable() }
+    }
+
+    /// Records `default_allowance` = `minor` as the admin (a `ledger_setting`
+    /// event, as `recoveryctl settings set` would).
+    static func setDefaultAllowance(_ minor: Int64, host: String, port: Int, token: String) throws {
+        let connection = try LineClient(host: host, port: port, timeoutSeconds: 60)
+        guard (try? connection.request("HELLO \(token)"))?.hasPrefix("OK") == true else { throw ClientError("HELLO refused") }
+        let event = #"{"event_id":"\#(UUID().uuidString.lowercased())","type":"ledger_setting","agent_id":"recovery-bench","name":"default_allowance","value":\#(minor)}"#
+        let answer = try connection.request("APPEND " + event)
+        guard answer.hasPrefix("OK") else { throw ClientError("setting default_allowance was refused: \(answer)") }
+        print("default_allowance set to \(minor)")
     }
 }
 

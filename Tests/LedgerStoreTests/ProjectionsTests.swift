@@ -67,6 +67,38 @@ struct ProjectionsTests {
         try log.append(recorded.map { EventRow($0) }) { try Self.write(state, $0) }
         #expect(try Projections(connection: PGConnection(db)).completeState() == state)
     }
+
+    /// A COPY whose rows are made while it is sent: every part arrives, in
+    /// order; one that cannot be made ends the COPY with an error, and the
+    /// connection rolls back and goes on.
+    @Test func aCopyMadeWhileSentTakesEveryPartOrNone() throws {
+        let connection = try PGConnection(TestPostgres.database(migrated: false))
+        try connection.execute("CREATE TABLE parts (n bigint, note text)")
+        var part = 0
+        let copied = try connection.copyIn("COPY parts (n, note) FROM STDIN") { (data: inout [UInt8]) throws(StoreError) -> Bool in
+            for n in part * 1_000..<(part + 1) * 1_000 { data.append(contentsOf: Array("\(n)\tpart \(part)\n".utf8)) }
+            part += 1
+            return part < 50
+        }
+        #expect(copied == 50_000)
+        let rows = try connection.query("SELECT count(*), count(DISTINCT n), max(n), count(*) FILTER (WHERE note = 'part ' || (n / 1000)) FROM parts")
+        #expect(rows.string(0, 0) == "50000" && rows.string(0, 1) == "50000" && rows.string(0, 2) == "49999" && rows.string(0, 3) == "50000")
+
+        part = 0
+        #expect(throws: StoreError.self) {
+            try connection.transaction {
+                try connection.copyIn("COPY parts (n, note) FROM STDIN") { (data: inout [UInt8]) throws(StoreError) -> Bool in
+                    part += 1
+                    if part == 3 { throw StoreError(.server, "no more rows") }
+                    data.append(contentsOf: Array("\(100_000 + part)\tlate\n".utf8))
+                    return true
+                }
+            }
+        }
+        #expect(part == 3)
+        #expect(try connection.query("SELECT count(*) FROM parts WHERE note = 'late'").string(0, 0) == "0")
+        #expect(try connection.query("SELECT count(*) FROM parts").string(0, 0) == "50000")
+    }
 }
 
 /// The array literals a batch's columns travel in: every value comes back out

@@ -128,10 +128,11 @@ struct NeverBrickedTests {
         #expect(named.last?.hasPrefix("follow-up of case case-0-2: log says due \(awaiting["case-0-2"]!); follow_ups_due says due ") == true)
     }
 
-    /// `Rebuild.write` drops the projection tables' secondary indexes, loads
-    /// the rows, and creates the indexes again from them: afterwards the same
-    /// definitions, new index relations, and queries through them find the rows.
-    @Test func aRewriteBuildsTheSecondaryIndexesAfterLoadingTheRows() throws {
+    /// `Rebuild.write` drops the projection tables' indexes (primary keys
+    /// too), loads the rows, and creates the indexes again from them:
+    /// afterwards the same definitions and constraints, new index relations,
+    /// and queries through them find the rows.
+    @Test func aRewriteBuildsTheIndexesAfterLoadingTheRows() throws {
         let db = try TestPostgres.database()
         let (state, recorded) = try ProjectionsTests.folded()
         try Fixtures.writer(db).append(recorded.map { EventRow($0) }) { try ProjectionsTests.write(state, $0) }
@@ -146,14 +147,32 @@ struct NeverBrickedTests {
             for row in 0..<rows.rowCount { found[rows.string(row, 0)!] = (rows.string(row, 1)!, rows.string(row, 2)!) }
             return found
         }
+        func constraints() throws -> [String] {
+            let rows = try PGConnection(db).query(
+                """
+                SELECT c.conname || ' ' || c.contype::text || ' ' || pg_get_constraintdef(c.oid) FROM pg_constraint c
+                JOIN pg_class t ON t.oid = c.conrelid
+                WHERE t.relname IN ('cases', 'follow_ups_due', 'case_compensations', 'budget_days', 'customer_days', 'allowances', 'setting_changes')
+                ORDER BY 1
+                """)
+            return (0..<rows.rowCount).map { rows.string($0, 0)! }
+        }
         let before = try indexes()
+        let constraintsBefore = try constraints()
         #expect(before["cases_by_owner"] != nil && before["cases_pkey"] != nil && before["follow_ups_due_by_due"] != nil)
+        #expect(constraintsBefore.contains("cases_pkey p PRIMARY KEY (case_id)"), "\(constraintsBefore)")
         try Rebuild.write(try Rebuild.replay(conninfo: db).state, through: EventLog(connection: PGConnection(db)))
         let after = try indexes()
         #expect(after.mapValues(\.definition) == before.mapValues(\.definition))
+        #expect(try constraints() == constraintsBefore)
         for (name, index) in after {
-            // Primary keys stay (the rows go in through them); the rest are new.
-            #expect((index.oid == before[name]!.oid) == name.hasSuffix("_pkey"), "\(name)")
+            // Every index is new, primary keys included: built from the loaded rows.
+            #expect(index.oid != before[name]!.oid, "\(name)")
+        }
+        // The primary keys hold again: a second row for a case is refused.
+        let caseID = try #require(state.cases.keys.first)
+        #expect(throws: StoreError.self) {
+            try PGConnection(db).execute("INSERT INTO cases SELECT * FROM cases WHERE case_id = '\(caseID)'")
         }
         let owner = try #require(state.cases.values.first?.owner)
         let rows = try PGConnection(db).query(

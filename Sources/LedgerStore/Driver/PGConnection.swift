@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
 /// One libpq connection: parameterised statements, transactions and COPY,
 /// every wait bounded by a deadline (``PGTimeouts``).
@@ -300,21 +301,64 @@ public final class PGConnection: @unchecked Sendable {
     /// returns the number of rows copied.
     @discardableResult
     public func copyIn(_ sql: String, data: [UInt8]) throws(StoreError) -> Int {
+        var sent = false
+        return try copyIn(sql) { (buffer: inout [UInt8]) throws(StoreError) -> Bool in
+            if !sent { buffer.append(contentsOf: data) }
+            sent = true
+            return false
+        }
+    }
+
+    /// `COPY … FROM STDIN` whose rows are made while they are sent: `produce`
+    /// appends the next part of the data (COPY's text format) to an empty
+    /// buffer and returns whether more follows. A thread of its own sends
+    /// each part while the caller's makes the next (at most two wait), so
+    /// PostgreSQL takes in rows while this side writes them, and memory holds
+    /// a few parts, not the table. The statement's deadline applies to each
+    /// wait, not to the whole copy. Returns the number of rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, produce: (inout [UInt8]) throws(StoreError) -> Bool) throws(StoreError) -> Int {
         let handle = try live()
+        try startCopy(sql, expecting: PGRES_COPY_IN, until: ContinuousClock.now + timeouts.statement)
+        let parts = CopyParts(capacity: 2)
+        let sender = Thread { [self] in
+            while let part = parts.take() {
+                do throws(StoreError) {
+                    try send(part)
+                } catch {
+                    parts.fail(error)
+                    return
+                }
+            }
+        }
+        sender.start()
+        var failure: StoreError?
+        var more = true
+        while more && failure == nil {
+            var buffer: [UInt8] = []
+            do throws(StoreError) {
+                more = try produce(&buffer)
+            } catch {
+                failure = error
+                break
+            }
+            if !parts.put(buffer) { break }  // the sender failed
+        }
+        parts.finish()
+        parts.waitUntilDone()
+        if let sent = parts.error {
+            throw sent  // the connection is lost or abandoned
+        }
         let deadline = ContinuousClock.now + timeouts.statement
-        try startCopy(sql, expecting: PGRES_COPY_IN, until: deadline)
-        var offset = 0
-        while offset < data.count {
-            let chunk = min(data.count - offset, 1 << 16)
-            let sent = data.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress! + offset, Int32(chunk)) }
+        if let failure {
+            // Ends the COPY with an error, so the statement fails and the
+            // connection is ready for the ROLLBACK.
+            if PQputCopyEnd(handle, "the rows could not be made") != 1
+                || (try? flush(until: deadline, what: "COPY")) == nil || (try? drain(until: deadline, what: "COPY")) == nil
+            {
+                abandon()
             }
-            if sent == -1 { throw lost() }
-            if sent == 1 {
-                offset += chunk
-            } else {
-                try wait(for: Int16(POLLOUT), until: deadline, what: "COPY")
-            }
+            throw failure
         }
         while true {
             let ended = PQputCopyEnd(handle, nil)
@@ -326,6 +370,26 @@ public final class PGConnection: @unchecked Sendable {
         let result = try check(try nextResult(until: deadline, what: "COPY"))
         try drain(until: deadline, what: "COPY")
         return result.affectedRows
+    }
+
+    /// Sends one part of a COPY's data and flushes it.
+    private func send(_ part: [UInt8]) throws(StoreError) {
+        let handle = try live()
+        let deadline = ContinuousClock.now + timeouts.statement
+        var offset = 0
+        while offset < part.count {
+            let chunk = min(part.count - offset, 1 << 16)
+            let sent = part.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress! + offset, Int32(chunk)) }
+            }
+            if sent == -1 { throw lost() }
+            if sent == 1 {
+                offset += chunk
+            } else {
+                try wait(for: Int16(POLLOUT), until: deadline, what: "COPY")
+            }
+        }
+        try flush(until: deadline, what: "COPY")
     }
 
     /// `COPY … TO STDOUT`: hands each row's bytes to `body` as they arrive. The
@@ -588,4 +652,75 @@ extension PGParameter: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
     public init(stringLiteral value: String) { self = .text(value) }
     public init(integerLiteral value: Int64) { self = .text(String(value)) }
     public static func int(_ value: some BinaryInteger) -> PGParameter { .text(String(value)) }
+}
+
+/// The parts of a COPY handed from the thread that makes them to the one
+/// that sends them: at most `capacity` wait, so memory stays bounded. A
+/// bounded buffer under a `Mutex`, a semaphore counting free places (the
+/// maker waits on it), one counting parts (the sender waits on it), and one
+/// the sender signals when it has stopped.
+final class CopyParts: Sendable {
+    private struct Held {
+        var parts: [[UInt8]] = []
+        var finished = false
+        var error: StoreError?
+    }
+
+    private let held = Mutex(Held())
+    private let places: DispatchSemaphore
+    private let ready = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(capacity: Int) { places = DispatchSemaphore(value: capacity) }
+
+    /// The sender's error, once it stopped.
+    var error: StoreError? { held.withLock { $0.error } }
+
+    /// Hands a part over; false once the sender has failed (nothing more is sent).
+    func put(_ part: [UInt8]) -> Bool {
+        places.wait()
+        let taken = held.withLock { held in
+            guard held.error == nil else { return false }
+            held.parts.append(part)
+            return true
+        }
+        if taken { ready.signal() } else { places.signal() }
+        return taken
+    }
+
+    /// No more parts follow.
+    func finish() {
+        held.withLock { $0.finished = true }
+        ready.signal()
+    }
+
+    /// The next part, or nil when there are no more (the sender then stops).
+    func take() -> [UInt8]? {
+        while true {
+            let next: [UInt8]?? = held.withLock { held in
+                if !held.parts.isEmpty { return .some(held.parts.removeFirst()) }
+                return held.finished ? .some(nil) : nil
+            }
+            switch next {
+            case .some(.some(let part)):
+                places.signal()
+                return part
+            case .some(.none):
+                done.signal()
+                return nil
+            case .none:
+                ready.wait()
+            }
+        }
+    }
+
+    /// The sender failed: it stops, and the maker's next `put` returns false.
+    func fail(_ error: StoreError) {
+        held.withLock { $0.error = error }
+        places.signal()
+        done.signal()
+    }
+
+    /// Waits for the sender to stop (all parts sent, or failed).
+    func waitUntilDone() { done.wait() }
 }

@@ -98,10 +98,11 @@ public enum Rebuild {
             // the indexes to step over) and the rows are copied straight in.
             // Its lock is held to COMMIT, and a rollback restores the old rows.
             try connection.execute("TRUNCATE \(DaemonRole.projectionTables.joined(separator: ", "))")
-            // Secondary indexes are built once from the loaded rows rather
-            // than entry by entry during the load (where this role owns the
-            // tables; the daemon's own role does not, and loads through them).
-            let deferred = try dropSecondaryIndexes(connection)
+            // Indexes, primary keys included, are built once from the loaded
+            // rows (a sort) rather than entry by entry during the load (where
+            // this role owns the tables; the daemon's own role does not, and
+            // loads through them).
+            let deferred = try dropIndexes(connection)
             try Projections(connection: connection).load(everything: replayed)
             if !deferred.isEmpty {
                 try connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
@@ -113,25 +114,35 @@ public enum Rebuild {
         }
     }
 
-    /// Drops the indexes of the projection tables that back no constraint,
-    /// on the tables the connection's role owns, and returns the statements
-    /// that create them again. Inside a transaction, a rollback restores them.
-    static func dropSecondaryIndexes(_ connection: PGConnection) throws -> [String] {
+    /// Drops the indexes of the projection tables (their primary keys with
+    /// them), on the tables the connection's role owns, and returns the
+    /// statements that create them again, primary keys first. No foreign key
+    /// points at a projection table (schema 0013 dropped the last), and
+    /// inside a transaction a rollback restores them all.
+    static func dropIndexes(_ connection: PGConnection) throws -> [String] {
         let rows = try connection.query(
             """
-            SELECT quote_ident(n.nspname) || '.' || quote_ident(i.relname), pg_get_indexdef(x.indexrelid)
+            SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), quote_ident(n.nspname) || '.' || quote_ident(i.relname),
+                c.conname IS NOT NULL, quote_ident(c.conname),
+                CASE WHEN c.conname IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(c.oid) END
             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
                 JOIN pg_namespace n ON n.oid = i.relnamespace
-            WHERE t.oid = ANY($1::regclass[]) AND NOT x.indisprimary AND NOT x.indisunique
-                AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = x.indexrelid)
-                AND pg_has_role(t.relowner, 'USAGE')
-            ORDER BY 1
+                LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.contype = 'p'
+            WHERE t.oid = ANY($1::regclass[]) AND pg_has_role(t.relowner, 'USAGE')
+                AND (c.conname IS NOT NULL OR (NOT x.indisprimary AND NOT x.indisunique
+                    AND NOT EXISTS (SELECT FROM pg_constraint WHERE conindid = x.indexrelid)))
+            ORDER BY c.conname IS NULL, 1, 2
             """, [.text("{" + DaemonRole.projectionTables.joined(separator: ",") + "}")])
         var definitions: [String] = []
         for row in 0..<rows.rowCount {
-            guard let name = rows.string(row, 0), let definition = rows.string(row, 1) else { continue }
-            try connection.execute("DROP INDEX \(name)")
-            definitions.append(definition)
+            guard let table = rows.string(row, 0), let index = rows.string(row, 1), let definition = rows.string(row, 4) else { continue }
+            if rows.bool(row, 2) == true, let constraint = rows.string(row, 3) {
+                try connection.execute("ALTER TABLE \(table) DROP CONSTRAINT \(constraint)")
+                definitions.append("ALTER TABLE \(table) ADD CONSTRAINT \(constraint) \(definition)")
+            } else {
+                try connection.execute("DROP INDEX \(index)")
+                definitions.append(definition)
+            }
         }
         return definitions
     }

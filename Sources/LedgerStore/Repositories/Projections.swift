@@ -187,22 +187,22 @@ public struct Projections {
 
     /// Copies every row of `state` straight into the projection tables, which
     /// must be empty (``Rebuild/write(_:through:)`` truncates them in the same
-    /// transaction): no staging table and no conflict checks, and the cases go
-    /// `chunk` at a time, so memory stays bounded however many there are.
-    public func load(everything state: LedgerState, chunk: Int = 50_000) throws {
-        let cases = Array(state.cases.values)
-        for start in stride(from: 0, to: cases.count, by: chunk) {
-            let some = cases[start..<min(start + chunk, cases.count)]
-            try write(
-                cases: some, compensations: some.flatMap { c in c.compensations.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
-                budgets: [(key: BudgetKey, value: BudgetDay)](), allowances: [(key: String, value: [AllowanceSetting])](),
-                emptyTables: true)
-        }
-        try write(
-            cases: [CaseState](), compensations: [(caseID: String, eventID: EventID, entry: CaseState.CompensationEntry)](),
-            budgets: state.budgets.map { ($0.key, $0.value) },
-            allowances: state.allowances.map { ($0.key, $0.value) }, customerDays: state.customerDays.map { ($0.key, $0.value) },
-            settings: state.settingsHistory.changes, emptyTables: true)
+    /// transaction): no staging table and no conflict checks. Each table is
+    /// one `COPY` whose rows are written while they are sent, `chunk` rows a
+    /// part: PostgreSQL takes in one part while the next is made (so both
+    /// cores work), and memory holds one part, however many rows there are.
+    public func load(everything state: LedgerState, chunk: Int = 20_000) throws {
+        try stream(ProjectionTable.cases, state.cases.values, chunk: chunk)
+        try stream(ProjectionTable.followUpsDue, state.cases.values.lazy.compactMap { c in c.awaitsFollowUpBy.map { (c.caseID, $0) } }, chunk: chunk)
+        try stream(
+            ProjectionTable.compensations,
+            state.cases.values.lazy.flatMap { c in c.compensations.lazy.map { (caseID: c.caseID, eventID: $0.key, entry: $0.value) } },
+            chunk: chunk)
+        try stream(ProjectionTable.budgets, state.budgets.lazy.map { (key: $0.key, value: $0.value) }, chunk: chunk)
+        try stream(
+            ProjectionTable.allowances, state.allowances.lazy.flatMap { agent, settings in settings.lazy.map { (agent, $0) } }, chunk: chunk)
+        try stream(ProjectionTable.customerDays, state.customerDays.lazy.map { (key: $0.key, value: $0.value) }, chunk: chunk)
+        try stream(ProjectionTable.settings, state.settingsHistory.changes, chunk: chunk)
     }
 
     /// Upserts the rows of these cases, these compensation entries (the writer
@@ -214,71 +214,17 @@ public struct Projections {
         budgets: some Collection<(key: BudgetKey, value: BudgetDay)>,
         allowances: some Collection<(key: String, value: [AllowanceSetting])>,
         customerDays: some Collection<(key: CustomerDayKey, value: Int64)> = [(key: CustomerDayKey, value: Int64)](),
-        settings: [SettingChange] = [], emptyTables: Bool = false
+        settings: [SettingChange] = []
     ) throws {
-        func upsert(table: String, columns: [String], key: [String], rows: [[String?]]) throws {
-            try self.upsert(table: table, columns: columns, key: key, rows: rows, direct: emptyTables)
-        }
-        try upsert(
-            table: "cases",
-            columns: [
-                "case_id", "customer_id", "channel", "category", "severity", "baseline", "owner_id", "opened_at",
-                "opened_day", "status", "outcome", "steps", "first_apology_at", "resolved_at", "satisfaction",
-                "would_recommend", "compensation_net", "last_position", "follow_up_due", "follow_up_late", "prior_cases",
-            ],
-            key: ["case_id"],
-            rows: cases.map { c in
-                [
-                    c.caseID, c.customerID, c.channel.rawValue, c.category, String(c.severity), c.baseline.map(String.init),
-                    c.owner, c.openedAt.description, c.openedDay.description, c.status.rawValue, c.outcome.rawValue,
-                    "{" + c.steps.names.joined(separator: ",") + "}", c.firstApologyAt?.description,
-                    c.resolvedAt?.description, c.satisfaction.map(String.init), c.wouldRecommend.map(String.init),
-                    String(c.compensationNet), String(c.lastPosition), c.followUpDue?.description,
-                    c.followUpLate.map { $0 ? "true" : "false" }, String(c.priorCases),
-                ]
-            })
-        let awaiting = cases.compactMap { c in c.awaitsFollowUpBy.map { (c.caseID, $0) } }
-        try upsert(table: "follow_ups_due", columns: ["case_id", "due"], key: ["case_id"], rows: awaiting.map { [$0.0, $0.1.description] })
-        if !emptyTables {
-            let settled = cases.filter { $0.followUpDue != nil && $0.awaitsFollowUpBy == nil }.map(\.caseID)
-            if !settled.isEmpty { try connection.query(Self.deleteSettledSQL, [.text(Self.arrayLiteral(settled))]) }
-        }
-        try upsert(
-            table: "case_compensations",
-            columns: [
-                "event_id", "case_id", "amount", "charged_to", "day", "reversed", "recorded_by", "position", "cap_override",
-                "reversed_day", "reversed_position",
-            ],
-            key: ["event_id"],
-            rows: compensations.sorted { $0.eventID < $1.eventID }.map { c in
-                [
-                    c.eventID.text, c.caseID, String(c.entry.amount), c.entry.chargedTo, c.entry.day.description,
-                    c.entry.reversed ? "true" : "false", c.entry.recordedBy, String(c.entry.position),
-                    c.entry.isOverride ? "true" : "false", c.entry.reversedDay?.description, c.entry.reversedPosition.map(String.init),
-                ]
-            })
-        try upsert(
-            table: "budget_days",
-            columns: ["agent_id", "day", "allowance", "spent", "compensations", "reversals", "late_reversals", "late_reversed"],
-            key: ["agent_id", "day"],
-            rows: budgets.map { key, row in
-                [
-                    key.agentID, key.day.description, String(row.allowance), String(row.spent), String(row.compensations),
-                    String(row.reversals), String(row.lateReversals), String(row.lateReversed),
-                ]
-            })
-        try upsert(
-            table: "allowances", columns: ["agent_id", "since_day", "daily_limit", "role"],
-            key: ["agent_id", "since_day"],
-            rows: allowances.flatMap { agent, settings in
-                settings.map { [agent, $0.since.description, $0.dailyLimit.map(String.init), $0.role.rawValue] }
-            })
-        try upsert(
-            table: "customer_days", columns: ["customer_id", "day", "spent"], key: ["customer_id", "day"],
-            rows: customerDays.map { key, spent in [key.customerID, key.day.description, String(spent)] })
-        try upsert(
-            table: "setting_changes", columns: ["position", "name", "since_day", "value"], key: ["position"],
-            rows: settings.map { [String($0.position), $0.name.rawValue, $0.since.description, Self.text(of: $0.value)] })
+        try upsert(ProjectionTable.cases, cases)
+        try upsert(ProjectionTable.followUpsDue, cases.compactMap { c in c.awaitsFollowUpBy.map { (c.caseID, $0) } })
+        let settled = cases.filter { $0.followUpDue != nil && $0.awaitsFollowUpBy == nil }.map(\.caseID)
+        if !settled.isEmpty { try connection.query(Self.deleteSettledSQL, [.text(Self.arrayLiteral(settled))]) }
+        try upsert(ProjectionTable.compensations, compensations.sorted { $0.eventID < $1.eventID })
+        try upsert(ProjectionTable.budgets, budgets)
+        try upsert(ProjectionTable.allowances, allowances.flatMap { agent, settings in settings.map { (agent, $0) } })
+        try upsert(ProjectionTable.customerDays, customerDays)
+        try upsert(ProjectionTable.settings, settings)
     }
 
     /// Removes the `follow_ups_due` rows of cases that no longer await a follow-up.
@@ -297,32 +243,38 @@ public struct Projections {
     /// (no per-value parameter parsing), then one `INSERT … SELECT … ON
     /// CONFLICT` moves them. The staging rows vanish at COMMIT. (Measured: a
     /// multi-row parameterised upsert took over half of the writer's commit time.)
-    /// With `direct`, the table is known to hold none of the keys (a rebuild
-    /// into emptied tables): the rows are copied straight into it.
-    private func upsert(table: String, columns: [String], key: [String], rows: [[String?]], direct: Bool) throws {
+    private func upsert<Row>(_ table: ProjectionTable<Row>, _ rows: some Collection<Row>) throws {
         guard !rows.isEmpty else { return }
-        let staging = "\(table)_staging"
-        let list = columns.joined(separator: ", ")
-        if !direct, !connection.sessionObjects.contains(staging) {
+        let staging = "\(table.name)_staging"
+        let list = table.columns.joined(separator: ", ")
+        if !connection.sessionObjects.contains(staging) {
             try connection.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+                "CREATE TEMP TABLE IF NOT EXISTS \(staging) (LIKE \(table.name) INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             connection.sessionObjects.insert(staging)
         }
         var data: [UInt8] = []
-        data.reserveCapacity(rows.count * columns.count * 16)
-        for row in rows {
-            precondition(row.count == columns.count, "a row has one value per column")
-            for (index, value) in row.enumerated() {
-                if index > 0 { data.append(0x09) }
-                if let value { CopyText.appendEscaped(Array(value.utf8), to: &data) } else { data.append(contentsOf: [0x5C, UInt8(ascii: "N")]) }
-            }
-            data.append(0x0A)
-        }
-        try connection.copyIn("COPY \(direct ? table : staging) (\(list)) FROM STDIN", data: data)
-        guard !direct else { return }
-        let updates = columns.filter { !key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+        data.reserveCapacity(rows.count * table.columns.count * 16)
+        for row in rows { table.append(row, to: &data) }
+        try connection.copyIn("COPY \(staging) (\(list)) FROM STDIN", data: data)
+        let updates = table.columns.filter { !table.key.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
         try connection.query(
-            "INSERT INTO \(table) (\(list)) SELECT \(list) FROM \(staging) ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)")
+            "INSERT INTO \(table.name) (\(list)) SELECT \(list) FROM \(staging) ON CONFLICT (\(table.key.joined(separator: ", "))) DO UPDATE SET \(updates)")
+    }
+
+    /// Copies `rows` straight into `table` (which holds none of their keys)
+    /// with one streamed `COPY`, `chunk` rows a part.
+    private func stream<Row>(_ table: ProjectionTable<Row>, _ rows: some Sequence<Row>, chunk: Int) throws {
+        var iterator = rows.makeIterator()
+        guard var next = iterator.next() else { return }
+        try connection.copyIn("COPY \(table.name) (\(table.columns.joined(separator: ", "))) FROM STDIN") {
+            (data: inout [UInt8]) throws(StoreError) -> Bool in
+            for _ in 0..<chunk {
+                table.append(next, to: &data)
+                guard let row = iterator.next() else { return false }
+                next = row
+            }
+            return true
+        }
     }
 
     // MARK: Reading
@@ -346,7 +298,11 @@ public struct Projections {
     public func openCases() throws -> [String: CaseState] { try loadCases(where: "status = 'open'", []) }
 
     /// Every case (for a rebuild check).
-    public func allCases() throws -> [String: CaseState] { try loadCases(where: "true", []) }
+    public func allCases() throws -> [String: CaseState] { try loadCases(where: Self.everyRow, []) }
+
+    /// The condition of ``allCases()``: their compensations are read whole
+    /// too, not named one case at a time in an array of millions.
+    static let everyRow = "true"
 
     /// Cases whose complaint's business day lies in the range (for outcome reports).
     public func cases(openedFrom from: BusinessDay?, to: BusinessDay?) throws -> [CaseState] {
@@ -411,7 +367,11 @@ public struct Projections {
     }
 
     private func loadCases(where condition: String, _ parameters: [PGParameter?]) throws -> [String: CaseState] {
-        Dictionary(uniqueKeysWithValues: try loadCases(where: condition, parameters, ordered: false).map { ($0.caseID, $0) })
+        let cases = try loadCases(where: condition, parameters, ordered: false)
+        var byID: [String: CaseState] = [:]
+        byID.reserveCapacity(cases.count)
+        for c in cases { byID[c.caseID] = c }
+        return byID
     }
 
     /// The cases in the order the query gives (`condition` may end in ORDER BY and LIMIT).
@@ -419,6 +379,8 @@ public struct Projections {
         let rows = try connection.query("SELECT \(Self.caseColumns) FROM cases WHERE \(condition)", parameters)
         var cases: [CaseState] = []
         var index: [String: Int] = [:]
+        cases.reserveCapacity(rows.rowCount)
+        index.reserveCapacity(rows.rowCount)
         for row in 0..<rows.rowCount {
             guard let caseID = rows.string(row, 0), let channel = rows.string(row, 2).flatMap(Channel.init),
                 let openedAt = rows.timestamp(row, 7),
@@ -443,9 +405,9 @@ public struct Projections {
             """
             SELECT event_id::text, case_id, amount, charged_to, day::text, recorded_by, position, cap_override,
                 reversed_day::text, reversed_position
-            FROM case_compensations WHERE case_id = ANY($1::text[])
+            FROM case_compensations WHERE \(condition == Self.everyRow ? "true" : "case_id = ANY($1::text[])")
             """,
-            [.text(Self.arrayLiteral(index.keys))])
+            condition == Self.everyRow ? [] : [.text(Self.arrayLiteral(index.keys))])
         for row in 0..<entries.rowCount {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
@@ -481,6 +443,7 @@ public struct Projections {
             FROM budget_days WHERE \(condition)
             """, parameters)
         var budgets: [BudgetKey: BudgetDay] = [:]
+        budgets.reserveCapacity(rows.rowCount)
         for row in 0..<rows.rowCount {
             guard let agent = rows.string(row, 0), let day = rows.day(row, 1),
                 let allowance = rows.int64(row, 2), let spent = rows.int64(row, 3), let count = rows.int64(row, 4),
@@ -518,6 +481,7 @@ public struct Projections {
     private func loadCustomerDays(where condition: String, _ parameters: [PGParameter?]) throws -> [CustomerDayKey: Int64] {
         let rows = try connection.query("SELECT customer_id, day::text, spent FROM customer_days WHERE \(condition)", parameters)
         var days: [CustomerDayKey: Int64] = [:]
+        days.reserveCapacity(rows.rowCount)
         for row in 0..<rows.rowCount {
             guard let customer = rows.string(row, 0), let day = rows.day(row, 1), let spent = rows.int64(row, 2)
             else { throw Self.unreadable("customer_days", key: "customer_id \(rows.string(row, 0) ?? "NULL"), day \(rows.string(row, 1) ?? "NULL")") }

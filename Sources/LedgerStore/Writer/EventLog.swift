@@ -288,7 +288,7 @@ public final class EventLog {
 /// PostgreSQL's COPY text format: backslash escapes for the few bytes that
 /// would break a row, `\\x…` for bytea.
 enum CopyText {
-    static func appendEscaped(_ bytes: [UInt8], to data: inout [UInt8]) {
+    static func appendEscaped(_ bytes: some Sequence<UInt8>, to data: inout [UInt8]) {
         for byte in bytes {
             switch byte {
             case UInt8(ascii: "\\"): data.append(contentsOf: [0x5C, 0x5C])
@@ -298,6 +298,12 @@ enum CopyText {
             default: data.append(byte)
             }
         }
+    }
+
+    /// A text value, escaped, read straight from the string's bytes.
+    static func appendEscaped(_ text: String, to data: inout [UInt8]) {
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { appendEscaped($0, to: &data) }
+        if done == nil { appendEscaped(text.utf8, to: &data) }
     }
 
     static func appendBytea(_ bytes: [UInt8], to data: inout [UInt8]) {
