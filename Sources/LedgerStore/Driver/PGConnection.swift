@@ -301,12 +301,9 @@ public final class PGConnection: @unchecked Sendable {
     /// returns the number of rows copied.
     @discardableResult
     public func copyIn(_ sql: String, data: [UInt8]) throws(StoreError) -> Int {
-        var sent = false
-        return try copyIn(sql) { (buffer: inout [UInt8]) throws(StoreError) -> Bool in
-            if !sent { buffer.append(contentsOf: data) }
-            sent = true
-            return false
-        }
+        try startCopy(sql, expecting: PGRES_COPY_IN, until: ContinuousClock.now + timeouts.statement)
+        try send(data)
+        return try endCopy()
     }
 
     /// `COPY … FROM STDIN` whose rows are made while they are sent: `produce`
@@ -334,7 +331,7 @@ public final class PGConnection: @unchecked Sendable {
         sender.start()
         var failure: StoreError?
         var more = true
-        while more && failure == nil {
+        while more {
             var buffer: [UInt8] = []
             do throws(StoreError) {
                 more = try produce(&buffer)
@@ -349,10 +346,10 @@ public final class PGConnection: @unchecked Sendable {
         if let sent = parts.error {
             throw sent  // the connection is lost or abandoned
         }
-        let deadline = ContinuousClock.now + timeouts.statement
         if let failure {
             // Ends the COPY with an error, so the statement fails and the
             // connection is ready for the ROLLBACK.
+            let deadline = ContinuousClock.now + timeouts.statement
             if PQputCopyEnd(handle, "the rows could not be made") != 1
                 || (try? flush(until: deadline, what: "COPY")) == nil || (try? drain(until: deadline, what: "COPY")) == nil
             {
@@ -360,6 +357,13 @@ public final class PGConnection: @unchecked Sendable {
             }
             throw failure
         }
+        return try endCopy()
+    }
+
+    /// Ends a COPY whose data is sent, and returns the number of rows copied.
+    private func endCopy() throws(StoreError) -> Int {
+        let handle = try live()
+        let deadline = ContinuousClock.now + timeouts.statement
         while true {
             let ended = PQputCopyEnd(handle, nil)
             if ended == -1 { throw lost() }

@@ -189,8 +189,9 @@ public struct Projections {
     /// must be empty (``Rebuild/write(_:through:)`` truncates them in the same
     /// transaction): no staging table and no conflict checks. Each table is
     /// one `COPY` whose rows are written while they are sent, `chunk` rows a
-    /// part: PostgreSQL takes in one part while the next is made (so both
-    /// cores work), and memory holds one part, however many rows there are.
+    /// part (``PGConnection/copyIn(_:produce:)``): PostgreSQL takes in one
+    /// part while the next is made, so both cores work, and memory holds a
+    /// few parts, however many rows there are.
     public func load(everything state: LedgerState, chunk: Int = 20_000) throws {
         try stream(ProjectionTable.cases, state.cases.values, chunk: chunk)
         try stream(ProjectionTable.followUpsDue, state.cases.values.lazy.compactMap { c in c.awaitsFollowUpBy.map { (c.caseID, $0) } }, chunk: chunk)
