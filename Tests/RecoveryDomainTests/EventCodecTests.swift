@@ -17,6 +17,28 @@ struct EventCodecTests {
         #"{"event_id":"6f9619ff-8b86-4011-b42d-00c04fc964f7","type":"allowance","agent_id":"S-1","daily_limit":1500000,"role":"supervisor"}"#,
     ]
 
+    /// An event's fields are shared between its copies until one of them
+    /// changes: the change is that copy's alone, field by field.
+    @Test func aChangedCopyOfAnEventLeavesTheOriginalAsItWas() throws {
+        let original = try EventCodec.decode(json: Array(Self.valid[2].utf8), currency: "USD").get()
+        let canonical = EventCodec.canonicalContent(of: original)
+        var copy = original
+        #expect(copy == original)
+        copy.agentID = "someone-else"
+        copy.caseID = "K-2"
+        copy.ref = "R-1"
+        copy.occurredAt = ("2026-11-22T09:00:00Z", Timestamp(rfc3339: "2026-11-22T09:00:00Z")!)
+        copy.body = .apology(Apology(note: "sorry"))
+        #expect(copy != original)
+        #expect(original.agentID == "A-7" && original.caseID == "K-1" && original.ref == nil && original.occurredAt == nil)
+        #expect(original.type == .compensation && copy.type == .apology)
+        #expect(EventCodec.canonicalContent(of: original) == canonical)
+        // A copy of the changed copy changes apart from it, too.
+        var third = copy
+        third.eventID = EventID("6f9619ff-8b86-4011-b42d-00c04fc96400")!
+        #expect(copy.eventID == original.eventID && third.eventID != copy.eventID)
+    }
+
     @Test(arguments: valid)
     func everyEventTypeDecodesAndRoundTrips(json: String) throws {
         let event = try EventCodec.decode(json: Array(json.utf8), currency: "USD").get()

@@ -299,11 +299,9 @@ public struct Projections {
     public func openCases() throws -> [String: CaseState] { try loadCases(where: "status = 'open'", []) }
 
     /// Every case (for a rebuild check).
-    public func allCases() throws -> [String: CaseState] { try loadCases(where: Self.everyRow, []) }
-
-    /// The condition of ``allCases()``: their compensations are read whole
-    /// too, not named one case at a time in an array of millions.
-    static let everyRow = "true"
+    /// Their compensations are read whole too, not named one case at a time
+    /// in an array of millions.
+    public func allCases() throws -> [String: CaseState] { try loadCases(where: "true", [], everyCase: true) }
 
     /// Cases whose complaint's business day lies in the range (for outcome reports).
     public func cases(openedFrom from: BusinessDay?, to: BusinessDay?) throws -> [CaseState] {
@@ -367,8 +365,8 @@ public struct Projections {
             [.text(deadline.description), owner.map(PGParameter.text), .int(limit)], ordered: true)
     }
 
-    private func loadCases(where condition: String, _ parameters: [PGParameter?]) throws -> [String: CaseState] {
-        let cases = try loadCases(where: condition, parameters, ordered: false)
+    private func loadCases(where condition: String, _ parameters: [PGParameter?], everyCase: Bool = false) throws -> [String: CaseState] {
+        let cases = try loadCases(where: condition, parameters, ordered: false, everyCase: everyCase)
         var byID: [String: CaseState] = [:]
         byID.reserveCapacity(cases.count)
         for c in cases { byID[c.caseID] = c }
@@ -376,7 +374,9 @@ public struct Projections {
     }
 
     /// The cases in the order the query gives (`condition` may end in ORDER BY and LIMIT).
-    private func loadCases(where condition: String, _ parameters: [PGParameter?], ordered: Bool) throws -> [CaseState] {
+    /// With `everyCase`, `condition` selects every case, and their
+    /// compensations are read without naming the cases.
+    private func loadCases(where condition: String, _ parameters: [PGParameter?], ordered: Bool, everyCase: Bool = false) throws -> [CaseState] {
         let rows = try connection.query("SELECT \(Self.caseColumns) FROM cases WHERE \(condition)", parameters)
         var cases: [CaseState] = []
         var index: [String: Int] = [:]
@@ -406,9 +406,9 @@ public struct Projections {
             """
             SELECT event_id::text, case_id, amount, charged_to, day::text, recorded_by, position, cap_override,
                 reversed_day::text, reversed_position
-            FROM case_compensations WHERE \(condition == Self.everyRow ? "true" : "case_id = ANY($1::text[])")
+            FROM case_compensations WHERE \(everyCase ? "true" : "case_id = ANY($1::text[])")
             """,
-            condition == Self.everyRow ? [] : [.text(Self.arrayLiteral(index.keys))])
+            everyCase ? [] : [.text(Self.arrayLiteral(index.keys))])
         for row in 0..<entries.rowCount {
             guard let id = entries.string(row, 0).flatMap(EventID.init), let caseID = entries.string(row, 1),
                 let amount = entries.int64(row, 2), let chargedTo = entries.string(row, 3),
