@@ -79,7 +79,7 @@ public enum Permissions {
         if event.agentID != agent {
             return ProtocolError(.forbidden, "this token is bound to agent_id \(agent) and may not record events as \(event.agentID)")
         }
-        if case .compensation(let compensation) = event.body, let approver = compensation.approvedBy, approver != agent {
+        if event.type == .compensation, let approver = event.approvedBy, approver != agent {
             return ProtocolError(
                 .forbidden,
                 "this token is bound to agent_id \(agent) and may not name \(approver) in approved_by; the approver records the compensation with their own token"

@@ -240,8 +240,8 @@ extension Ledger {
                 records.append(recorded)
                 digests.append(submission.contentDigest)
                 contents.append(submission.content)
-                if case .compensation(let compensation) = submission.event.body {
-                    let charged = compensation.approvedBy ?? submission.event.agentID
+                if submission.event.type == .compensation {
+                    let charged = submission.event.approvedBy ?? submission.event.agentID
                     let day = view.settingsHistory.businessDay(of: recordedAt)
                     let row = view.budget(for: charged, on: day)
                     spending.append(Spending(row, warnBelowPercent: view.settingsHistory.settings(on: day).warnBelowPercent))

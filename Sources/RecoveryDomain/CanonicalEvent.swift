@@ -1,6 +1,6 @@
-/// Writes an event's canonical JSON (docs/EVENTS.md, "Canonical form") straight from its fields,
-/// without building a dictionary: the keys an event can have are known, so
-/// their canonical order is too. Gives the same bytes as
+/// The keys an event can have, in canonical order (docs/EVENTS.md, "Canonical
+/// form"), and the writing of an event made from typed values: known keys,
+/// so no dictionary to sort. Gives the same bytes as
 /// `CanonicalJSON.encode(.object(EventCodec.fields(of:)))`, which the tests
 /// check for every type of event.
 enum CanonicalEvent {
@@ -103,6 +103,7 @@ enum CanonicalEvent {
 
     enum Value {
         case string(String)
+        case eventID(EventID)
         case integer(Int64)
         case bool(Bool)
         case null
@@ -129,32 +130,29 @@ enum CanonicalEvent {
             if let value { add(key, .integer(Int64(value))) }
         }
 
-        func write(into out: inout [UInt8]) {
-            out.append(UInt8(ascii: "{"))
-            for (offset, (key, value)) in slots.enumerated() {
-                if offset > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(UInt8(ascii: "\""))
-                key.name.withUTF8Buffer { out.append(contentsOf: $0) }
-                out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        func write(into writer: inout ContentWriter) {
+            for (key, value) in slots {
                 switch value {
-                case .string(let text): CanonicalJSON.writeString(text, into: &out)
-                case .integer(let number): CanonicalJSON.writeInteger(number, into: &out)
-                case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
-                case .null: out.append(contentsOf: "null".utf8)
+                case .string(let text): writer.string(key, text)
+                case .eventID(let id): writer.eventID(key, id)
+                case .integer(let number): writer.integer(key, number)
+                case .bool(let flag): writer.bool(key, flag)
+                case .null: writer.null(key)
                 }
             }
-            out.append(UInt8(ascii: "}"))
         }
     }
 
-    static func members(of event: Event) -> Members {
+    static func members(
+        eventID: EventID, agentID: String, caseID: String?, occurredAt: String?, ref: String?, body: EventBody
+    ) -> Members {
         var members = Members()
-        members.add(.agentID, .string(event.agentID))
-        members.add(.caseID, event.caseID)
-        members.add(.eventID, .string(event.eventID.text))
-        members.add(.occurredAt, event.occurredAt?.text)
-        members.add(.ref, event.ref)
-        switch event.body {
+        members.add(.agentID, .string(agentID))
+        members.add(.caseID, caseID)
+        members.add(.eventID, .eventID(eventID))
+        members.add(.occurredAt, occurredAt)
+        members.add(.ref, ref)
+        switch body {
         case .complaint(let c):
             members.add(.baseline, c.baseline)
             members.add(.category, .string(c.category))
@@ -173,7 +171,7 @@ enum CanonicalEvent {
             members.add(.overrideReason, c.overrideReason)
         case .compensationReversal(let r):
             members.add(.reason, .string(r.reason))
-            members.add(.reverses, .string(r.reverses.text))
+            members.add(.reverses, .eventID(r.reverses))
         case .escalation(let e):
             members.add(.reason, .string(e.reason))
             members.add(.toAgentID, .string(e.toAgentID))
@@ -195,7 +193,7 @@ enum CanonicalEvent {
             case .none: members.add(.value, .null)
             }
         }
-        members.add(.type, .string(event.type.rawValue))
+        members.add(.type, .string(body.type.rawValue))
         return members
     }
 }

@@ -61,18 +61,23 @@ public enum CanonicalJSON {
     }
 
     static func writeString(_ text: String, into out: inout [UInt8]) {
+        var text = text
         out.append(UInt8(ascii: "\""))
+        text.withUTF8 { _ = writeStringContent($0, into: &out) }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// A string's text between its quotes, escaped as canonical JSON escapes
+    /// it; true when it needed an escape.
+    @discardableResult
+    static func writeStringContent(_ text: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        func needsEscape(_ byte: UInt8) -> Bool { byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
         // Most strings need no escape: copy them whole.
-        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
-            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
-            return true
+        guard text.contains(where: needsEscape) else {
+            out.append(contentsOf: text)
+            return false
         }
-        if plain ?? !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: text.utf8)
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in text.utf8 {
+        for byte in text {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -88,6 +93,42 @@ public enum CanonicalJSON {
             default: out.append(byte)
             }
         }
-        out.append(UInt8(ascii: "\""))
+        return true
+    }
+
+    /// The text of a string written by ``writeStringContent(_:into:)`` (between
+    /// its quotes), its escapes undone.
+    static func unescaped(_ text: UnsafeBufferPointer<UInt8>) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        var index = 0
+        while index < text.count {
+            let byte = text[index]
+            index += 1
+            guard byte == UInt8(ascii: "\\"), index < text.count else {
+                bytes.append(byte)
+                continue
+            }
+            let escape = text[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "f"): bytes.append(0x0C)
+            case UInt8(ascii: "n"): bytes.append(0x0A)
+            case UInt8(ascii: "r"): bytes.append(0x0D)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "u"):
+                // Canonical form escapes only U+0000–U+001F this way: \u00XX.
+                var value: UInt8 = 0
+                for _ in 0..<4 where index < text.count {
+                    let digit = text[index]
+                    value = value << 4 | (digit <= UInt8(ascii: "9") ? digit - UInt8(ascii: "0") : digit - UInt8(ascii: "a") + 10)
+                    index += 1
+                }
+                bytes.append(value)
+            default: bytes.append(escape)  // \" and \\
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

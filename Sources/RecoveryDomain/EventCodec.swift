@@ -25,11 +25,10 @@ public enum EventCodec {
         return decode(fields, currency: currency)
     }
 
-    /// Decodes an event from its JSON object.
+    /// Decodes an event from its JSON object (written out and read as the
+    /// bytes a line would bring).
     public static func decode(fields: [String: JSONValue], currency: String) -> Result<Event, Rejection> {
-        var slots = EventFields()
-        for (key, value) in fields { _ = slots.set(value, for: key) }
-        return decode(slots, currency: currency)
+        decode(json: CanonicalJSON.encode(.object(fields)), currency: currency)
     }
 
     private static func decode(_ fields: EventFields, currency: String) -> Result<Event, Rejection> {
@@ -56,99 +55,102 @@ public enum EventCodec {
             var reader = FieldReader(object, newInput: false)
             let position = try reader.integer(.position, in: 1...Int64.max)
             let recordedText = try reader.string(.recordedAt)
-            guard let recordedAt = Timestamp(rfc3339: recordedText) else { throw .invalid("recorded_at is not RFC 3339") }
+            guard let recordedAt = reader.withBytes(recordedText, { Timestamp(rfc3339: $0) }) else {
+                throw .invalid("recorded_at is not RFC 3339")
+            }
             let event = try readEvent(&reader, currency: nil)
             try reader.finish()
             return RecordedEvent(position: position, recordedAt: recordedAt, event: event)
         }
     }
 
+    /// Checks every field of an event and writes its canonical content, in
+    /// one pass over the fields in canonical order; no field becomes a
+    /// `String` unless a check needs one (an escaped text, an error message).
     private static func readEvent(_ reader: inout FieldReader, currency: String?) throws(Rejection) -> Event {
         let typeName = try reader.string(.type)
-        guard let type = EventType(rawValue: typeName) else {
+        guard let type = reader.withBytes(typeName, EventType.named) else {
             throw .invalid(
-                "type \"\(typeName)\" is not one of \(EventType.allCases.map(\.rawValue).joined(separator: ", "))")
+                "type \"\(reader.text(typeName))\" is not one of \(EventType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let rawID = try reader.string(.eventID)
-        guard let eventID = EventID(rawID) else { throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)") }
-        let agentID = try reader.identifier(.agentID)
+        guard let eventID = reader.withBytes(rawID, EventID.init(utf8:)) else {
+            throw .invalid("event_id must be a UUID (8-4-4-4-12 hex digits)")
+        }
+        _ = try reader.identifier(.agentID)
         // Allowances and settings belong to no case: a new one with `case_id` is
         // refused as an unknown field (by `finish`); one stored before that rule still reads.
-        let caseID = !type.isLedgerWide ? try reader.identifier(.caseID) : reader.newInput ? nil : try reader.optionalIdentifier(.caseID)
-        var occurredAt: (String, Timestamp)?
+        if !type.isLedgerWide {
+            _ = try reader.identifier(.caseID)
+        } else if !reader.newInput {
+            _ = try reader.optionalIdentifier(.caseID)
+        }
+        var occurredAt: Timestamp?
         if let text = try reader.optionalString(.occurredAt) {
             // RFC 3339's grammar separates date and time with `T`: a space
             // (which some writers use) is refused in new events; stored ones still read.
-            guard let instant = Timestamp(rfc3339: text), !reader.newInput || text.utf8.dropFirst(10).first != UInt8(ascii: " ") else {
-                throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z")
+            let parsed = reader.withBytes(text) { b -> Timestamp? in
+                guard let instant = Timestamp(rfc3339: b), !reader.newInput || b.dropFirst(10).first != UInt8(ascii: " ") else { return nil }
+                return instant
             }
+            guard let instant = parsed else { throw .invalid("occurred_at must be an RFC 3339 time such as 2026-11-22T09:15:00Z") }
             guard instant.microseconds >= 0 || !reader.newInput else {
                 throw .invalid("occurred_at must not be before 1970-01-01T00:00:00Z")
             }
-            occurredAt = (text, instant)
+            occurredAt = instant
         }
-        let ref = try reader.optionalText(.ref, length: 1...Limits.ref)
-        let body: EventBody
+        _ = try reader.optionalText(.ref, length: 1...Limits.ref)
         switch type {
         case .complaint:
-            body = .complaint(
-                Complaint(
-                    customerID: try reader.identifier(.customerID),
-                    channel: try reader.enumeration(.channel, Channel.self),
-                    category: try reader.text(.category, length: 1...Limits.category),
-                    severity: Int(try reader.integer(.severity, in: 1...5)),
-                    baseline: try reader.optionalInteger(.baseline, in: 0...10).map(Int.init),
-                    summary: try reader.optionalText(.summary, length: 0...Limits.text, freeText: true)))
+            _ = try reader.identifier(.customerID)
+            _ = try reader.enumeration(.channel, Channel.self)
+            _ = try reader.text(.category, length: 1...Limits.category)
+            _ = try reader.integer(.severity, in: 1...5)
+            _ = try reader.optionalInteger(.baseline, in: 0...10)
+            _ = try reader.optionalText(.summary, length: 0...Limits.text, freeText: true)
         case .apology:
-            body = .apology(Apology(note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
+            _ = try reader.optionalText(.note, length: 0...Limits.text, freeText: true)
         case .compensation:
-            let amount = try reader.integer(.amount, in: 1...Money.maximumAmount)
+            _ = try reader.integer(.amount, in: 1...Money.maximumAmount)
             let code = try reader.string(.currency)
-            guard Money.isCurrencyCode(code) else { throw .invalid("currency must be an ISO 4217 code such as USD") }
-            if let currency, code != currency {
-                throw .invalid("currency \(code) is not this ledger's currency (\(currency))")
+            guard reader.withBytes(code, Money.isCurrencyCode) else { throw .invalid("currency must be an ISO 4217 code such as USD") }
+            if let currency, !reader.withBytes(code, { $0.elementsEqual(currency.utf8) }) {
+                throw .invalid("currency \(reader.text(code)) is not this ledger's currency (\(currency))")
             }
-            let kind = try reader.enumeration(.kind, CompensationKind.self)
+            _ = try reader.enumeration(.kind, CompensationKind.self)
             let approvedBy = try reader.optionalIdentifier(.approvedBy)
             let overrideReason = try reader.optionalText(.overrideReason, length: 1...Limits.text, freeText: true)
             if overrideReason != nil && approvedBy == nil {
                 throw .invalid("override_reason goes with approved_by: only a supervisor's approval lifts a customer's daily cap")
             }
-            body = .compensation(
-                Compensation(
-                    amount: amount, currency: code, kind: kind, approvedBy: approvedBy, overrideReason: overrideReason,
-                    note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
+            _ = try reader.optionalText(.note, length: 0...Limits.text, freeText: true)
         case .compensationReversal:
             let raw = try reader.string(.reverses)
-            guard let reverses = EventID(raw) else { throw .invalid("reverses must be the event_id (a UUID) of a compensation") }
-            body = .compensationReversal(
-                CompensationReversal(reverses: reverses, reason: try reader.text(.reason, length: 1...Limits.text, freeText: true)))
+            guard reader.withBytes(raw, EventID.init(utf8:)) != nil else {
+                throw .invalid("reverses must be the event_id (a UUID) of a compensation")
+            }
+            _ = try reader.text(.reason, length: 1...Limits.text, freeText: true)
         case .escalation:
-            body = .escalation(
-                Escalation(
-                    toAgentID: try reader.identifier(.toAgentID),
-                    reason: try reader.text(.reason, length: 1...Limits.text, freeText: true)))
+            _ = try reader.identifier(.toAgentID)
+            _ = try reader.text(.reason, length: 1...Limits.text, freeText: true)
         case .followUp:
-            body = .followUp(
-                FollowUp(
-                    satisfaction: Int(try reader.integer(.satisfaction, in: 0...10)),
-                    resolved: try reader.optionalBool(.resolved),
-                    wouldRecommend: try reader.optionalInteger(.wouldRecommend, in: 0...10).map(Int.init),
-                    note: try reader.optionalText(.note, length: 0...Limits.text, freeText: true)))
+            _ = try reader.integer(.satisfaction, in: 0...10)
+            _ = try reader.optionalBool(.resolved)
+            _ = try reader.optionalInteger(.wouldRecommend, in: 0...10)
+            _ = try reader.optionalText(.note, length: 0...Limits.text, freeText: true)
         case .defection:
-            body = .defection(Defection(reason: try reader.optionalText(.reason, length: 0...Limits.text, freeText: true)))
+            _ = try reader.optionalText(.reason, length: 0...Limits.text, freeText: true)
         case .allowance:
-            let change = AllowanceChange(
-                dailyLimit: try reader.optionalInteger(.dailyLimit, in: 0...Money.maximumAmount),
-                role: try reader.optionalEnumeration(.role, StaffRole.self))
-            if change.dailyLimit == nil && change.role == nil {
+            let dailyLimit = try reader.optionalInteger(.dailyLimit, in: 0...Money.maximumAmount)
+            let role = try reader.optionalEnumeration(.role, StaffRole.self)
+            if dailyLimit == nil && role == nil {
                 throw .invalid("daily_limit is required (or role: without daily_limit the person follows their role's default allowance)")
             }
-            body = .allowance(change)
         case .ledgerSetting:
             let raw = try reader.string(.name)
-            guard let name = SettingName(rawValue: raw) else {
-                throw .invalid("name \"\(raw.prefix(64))\" is not one of \(SettingName.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let name = reader.withBytes(raw, SettingName.named) else {
+                throw .invalid(
+                    "name \"\(reader.text(raw).prefix(64))\" is not one of \(SettingName.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let value: SettingValue
             switch try reader.nullable(.value) {
@@ -159,9 +161,9 @@ public enum EventCodec {
             case let other?: throw .invalid("value must be an integer, a string or null, not \(other.typeName)")
             }
             try LedgerSettings.check(name, value)
-            body = .ledgerSetting(LedgerSetting(name: name, value: value))
         }
-        return Event(eventID: eventID, agentID: agentID, caseID: caseID, occurredAt: occurredAt, ref: ref, body: body)
+        let (content, spans) = reader.writeContent(eventID: eventID)
+        return Event(content: content, spans: spans, type: type, eventID: eventID, occurredAt: occurredAt)
     }
 
     /// The client's fields of `event` (what idempotency compares).
@@ -219,13 +221,8 @@ public enum EventCodec {
     }
 
     /// Canonical bytes of the client's fields alone: equal bytes mean the same
-    /// content, whatever order or spacing the client used.
-    public static func canonicalContent(of event: Event) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        CanonicalEvent.members(of: event).write(into: &out)
-        return out
-    }
+    /// content, whatever order or spacing the client used (``Event/content``).
+    public static func canonicalContent(of event: Event) -> [UInt8] { event.content }
 
     /// The recorded payload: the client's fields plus `position` and
     /// `recorded_at`, as canonical JSON. These are the bytes the chain hashes.
@@ -283,41 +280,93 @@ public enum EventCodec {
 
     /// ``payload(of:)`` with `recorded_at` already written out (a batch shares it).
     public static func payload(of recorded: RecordedEvent, recordedAtText: String) -> [UInt8] {
-        var members = CanonicalEvent.members(of: recorded.event)
-        members.add(.position, .integer(recorded.position))
-        members.add(.recordedAt, .string(recordedAtText))
-        var out: [UInt8] = []
-        out.reserveCapacity(320)
-        members.write(into: &out)
-        return out
+        payload(content: recorded.event.content, position: recorded.position, recordedAtText: recordedAtText)
     }
 }
 
 /// An event's fields as parsed: a slot per key an event can have
-/// (``CanonicalEvent/Key``), and any other keys apart.
+/// (``CanonicalEvent/Key``), and any other keys apart. A string stays in the
+/// input's bytes, as where it lies there.
 struct EventFields {
-    private(set) var slots: [JSONValue?] = Array(repeating: nil, count: CanonicalEvent.Key.allCases.count)
-    private(set) var others: [String: JSONValue] = [:]
+    enum Value {
+        /// A string's text between its quotes in the input; `escaped` when
+        /// it holds an escape (so is not its own text).
+        case string(Range<Int>, escaped: Bool)
+        case value(JSONValue)
 
-    /// Sets `key`; false if it was set already (a duplicate key).
+        var typeName: String {
+            switch self {
+            case .string: "string"
+            case .value(let value): value.typeName
+            }
+        }
+    }
+
+    /// The input the strings lie in.
+    let bytes: [UInt8]
+    /// A value as kept: plain bits (so copying the fields counts no
+    /// references); the rare value of another kind is kept in `otherValues`.
+    private enum Slot {
+        case absent
+        case string(start: UInt32, end: UInt32, escaped: Bool)
+        case integer(Int64)
+        case bool(Bool)
+        case null
+        case other(Int)
+    }
+    private var slots = InlineArray<30, Slot>(repeating: .absent)
+    private var otherValues: [JSONValue] = []
+    private(set) var others: [String: JSONValue] = [:]
+    /// The keys set, one bit each.
+    private(set) var present = KeySet()
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Sets an unknown key; false if it was set already (a duplicate key).
     mutating func set(_ value: JSONValue, for key: String) -> Bool {
-        if let known = CanonicalEvent.Key(name: key) { return set(value, for: known) }
+        if let known = CanonicalEvent.Key(name: key) {
+            // A known key written with escapes: its value as a value.
+            return set(.value(value), for: known)
+        }
         return others.updateValue(value, forKey: key) == nil
     }
 
     /// Sets a known key; false if it was set already (a duplicate key).
-    mutating func set(_ value: JSONValue, for key: CanonicalEvent.Key) -> Bool {
-        guard slots[key.rawValue] == nil else { return false }
-        slots[key.rawValue] = value
+    mutating func set(_ value: Value, for key: CanonicalEvent.Key) -> Bool {
+        guard !present.contains(key) else { return false }
+        present.insert(key)
+        switch value {
+        case .string(let range, let escaped):
+            slots[key.rawValue] = .string(start: UInt32(range.lowerBound), end: UInt32(range.upperBound), escaped: escaped)
+        case .value(.integer(let number)): slots[key.rawValue] = .integer(number)
+        case .value(.bool(let flag)): slots[key.rawValue] = .bool(flag)
+        case .value(.null): slots[key.rawValue] = .null
+        case .value(let other):
+            slots[key.rawValue] = .other(otherValues.count)
+            otherValues.append(other)
+        }
         return true
     }
 
-    subscript(key: CanonicalEvent.Key) -> JSONValue? { slots[key.rawValue] }
+    subscript(key: CanonicalEvent.Key) -> Value? {
+        switch slots[key.rawValue] {
+        case .absent: nil
+        case .string(let start, let end, let escaped): .string(Int(start)..<Int(end), escaped: escaped)
+        case .integer(let number): .value(.integer(number))
+        case .bool(let flag): .value(.bool(flag))
+        case .null: .value(.null)
+        case .other(let index): .value(otherValues[index])
+        }
+    }
 
     /// The first key (in canonical order) set but not in `read`, if any.
     func firstLeft(read: KeySet) -> String? {
-        let known = slots.indices.first { slots[$0] != nil && !read.contains(CanonicalEvent.Key(rawValue: $0)!) }
-            .map { CanonicalEvent.Key.allCases[$0].text }
+        if others.isEmpty && present.isSubset(of: read) { return nil }
+        var known: String?
+        for key in CanonicalEvent.Key.allCases where present.contains(key) && !read.contains(key) {
+            known = key.text
+            break
+        }
         return ([known].compactMap { $0 } + others.keys).min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
@@ -325,13 +374,34 @@ struct EventFields {
     struct KeySet {
         private var bits: UInt32 = 0
         func contains(_ key: CanonicalEvent.Key) -> Bool { bits & 1 << key.rawValue != 0 }
+        func isSubset(of other: KeySet) -> Bool { bits & ~other.bits == 0 }
+        /// The keys in canonical order.
+        var keys: some Sequence<CanonicalEvent.Key> {
+            sequence(state: bits) { (rest: inout UInt32) -> CanonicalEvent.Key? in
+                guard rest != 0 else { return nil }
+                let next = rest.trailingZeroBitCount
+                rest &= rest - 1
+                return CanonicalEvent.Key(rawValue: next)
+            }
+        }
         mutating func insert(_ key: CanonicalEvent.Key) { bits |= 1 << key.rawValue }
     }
 }
 
+/// A string field's text: where it lies in the input, or (written with
+/// escapes, or given as a JSON value) its own bytes.
+struct FieldText {
+    fileprivate enum Source {
+        case input(Range<Int>)
+        case own([UInt8])
+    }
+    fileprivate let source: Source
+}
+
 /// Reads an event's fields one by one, marking each as it is read, so that
-/// whatever is left unread at the end is an unknown field. The fields are
-/// never changed (so never copied).
+/// whatever is left unread at the end is an unknown field; then writes the
+/// fields read as the event's canonical content. The fields are never
+/// changed (so never copied).
 struct FieldReader {
     private let fields: EventFields
     private var read = EventFields.KeySet()
@@ -351,10 +421,63 @@ struct FieldReader {
         }
     }
 
-    private mutating func take(_ key: CanonicalEvent.Key) throws(Rejection) -> JSONValue? {
+    /// The bytes of `text`, to look at without a `String`.
+    func withBytes<T>(_ text: FieldText, _ body: (UnsafeBufferPointer<UInt8>) throws(Rejection) -> T) throws(Rejection) -> T {
+        switch text.source {
+        case .input(let range):
+            return try fields.bytes.withUnsafeBufferPointer { (b) throws(Rejection) -> T in
+                try body(UnsafeBufferPointer(rebasing: b[range]))
+            }
+        case .own(let bytes):
+            return try bytes.withUnsafeBufferPointer { (b) throws(Rejection) -> T in try body(b) }
+        }
+    }
+
+    func withBytes<T>(_ text: FieldText, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        switch text.source {
+        case .input(let range): fields.bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
+        case .own(let bytes): bytes.withUnsafeBufferPointer(body)
+        }
+    }
+
+    /// `text` as a `String` (for messages and the rare field that needs one).
+    func text(_ text: FieldText) -> String { withBytes(text) { String(decoding: $0, as: UTF8.self) } }
+
+    /// The read fields as the event's canonical content: each in canonical
+    /// order, a string copied from the input when it has no escape (its
+    /// canonical form then), `event_id` and `reverses` in lowercase;
+    /// `position` and `recorded_at` (a recorded payload's) left out.
+    func writeContent(eventID: EventID) -> ([UInt8], FieldSpans) {
+        var writer = ContentWriter(capacity: fields.bytes.count + 16)
+        for key in read.keys where key != .position && key != .recordedAt {
+            switch (fields[key], key) {
+            case (.string, .eventID): writer.eventID(key, eventID)
+            case (.string(let range, let escaped), .reverses):
+                let id = withBytes(text(at: range, escaped: escaped), EventID.init(utf8:))
+                writer.eventID(key, id ?? eventID)
+            case (.string(let range, let escaped), _):
+                withBytes(text(at: range, escaped: escaped)) { writer.string(key, utf8: $0) }
+            case (.value(.string(let string)), .eventID): writer.eventID(key, EventID(string) ?? eventID)
+            case (.value(.string(let string)), .reverses): writer.eventID(key, EventID(string) ?? eventID)
+            case (.value(.string(let string)), _): writer.string(key, string)
+            case (.value(.integer(let number)), _): writer.integer(key, number)
+            case (.value(.bool(let flag)), _): writer.bool(key, flag)
+            case (.value(.null), _): writer.null(key)
+            case (.value, _), (nil, _): break  // refused by the reading
+            }
+        }
+        return writer.finish()
+    }
+
+    private func text(at range: Range<Int>, escaped: Bool) -> FieldText {
+        guard escaped else { return FieldText(source: .input(range)) }
+        return FieldText(source: .own(Array(JSONParser.string(in: fields.bytes, at: range.lowerBound - 1).utf8)))
+    }
+
+    private mutating func take(_ key: CanonicalEvent.Key) throws(Rejection) -> EventFields.Value? {
         guard !read.contains(key), let value = fields[key] else { return nil }
         read.insert(key)
-        if case .null = value { throw .invalid("\(key) must not be null (leave it out instead)") }
+        if case .value(.null) = value { throw .invalid("\(key) must not be null (leave it out instead)") }
         return value
     }
 
@@ -364,20 +487,35 @@ struct FieldReader {
     mutating func nullable(_ key: CanonicalEvent.Key) throws(Rejection) -> JSONValue? {
         guard !read.contains(key), let value = fields[key] else { return nil }
         read.insert(key)
-        if case .string(let text) = value, newInput, let control = Self.firstControl(in: text, allowingWhitespace: false) {
-            throw .invalid("\(key) must not contain control characters (found \(String(format: "U+%04X", control)))")
+        switch value {
+        case .value(let value):
+            if case .string(let text) = value, newInput, let control = Self.firstControl(in: text, allowingWhitespace: false) {
+                throw .invalid("\(key) must not contain control characters (found \(String(format: "U+%04X", control)))")
+            }
+            return value
+        case .string(let range, let escaped):
+            let text = self.text(text(at: range, escaped: escaped))
+            if newInput, let control = Self.firstControl(in: text, allowingWhitespace: false) {
+                throw .invalid("\(key) must not contain control characters (found \(String(format: "U+%04X", control)))")
+            }
+            return .string(text)
         }
-        return value
     }
 
     /// A string field. No string holds U+0000 or another control character;
     /// only free text (`summary`, `note`, `reason`, `override_reason`) may hold
     /// tab, LF and CR — so every accepted value stores, loads and replays
-    /// (docs/EVENTS.md, "Values").
-    mutating func optionalString(_ key: CanonicalEvent.Key, freeText: Bool = false) throws(Rejection) -> String? {
+    /// (docs/EVENTS.md, "Values"). A string without an escape cannot hold one
+    /// (the parser refuses it raw), so only escaped ones are scanned.
+    mutating func optionalString(_ key: CanonicalEvent.Key, freeText: Bool = false) throws(Rejection) -> FieldText? {
         guard let value = try take(key) else { return nil }
-        guard case .string(let text) = value else { throw .invalid("\(key) must be a string, not \(value.typeName)") }
-        if newInput, let control = Self.firstControl(in: text, allowingWhitespace: freeText) {
+        let text: FieldText
+        switch value {
+        case .string(let range, let escaped): text = self.text(at: range, escaped: escaped)
+        case .value(.string(let string)): text = FieldText(source: .own(Array(string.utf8)))
+        case .value(let other): throw .invalid("\(key) must be a string, not \(other.typeName)")
+        }
+        if newInput, case .own = text.source, let control = withBytes(text, { Self.firstControl(in: $0, allowingWhitespace: freeText) }) {
             let which = String(format: "U+%04X", control)
             throw .invalid(
                 freeText
@@ -388,52 +526,56 @@ struct FieldReader {
     }
 
     /// The first control character (below U+0020) of `text`, save tab, LF
-    /// and CR when `allowingWhitespace`; scanned over the contiguous bytes.
+    /// and CR when `allowingWhitespace`.
     static func firstControl(in text: String, allowingWhitespace: Bool) -> UInt8? {
-        func refused(_ byte: UInt8) -> Bool { byte < 0x20 && !(allowingWhitespace && (byte == 0x09 || byte == 0x0A || byte == 0x0D)) }
-        let found = text.utf8.withContiguousStorageIfAvailable { bytes -> UInt8? in
-            for byte in bytes where refused(byte) { return byte }
-            return nil
-        }
-        return found ?? text.utf8.first(where: refused)
+        var text = text
+        return text.withUTF8 { firstControl(in: $0, allowingWhitespace: allowingWhitespace) }
     }
 
-    mutating func string(_ key: CanonicalEvent.Key) throws(Rejection) -> String {
+    static func firstControl(in bytes: UnsafeBufferPointer<UInt8>, allowingWhitespace: Bool) -> UInt8? {
+        for byte in bytes where byte < 0x20 && !(allowingWhitespace && (byte == 0x09 || byte == 0x0A || byte == 0x0D)) {
+            return byte
+        }
+        return nil
+    }
+
+    mutating func string(_ key: CanonicalEvent.Key) throws(Rejection) -> FieldText {
         guard let text = try optionalString(key) else { throw missing(key) }
         return text
     }
 
-    mutating func optionalText(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String? {
+    mutating func optionalText(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> FieldText? {
         guard let text = try optionalString(key, freeText: freeText) else { return nil }
-        let count = text.unicodeScalars.count
+        // Unicode scalars: UTF-8 bytes that do not continue one.
+        let count = withBytes(text) { b in b.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
         guard length.contains(count) else {
             throw .invalid("\(key) must be \(length.lowerBound)–\(length.upperBound) characters, not \(count)")
         }
         return text
     }
 
-    mutating func text(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> String {
+    mutating func text(_ key: CanonicalEvent.Key, length: ClosedRange<Int>, freeText: Bool = false) throws(Rejection) -> FieldText {
         guard let text = try optionalText(key, length: length, freeText: freeText) else { throw missing(key) }
         return text
     }
 
-    mutating func optionalIdentifier(_ key: CanonicalEvent.Key) throws(Rejection) -> String? {
+    mutating func optionalIdentifier(_ key: CanonicalEvent.Key) throws(Rejection) -> FieldText? {
         guard let text = try optionalString(key) else { return nil }
-        guard Identifier.isValid(text) else {
+        guard withBytes(text, Identifier.isValid) else {
             throw .invalid("\(key) must be 1–\(Identifier.maximumLength) characters of A-Z a-z 0-9 . _ : @ -")
         }
         return text
     }
 
-    mutating func identifier(_ key: CanonicalEvent.Key) throws(Rejection) -> String {
+    mutating func identifier(_ key: CanonicalEvent.Key) throws(Rejection) -> FieldText {
         guard let text = try optionalIdentifier(key) else { throw missing(key) }
         return text
     }
 
     mutating func optionalInteger(_ key: CanonicalEvent.Key, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
         guard let value = try take(key) else { return nil }
-        guard case .integer(let number) = value else {
-            if case .fraction(let written) = value {
+        guard case .value(.integer(let number)) = value else {
+            if case .value(.fraction(let written)) = value {
                 throw .invalid("\(key) must be an integer (amounts in minor units: 1000, not 1e3 or 10.00), not \(written.prefix(32))")
             }
             throw .invalid("\(key) must be an integer, not \(value.typeName)")
@@ -452,21 +594,19 @@ struct FieldReader {
 
     mutating func optionalBool(_ key: CanonicalEvent.Key) throws(Rejection) -> Bool? {
         guard let value = try take(key) else { return nil }
-        guard case .bool(let flag) = value else { throw .invalid("\(key) must be true or false, not \(value.typeName)") }
+        guard case .value(.bool(let flag)) = value else { throw .invalid("\(key) must be true or false, not \(value.typeName)") }
         return flag
     }
 
-    mutating func optionalEnumeration<E: RawRepresentable & CaseIterable>(_ key: CanonicalEvent.Key, _: E.Type) throws(Rejection) -> E?
-    where E.RawValue == String {
+    mutating func optionalEnumeration<E: WireName>(_ key: CanonicalEvent.Key, _: E.Type) throws(Rejection) -> E? {
         guard let text = try optionalString(key) else { return nil }
-        guard let value = E(rawValue: text) else {
-            throw .invalid("\(key) must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+        guard let value = withBytes(text, E.named) else {
+            throw .invalid("\(key) must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(self.text(text))\"")
         }
         return value
     }
 
-    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: CanonicalEvent.Key, _ type: E.Type) throws(Rejection) -> E
-    where E.RawValue == String {
+    mutating func enumeration<E: WireName>(_ key: CanonicalEvent.Key, _ type: E.Type) throws(Rejection) -> E {
         guard let value = try optionalEnumeration(key, type) else { throw missing(key) }
         return value
     }

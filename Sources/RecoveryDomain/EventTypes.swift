@@ -181,3 +181,31 @@ public enum EventBody: Sendable, Equatable {
         }
     }
 }
+
+/// An enumeration whose raw values are wire names, found by their UTF-8
+/// bytes without making a `String`.
+protocol WireName: RawRepresentable, CaseIterable where RawValue == String {
+    /// Every case with its name's bytes (a table made once per type).
+    static var wireNames: [(utf8: [UInt8], value: Self)] { get }
+}
+
+extension WireName {
+    static func named(_ bytes: UnsafeBufferPointer<UInt8>) -> Self? {
+        for entry in wireNames where entry.utf8.count == bytes.count {
+            let equal = entry.utf8.withUnsafeBufferPointer { name in
+                for index in 0..<name.count where name[index] != bytes[index] { return false }
+                return true
+            }
+            if equal { return entry.value }
+        }
+        return nil
+    }
+
+    static func table() -> [(utf8: [UInt8], value: Self)] { allCases.map { (Array($0.rawValue.utf8), $0) } }
+}
+
+extension EventType: WireName { static let wireNames = table() }
+extension Channel: WireName { static let wireNames = table() }
+extension CompensationKind: WireName { static let wireNames = table() }
+extension StaffRole: WireName { static let wireNames = table() }
+extension SettingName: WireName { static let wireNames = table() }

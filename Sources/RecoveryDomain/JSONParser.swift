@@ -47,7 +47,7 @@ public struct JSONParser {
             _ = try parse(bytes)  // the right failure, or not an object
             return nil
         }
-        var fields = EventFields()
+        var fields = EventFields(bytes)
         parser.index += 1
         parser.skipWhitespace()
         if parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "}") {
@@ -67,8 +67,18 @@ public struct JSONParser {
                 guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.failure("expected ':'") }
                 parser.index += 1
                 parser.skipWhitespace()
-                let value = try parser.parseValue(depth: 1)
-                let isNew = if let known { fields.set(value, for: known) } else { fields.set(value, for: key!) }
+                let isNew: Bool
+                if let known {
+                    // A known key's string stays where it is in the input.
+                    if parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") {
+                        let (range, escaped) = try parser.scanString()
+                        isNew = fields.set(.string(range, escaped: escaped), for: known)
+                    } else {
+                        isNew = fields.set(.value(try parser.parseValue(depth: 1)), for: known)
+                    }
+                } else {
+                    isNew = fields.set(try parser.parseValue(depth: 1), for: key!)
+                }
                 guard isNew else {
                     throw Failure(offset: keyOffset, reason: "duplicate key \"\(known?.text ?? key!)\"")
                 }
@@ -230,6 +240,36 @@ public struct JSONParser {
             try digits(&self)
         }
         return String(decoding: bytes[start..<index], as: UTF8.self)
+    }
+
+    /// At a string's opening quote: where its text lies (between the quotes)
+    /// and whether it holds an escape, checked as ``parseString()`` checks it
+    /// but without making a `String` unless it has an escape.
+    private mutating func scanString() throws(Failure) -> (range: Range<Int>, escaped: Bool) {
+        let quote = index
+        index += 1
+        let start = index
+        var high: UInt8 = 0
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\"), bytes[index] >= 0x20 {
+            high |= bytes[index]
+            index += 1
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            if high >= 0x80, String(validUTF8: bytes[start..<index]) == nil { throw failure("invalid UTF-8 in string") }
+            index += 1
+            return (start..<index - 1, false)
+        }
+        index = quote
+        _ = try parseString()
+        return (start..<index - 1, true)
+    }
+
+    /// The text of the string whose opening quote is at `quote` in `bytes`,
+    /// escapes undone (for a string ``scanString()`` found escaped).
+    static func string(in bytes: [UInt8], at quote: Int) -> String {
+        var parser = JSONParser(bytes)
+        parser.index = quote
+        return (try? parser.parseString()) ?? ""
     }
 
     private mutating func parseString() throws(Failure) -> String {

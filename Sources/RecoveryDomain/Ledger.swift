@@ -42,16 +42,17 @@ public enum Ledger {
         let history = state.settingsHistory
         let day = history.businessDay(of: recordedAt)
         let settings = history.settings(on: day)
-        if let occurred = event.occurredAt, occurred.instant.microseconds > recordedAt.microseconds + Self.occurredAtLead {
-            throw .invalid("occurred_at \(occurred.text) is more than 24 h after the time it is recorded (\(recordedAt))")
+        if let occurred = event.occurredInstant, occurred.microseconds > recordedAt.microseconds + Self.occurredAtLead {
+            throw .invalid("occurred_at \(event.occurredAt?.text ?? "") is more than 24 h after the time it is recorded (\(recordedAt))")
         }
         if event.agentID == daemonAgentID && authority != .daemon {
             throw .invalid("agent_id \(daemonAgentID) is reserved for the daemon's own events")
         }
-        switch event.body {
+        switch event.type {
         case .allowance:
             return
-        case .ledgerSetting(let setting):
+        case .ledgerSetting:
+            guard case .ledgerSetting(let setting) = event.body else { return }
             // The opening batch may set them; nothing after it can.
             if setting.name.isFixed,
                 authority != .daemon || (history.isOpened && history.openingRecordedAt != recordedAt)
@@ -67,10 +68,10 @@ public enum Ledger {
         }
         guard let caseID = event.caseID else { throw .invalid("case_id is required") }
         guard let current = state.caseState(caseID) else {
-            if case .complaint = event.body { return }
+            if event.type == .complaint { return }
             throw Rejection(.notFound, "no case \(caseID); a case is opened by a complaint")
         }
-        switch event.body {
+        switch event.type {
         case .complaint:
             throw Rejection(.conflict, "case \(caseID) was opened already (last event at position \(current.lastPosition))")
         case .apology:
@@ -79,33 +80,35 @@ public enum Ledger {
         case .escalation:
             try requireOpen(current)
             try requireOwner(current, authority, state: state, on: day, doing: "escalate")
-        case .compensation(let compensation):
+        case .compensation:
             try requireOpen(current)
-            try checkCharge(compensation, by: event.agentID, on: day, state: state, settings: settings)
-            if let cap = settings.customerDailyCap, compensation.overrideReason == nil {
+            let amount = event.amount ?? 0
+            try checkCharge(amount, approvedBy: event.approvedBy, by: event.agentID, on: day, state: state, settings: settings)
+            if let cap = settings.customerDailyCap, !event.hasOverrideReason {
                 let spent = state.customerSpent(CustomerDayKey(customerID: current.customerID, day: day)) ?? 0
-                guard spent + compensation.amount <= cap else {
+                guard spent + amount <= cap else {
                     let left = Money(minorUnits: max(0, cap - spent), currency: settings.currency)
-                    let asked = Money(minorUnits: compensation.amount, currency: settings.currency)
+                    let asked = Money(minorUnits: amount, currency: settings.currency)
                     throw Rejection(
                         .budgetExceeded,
                         "customer \(current.customerID) has \(left) left of the daily cap on \(day), \(asked) asked; a supervisor may approve it over the cap (approved_by and override_reason)"
                     )
                 }
             }
-        case .compensationReversal(let reversal):
-            guard let entry = current.compensations[reversal.reverses] else {
-                throw Rejection(.notFound, "no compensation \(reversal.reverses) in case \(caseID)")
+        case .compensationReversal:
+            guard let reverses = event.reverses else { return }
+            guard let entry = current.compensations[reverses] else {
+                throw Rejection(.notFound, "no compensation \(reverses) in case \(caseID)")
             }
             guard !entry.reversed else {
-                throw Rejection(.conflict, "compensation \(reversal.reverses) was reversed already")
+                throw Rejection(.conflict, "compensation \(reverses) was reversed already")
             }
             if case .person(let person) = authority, state.role(of: person, on: day) != .supervisor,
                 entry.recordedBy != person && entry.chargedTo != person
             {
                 throw Rejection(
                     .forbidden,
-                    "\(person) may reverse only compensations it recorded or that were charged to it; \(reversal.reverses) was recorded by \(entry.recordedBy) and charged to \(entry.chargedTo): a supervisor's token may reverse it"
+                    "\(person) may reverse only compensations it recorded or that were charged to it; \(reverses) was recorded by \(entry.recordedBy) and charged to \(entry.chargedTo): a supervisor's token may reverse it"
                 )
             }
         case .followUp, .defection:
@@ -113,7 +116,7 @@ public enum Ledger {
                 throw Rejection(.caseClosed, "the customer of case \(caseID) defected; the case is final")
             }
             try requireOwner(current, authority, state: state, on: day, doing: event.type == .followUp ? "follow up" : "record a defection")
-            if case .followUp = event.body { try requireAfterComplaint(event, current, recordedAt) }
+            if event.type == .followUp { try requireAfterComplaint(event, current, recordedAt) }
         case .allowance, .ledgerSetting:
             preconditionFailure("ledger-wide events are decided above")
         }
@@ -135,9 +138,9 @@ public enum Ledger {
     /// recorded, and if the complaint was dated ahead of that (clock skew,
     /// within the 24 h allowed), the times to it count as zero.
     private static func requireAfterComplaint(_ event: Event, _ current: CaseState, _ recordedAt: Timestamp) throws(Rejection) {
-        guard let occurred = event.occurredAt, occurred.instant < current.openedAt else { return }
+        guard let occurred = event.occurredInstant, occurred < current.openedAt else { return }
         throw .invalid(
-            "occurred_at \(occurred.text) is before the complaint of case \(current.caseID) (\(current.openedAt)); \(event.type == .apology ? "an apology" : "a follow-up") cannot come before it"
+            "occurred_at \(event.occurredAt?.text ?? "") is before the complaint of case \(current.caseID) (\(current.openedAt)); \(event.type == .apology ? "an apology" : "a follow-up") cannot come before it"
         )
     }
 
@@ -150,17 +153,17 @@ public enum Ledger {
     }
 
     private static func checkCharge(
-        _ compensation: Compensation, by agentID: String, on day: BusinessDay, state: some LedgerRows, settings: LedgerSettings
+        _ amount: Int64, approvedBy: String?, by agentID: String, on day: BusinessDay, state: some LedgerRows, settings: LedgerSettings
     ) throws(Rejection) {
-        let payer = compensation.approvedBy ?? agentID
-        if let approver = compensation.approvedBy, state.role(of: approver, on: day) != .supervisor {
+        let payer = approvedBy ?? agentID
+        if let approver = approvedBy, state.role(of: approver, on: day) != .supervisor {
             throw Rejection(.forbidden, "approved_by \(approver) is not a supervisor")
         }
         let budget = state.budget(for: payer, on: day)
-        guard compensation.amount <= budget.remaining else {
+        guard amount <= budget.remaining else {
             let left = Money(minorUnits: budget.remaining, currency: settings.currency)
-            let asked = Money(minorUnits: compensation.amount, currency: settings.currency)
-            let advice = compensation.approvedBy == nil ? "; ask a supervisor to approve" : ""
+            let asked = Money(minorUnits: amount, currency: settings.currency)
+            let advice = approvedBy == nil ? "; ask a supervisor to approve" : ""
             throw Rejection(.budgetExceeded, "\(payer) has \(left) left on \(day), \(asked) asked\(advice)")
         }
     }
@@ -252,10 +255,10 @@ extension Ledger {
             if lookups.existing[event.eventID] == nil, !lookups.done.eventIDs.contains(event.eventID), outside.mayHold(event: event.eventID) {
                 needs.eventIDs.insert(event.eventID)
             }
-            if case .complaint(let complaint) = event.body, view.complaintDays(ofCustomer: complaint.customerID) == nil,
-                !lookups.done.customers.contains(complaint.customerID), outside.mayHold(customer: complaint.customerID)
+            if event.type == .complaint, let customerID = event.customerID, view.complaintDays(ofCustomer: customerID) == nil,
+                !lookups.done.customers.contains(customerID), outside.mayHold(customer: customerID)
             {
-                needs.customers.insert(complaint.customerID)
+                needs.customers.insert(customerID)
             }
             if let caseID = event.caseID, view.caseState(caseID) == nil, !lookups.done.caseIDs.contains(caseID), outside.mayHold(case: caseID) {
                 needs.caseIDs.insert(caseID)

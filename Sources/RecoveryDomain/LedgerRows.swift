@@ -64,8 +64,9 @@ extension LedgerRows {
         let day = settingsHistory.businessDay(of: recorded.recordedAt)
         let at = recorded.occurredAt
 
-        switch event.body {
-        case .ledgerSetting(let recordedSetting):
+        switch event.type {
+        case .ledgerSetting:
+            guard case .ledgerSetting(let recordedSetting) = event.body else { return }
             var history = settingsHistory
             let opening = event.agentID == Ledger.daemonAgentID
             if opening { history.openingRecordedAt = recorded.recordedAt }
@@ -83,7 +84,8 @@ extension LedgerRows {
                 }
             }
             return
-        case .allowance(let change):
+        case .allowance:
+            guard case .allowance(let change) = event.body else { return }
             let opening = settingsHistory.openingRecordedAt == recorded.recordedAt
             let since = opening ? BusinessDay.opening : day
             let role = change.role ?? role(of: event.agentID, on: day)
@@ -104,14 +106,15 @@ extension LedgerRows {
         guard let caseID = event.caseID else { return }
         let settings = settingsHistory.settings(on: day)
 
-        if case .complaint(let complaint) = event.body {
-            let history = complaintDays(ofCustomer: complaint.customerID) ?? []
+        if event.type == .complaint {
+            let customerID = event.customerID ?? ""
+            let history = complaintDays(ofCustomer: customerID) ?? []
             let earliest = day.adding(days: -Int64(settings.repeatWindowDays))
-            setComplaintDays(history + [day], ofCustomer: complaint.customerID)
+            setComplaintDays(history + [day], ofCustomer: customerID)
             setCase(
                 CaseState(
-                    caseID: caseID, customerID: complaint.customerID, channel: complaint.channel,
-                    category: complaint.category, severity: complaint.severity, baseline: complaint.baseline,
+                    caseID: caseID, customerID: customerID, channel: event.channel ?? .other,
+                    category: event.category ?? "", severity: event.severity ?? 1, baseline: event.baseline,
                     owner: event.agentID, openedAt: at, openedDay: day, status: .open,
                     steps: .listened, firstApologyAt: nil, resolvedAt: nil, satisfaction: nil, wouldRecommend: nil,
                     compensationNet: 0, compensations: [:], lastPosition: recorded.position,
@@ -120,33 +123,34 @@ extension LedgerRows {
         }
         guard var current = caseState(caseID) else { return }
         current.lastPosition = recorded.position
-        switch event.body {
+        switch event.type {
         case .complaint, .allowance, .ledgerSetting:
             break
         case .apology:
             current.steps.insert(.acknowledged)
             if current.firstApologyAt == nil { current.firstApologyAt = at }
-        case .compensation(let compensation):
-            let payer = compensation.approvedBy ?? event.agentID
+        case .compensation:
+            let amount = event.amount ?? 0
+            let payer = event.approvedBy ?? event.agentID
             var row = budget(for: payer, on: day)
-            row.spent += compensation.amount
+            row.spent += amount
             row.compensations += 1
             setBudgetRow(row, for: BudgetKey(agentID: payer, day: day))
             // The first compensation restarts the clock for the follow-up.
             if current.compensations.isEmpty { current.followUpDue = settings.followUpDue(from: day) }
             current.compensations[event.eventID] = CaseState.CompensationEntry(
-                amount: compensation.amount, chargedTo: payer, day: day, recordedBy: event.agentID, position: recorded.position,
-                isOverride: compensation.overrideReason != nil)
-            current.compensationNet += compensation.amount
+                amount: amount, chargedTo: payer, day: day, recordedBy: event.agentID, position: recorded.position,
+                isOverride: event.hasOverrideReason)
+            current.compensationNet += amount
             let customerDay = CustomerDayKey(customerID: current.customerID, day: day)
-            setCustomerSpent((customerSpent(customerDay) ?? 0) + compensation.amount, for: customerDay)
+            setCustomerSpent((customerSpent(customerDay) ?? 0) + amount, for: customerDay)
             current.steps.insert(.met)
             noteCompensation(event.eventID, of: caseID)
-        case .compensationReversal(let reversal):
-            guard var entry = current.compensations[reversal.reverses], !entry.reversed else { break }
+        case .compensationReversal:
+            guard let reverses = event.reverses, var entry = current.compensations[reverses], !entry.reversed else { break }
             entry.reversedDay = day
             entry.reversedPosition = recorded.position
-            current.compensations[reversal.reverses] = entry
+            current.compensations[reverses] = entry
             current.compensationNet -= entry.amount
             var row = budget(for: entry.chargedTo, on: day)
             if entry.day == day {
@@ -163,16 +167,16 @@ extension LedgerRows {
                 row.lateReversed += entry.amount
             }
             setBudgetRow(row, for: BudgetKey(agentID: entry.chargedTo, day: day))
-            noteCompensation(reversal.reverses, of: caseID)
-        case .escalation(let escalation):
-            current.owner = escalation.toAgentID
-        case .followUp(let followUp):
-            current.satisfaction = followUp.satisfaction
+            noteCompensation(reverses, of: caseID)
+        case .escalation:
+            current.owner = event.toAgentID ?? current.owner
+        case .followUp:
+            current.satisfaction = event.satisfaction
             // A follow-up that did not ask leaves the last answer standing.
-            if let answer = followUp.wouldRecommend { current.wouldRecommend = answer }
+            if let answer = event.wouldRecommend { current.wouldRecommend = answer }
             if current.followUpLate == nil, let due = current.followUpDue { current.followUpLate = recorded.recordedAt > due }
             current.steps.insert(.followedUp)
-            if followUp.isResolved, current.status == .open {
+            if event.isResolved, current.status == .open {
                 current.status = .closed
                 current.resolvedAt = at
                 current.steps.insert(.met)

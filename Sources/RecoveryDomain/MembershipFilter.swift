@@ -31,6 +31,15 @@ public struct MembershipFilter: Sendable {
         return text.withUTF8 { mightContain(UnsafeRawBufferPointer($0)) }
     }
 
+    /// An event's id, by its lowercase text (as ``insert(_:)-(String)`` of `id.text`).
+    public mutating func insert(_ id: EventID) {
+        id.withText { insert(UnsafeRawBufferPointer($0)) }
+    }
+
+    public func mightContain(_ id: EventID) -> Bool {
+        id.withText { mightContain(UnsafeRawBufferPointer($0)) }
+    }
+
     public mutating func insert(_ identifier: UnsafeRawBufferPointer) {
         var (h1, h2) = Self.hashes(identifier)
         for _ in 0..<Self.probes {

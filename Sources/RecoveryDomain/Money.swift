@@ -19,6 +19,10 @@ public struct Money: Sendable, Hashable, CustomStringConvertible {
         text.utf8.count == 3 && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
     }
 
+    static func isCurrencyCode(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        utf8.count == 3 && utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+    }
+
     /// `1234.56 USD` for people: minor units shown with two decimals.
     public var description: String { "\(Money.decimal(minorUnits)) \(currency)" }
 

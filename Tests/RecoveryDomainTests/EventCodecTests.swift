@@ -429,3 +429,94 @@ struct PayloadSpliceTests {
         }
     }
 }
+
+@Suite("An event is one buffer")
+struct EventBufferTests {
+    /// Lines written every way a client may write them: escapes in
+    /// identifiers and free text, an uppercase UUID, spacing, keys in any order.
+    static let lines: [String] = [
+        #"{ "summary" : "caf\u00e9 \"late\"\n\\ back\tslash", "type":"complaint","event_id":"6F9619FF-8B86-4011-B42D-00C04FC964FF","agent_id":"\u0041-7","case_id":"K-1","customer_id":"c\u0040x","channel":"ch\u0061t","category":"é 🙂","severity":2,"baseline":7,"occurred_at":"2026-11-22T08:00:00+01:00","ref":"T\/9"}"#,
+        #"{"type":"compensation","event_id":"00000000-0000-4000-8000-00000000000A","agent_id":"A-1","case_id":"K-1","amount":1000000000000,"currency":"USD","kind":"gift","approved_by":"S-1","override_reason":"line\r\nbreak","note":""}"#,
+        #"{"type":"compensation_reversal","event_id":"00000000-0000-4000-8000-000000000003","agent_id":"A-1","case_id":"K-1","reverses":"00000000-0000-4000-8000-00000000000A","reason":"\u0009tab"}"#,
+        #"{"type":"follow_up","event_id":"00000000-0000-4000-8000-000000000004","agent_id":"A-1","case_id":"K-1","satisfaction":0,"resolved":true,"would_recommend":10}"#,
+        #"{"type":"ledger_setting","event_id":"00000000-0000-4000-8000-000000000005","agent_id":"admin","name":"customer_daily_cap","value":null}"#,
+        #"{"type":"ledger_setting","event_id":"00000000-0000-4000-8000-000000000006","agent_id":"admin","name":"default_allowance","value":-0}"#,
+    ]
+
+    /// The client's fields as a dictionary, read by the general parser (not
+    /// the event's reader), `event_id` and `reverses` in lowercase.
+    static func sentFields(_ line: String) throws -> [String: JSONValue] {
+        guard case .object(var fields) = try JSONParser.parse(line) else { throw Rejection.invalid("not an object") }
+        for key in ["event_id", "reverses"] {
+            if case .string(let id)? = fields[key] { fields[key] = .string(id.lowercased()) }
+        }
+        return fields
+    }
+
+    @Test(arguments: lines)
+    func everyFieldIsReadBackFromTheContentItIsWrittenIn(line: String) throws {
+        let event = try EventCodec.decode(json: Array(line.utf8), currency: "USD").get()
+        let sent = try Self.sentFields(line)
+        // The content is the canonical form of what was sent, written once.
+        #expect(event.content == CanonicalJSON.encode(.object(sent)))
+        // Every field read from it (escapes undone) is what was sent.
+        #expect(EventCodec.fields(of: event) == sent)
+        // The same event made from typed values, and read back from its payload, is the same buffer.
+        let made = Event(
+            eventID: event.eventID, agentID: event.agentID, caseID: event.caseID, occurredAt: event.occurredAt, ref: event.ref,
+            body: event.body)
+        #expect(made == event && made.content == event.content)
+        let recorded = RecordedEvent(position: 42, recordedAt: Timestamp(rfc3339: "2026-11-22T09:00:00Z")!, event: event)
+        let read = try EventCodec.decodeRecorded(payload: EventCodec.payload(of: recorded)).get()
+        #expect(read == recorded && read.event.content == event.content)
+    }
+
+    @Test func theSingleFieldsAgreeWithTheBodyForEveryTypeOfEvent() {
+        let (ledger, _) = FoldPropertyTests.history(seed: 5, steps: 1_500)
+        var types = Set<EventType>()
+        for recorded in ledger.recorded {
+            let event = recorded.event
+            types.insert(event.type)
+            #expect(event.body.type == event.type)
+            switch event.body {
+            case .complaint(let c):
+                #expect(
+                    event.customerID == c.customerID && event.category == c.category && event.channel == c.channel
+                        && event.severity == c.severity && event.baseline == c.baseline)
+            case .compensation(let c):
+                #expect(event.amount == c.amount && event.approvedBy == c.approvedBy && event.hasOverrideReason == (c.overrideReason != nil))
+            case .compensationReversal(let r):
+                #expect(event.reverses == r.reverses)
+            case .escalation(let e):
+                #expect(event.toAgentID == e.toAgentID)
+            case .followUp(let f):
+                #expect(event.satisfaction == f.satisfaction && event.wouldRecommend == f.wouldRecommend && event.isResolved == f.isResolved)
+            default:
+                #expect(event.amount == nil && event.customerID == nil && event.reverses == nil)
+            }
+        }
+        #expect(types.count >= 7)
+    }
+
+    @Test func eventIDsPrintBackAndOrderAsTheirText() {
+        var rng = SplitMix64(state: 27)
+        let hex = Array("0123456789abcdefABCDEF")
+        var ids: [(text: String, id: EventID)] = []
+        for _ in 0..<2_000 {
+            var text = ""
+            for offset in 0..<36 {
+                text.append([8, 13, 18, 23].contains(offset) ? "-" : hex[Int(rng.next() % UInt64(hex.count))])
+            }
+            let id = EventID(text)
+            #expect(id?.text == text.lowercased())
+            if let id { ids.append((text.lowercased(), id)) }
+        }
+        for (a, b) in zip(ids, ids.dropFirst()) {
+            #expect((a.id < b.id) == (a.text < b.text))
+            #expect((a.id == b.id) == (a.text == b.text))
+        }
+        #expect(EventID("00000000-0000-4000-8000-00000000000g") == nil)
+        #expect(EventID("00000000-0000-4000-8000_000000000000") == nil)
+        #expect(EventID("00000000-0000-4000-8000-0000000000000") == nil)
+    }
+}

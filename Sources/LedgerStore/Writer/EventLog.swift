@@ -244,7 +244,7 @@ public final class EventLog {
         for (row, receipt) in zip(rows, hashes) {
             data.append(contentsOf: String(row.position).utf8)
             data.append(0x09)
-            data.append(contentsOf: row.eventID.text.utf8)
+            row.eventID.appendText(to: &data)
             data.append(0x09)
             data.append(contentsOf: row.type.utf8)
             data.append(0x09)

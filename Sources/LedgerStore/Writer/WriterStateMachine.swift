@@ -285,10 +285,10 @@ public struct WriterStateMachine<Ticket> {
             phase = .idle
             flight.receipts = receipts
             for record in flight.decision.records {
-                known.events.insert(record.event.eventID.text)
-                if case .complaint(let complaint) = record.event.body, let caseID = record.event.caseID {
+                known.events.insert(record.event.eventID)
+                if record.event.type == .complaint, let caseID = record.event.caseID, let customerID = record.event.customerID {
                     known.cases.insert(caseID)
-                    known.customers.insert(complaint.customerID)
+                    known.customers.insert(customerID)
                 }
             }
             inFlight.append(flight)
@@ -600,7 +600,7 @@ struct Filters: OutsideTheState {
     var known: KnownIdentifiers
     var ready: Bool
 
-    func mayHold(event: EventID) -> Bool { !ready || known.events.mightContain(event.text) }
+    func mayHold(event: EventID) -> Bool { !ready || known.events.mightContain(event) }
     func mayHold(case caseID: String) -> Bool { !ready || known.cases.mightContain(caseID) }
     func mayHold(customer: String) -> Bool { !ready || known.customers.mightContain(customer) }
 }
