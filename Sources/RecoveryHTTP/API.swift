@@ -159,7 +159,7 @@ struct API: APIProtocol {
                 answers.set(index, .refused(ProtocolError(.tooLarge, "the event is \(json.count) bytes; at most max_line \(limits.maxLine)")))
                 continue
             }
-            while !backend.submitAppend(json: json, role: caller.role, agent: caller.agent, answer: { answers.set(index, $0) }) {
+            while !backend.submitAppend(json: json, role: caller.role, agent: caller.agent, on: nil, answer: { answers.set(index, $0) }) {
                 await withCheckedContinuation { (room: CheckedContinuation<Void, Never>) in backend.whenWriterHasRoom { room.resume() } }
             }
         }

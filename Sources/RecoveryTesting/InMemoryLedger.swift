@@ -152,7 +152,12 @@ final class InMemoryLedger: SessionBackend, Sendable {
         return (entry, .ok(hello))
     }
 
-    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submitAppend(
+        json: [UInt8], role: ClientRole, agent: String?, on loop: (any EventLoop)?, answer reply: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool {
+        let answer: @Sendable (AppendAnswer) -> Void = { result in
+            if let loop { loop.execute { reply(result) } } else { reply(result) }
+        }
         switch AppendAdmission.admit(json: json, role: role, agent: agent, currency: settings.currency) {
         case .failure(let refusal):
             answer(.refused(refusal))

@@ -43,13 +43,17 @@ final class ScriptedBackend: SessionBackend, @unchecked Sendable {
         return (entry, .ok(["role": .string(entry.role.rawValue)]))
     }
 
-    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submitAppend(
+        json: [UInt8], role: ClientRole, agent: String?, on loop: (any EventLoop)?, answer: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool {
         if writerFull { return false }
         if refusals > 0 {
             refusals -= 1
             return false
         }
-        appendAnswers.append(answer)
+        appendAnswers.append { result in
+            if let loop { loop.execute { answer(result) } } else { answer(result) }
+        }
         return true
     }
 

@@ -89,9 +89,15 @@ final class ServerContext: RequestBackend {
 
     // MARK: Appends
 
-    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
+    func submitAppend(
+        json: [UInt8], role: ClientRole, agent: String?, on loop: (any EventLoop)?, answer reply: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool {
+        // An answer given here, before the writer, still reaches the loop as a task of its own.
+        let answerNow: @Sendable (AppendAnswer) -> Void = { result in
+            if let loop { loop.execute { reply(result) } } else { reply(result) }
+        }
         if let broken = writer.view.brokenHistory {
-            answer(.refused(broken))
+            answerNow(.refused(broken))
             return true
         }
         guard writer.view.isServing else {
@@ -99,21 +105,22 @@ final class ServerContext: RequestBackend {
                 ? "this daemon is a follower on a read-only replica: append to the writer"
                 : standby?.writerAddress.map { "\($0) this daemon is a standby: append to the writer there" }
                     ?? "this daemon is a standby; the writer's address is not known yet"
-            answer(.refused(ProtocolError(.readOnly, message)))
+            answerNow(.refused(ProtocolError(.readOnly, message)))
             return true
         }
         let metrics = self.metrics
         let started = DispatchTime.now().uptimeNanoseconds
         let answer: @Sendable (AppendAnswer) -> Void = { result in
             metrics.answered(result, since: started)
-            answer(result)
+            reply(result)
         }
         switch AppendAdmission.admit(json: json, role: role, agent: agent, currency: settings.currency) {
         case .failure(let refusal):
-            answer(.refused(refusal))
+            metrics.answered(.refused(refusal), since: started)
+            answerNow(.refused(refusal))
             return true
         case .success(let (event, authority)):
-            return writer.submit(event, authority: authority, complete: answer)
+            return writer.submit(event, authority: authority, on: loop, complete: answer)
         }
     }
 

@@ -24,11 +24,13 @@ package protocol SessionBackend: AnyObject, Sendable {
     /// The token file's entry for `token`, with the full `HELLO` answer; nil
     /// for an unknown token. A known token is remembered as the connection's.
     func hello(_ connection: ObjectIdentifier, token: String) -> (token: TokenFile.Entry, answer: Response)?
-    /// Hands an append to the writer; `answer` is called once, from any thread
-    /// (the writer's: turning it into a line is left to the connection's loop).
-    /// False when the writer's queue is full: nothing was taken.
+    /// Hands an append to the writer; `answer` is called once: on `loop` when
+    /// one is given (a batch's answers reach each loop as one task), else
+    /// from any thread. False when the writer's queue is full: nothing was taken.
     /// `agent`: the person the connection's token is bound to, if it is.
-    func submitAppend(json: [UInt8], role: ClientRole, agent: String?, answer: @escaping @Sendable (AppendAnswer) -> Void) -> Bool
+    func submitAppend(
+        json: [UInt8], role: ClientRole, agent: String?, on loop: (any EventLoop)?, answer: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool
     /// Calls `room` once (from any thread) as soon as the writer's queue has room.
     func whenWriterHasRoom(_ room: @escaping @Sendable () -> Void)
     func query(_ request: Request, role: ClientRole, on eventLoop: EventLoop) -> EventLoopFuture<[Response]>

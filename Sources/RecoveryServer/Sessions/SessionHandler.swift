@@ -175,8 +175,8 @@ package final class SessionHandler: ChannelDuplexHandler, RemovableChannelHandle
             deliver(.helloChecked(id, granted: granted.map { ($0.token.role, $0.answer) }))
         case .submitAppend(let id, let json, let role):
             guard !writerRefused else { return deliver(.appendDeferred(id)) }
-            let taken = backend.submitAppend(json: json, role: role, agent: agent) { answer in
-                loop.execute { bound.value.deliver(.appendAnswered(id, Self.response(answer))) }
+            let taken = backend.submitAppend(json: json, role: role, agent: agent, on: loop) { answer in
+                bound.value.deliver(.appendAnswered(id, Self.response(answer)))
             }
             if !taken {
                 writerRefused = true

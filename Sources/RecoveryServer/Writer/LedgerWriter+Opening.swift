@@ -81,7 +81,7 @@ extension LedgerWriter {
         let batch = Self.openingEvents(seed, from: driver.machine.state.lastPosition + 1).map { event in
             let content = EventCodec.canonicalContent(of: event)
             return Pending(
-                event: event, digest: HashChain.digest(content), content: content, authority: .daemon,
+                event: event, digest: HashChain.digest(content), content: content, authority: .daemon, loop: nil,
                 complete: { answers.append($0) })
         }
         guard !batch.isEmpty else { return }

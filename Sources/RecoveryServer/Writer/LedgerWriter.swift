@@ -3,6 +3,7 @@ import LedgerStore
 import LineProtocol
 import RecoveryWire
 import Logging
+import NIOCore
 import RecoveryDomain
 import Synchronization
 
@@ -42,13 +43,19 @@ final class LedgerWriter: Sendable {
         let content: [UInt8]
         /// Who records it: the rules of who may move whose money depend on it.
         let authority: Authority
+        /// Where `complete` runs: its connection's loop (nil: the writer's thread).
+        let loop: (any EventLoop)?
         let complete: @Sendable (AppendAnswer) -> Void
 
-        init(event: Event, digest: [UInt8], content: [UInt8], authority: Authority, complete: @escaping @Sendable (AppendAnswer) -> Void) {
+        init(
+            event: Event, digest: [UInt8], content: [UInt8], authority: Authority, loop: (any EventLoop)?,
+            complete: @escaping @Sendable (AppendAnswer) -> Void
+        ) {
             self.event = event
             self.digest = digest
             self.content = content
             self.authority = authority
+            self.loop = loop
             self.complete = complete
         }
 
@@ -103,18 +110,39 @@ final class LedgerWriter: Sendable {
         thread.start()
     }
 
-    /// Queues an append; `complete` is called once, from the writer thread.
-    /// When `max_queue` appends wait already, nothing is queued and the
-    /// result is false (see ``whenRoom(_:)``).
-    func submit(_ event: Event, authority: Authority, complete: @escaping @Sendable (AppendAnswer) -> Void) -> Bool {
-        let content = EventCodec.canonicalContent(of: event)
-        let pending = Pending(event: event, digest: HashChain.digest(content), content: content, authority: authority, complete: complete)
+    /// Queues an append; `complete` is called once: on `loop` if given (with
+    /// the other answers of its batch for that loop, as one task), else from
+    /// the writer thread. When `max_queue` appends wait already, nothing is
+    /// queued and the result is false (see ``whenRoom(_:)``).
+    func submit(
+        _ event: Event, authority: Authority, on loop: (any EventLoop)? = nil, complete: @escaping @Sendable (AppendAnswer) -> Void
+    ) -> Bool {
+        let content = event.content
+        let pending = Pending(
+            event: event, digest: HashChain.digest(content), content: content, authority: authority, loop: loop, complete: complete)
         switch queue.offer(pending) {
         case .queued: return true
         case .full: return false
         case .stopping:
-            complete(.refused(ProtocolError(.unavailable, "the server is shutting down")))
+            Self.answer([(pending, .refused(ProtocolError(.unavailable, "the server is shutting down")))])
             return true
+        }
+    }
+
+    /// Calls each append's `complete` with its answer: the answers bound for
+    /// one event loop go to it as one task (one wake-up of the loop per
+    /// batch, not one per append), in the order given.
+    static func answer(_ answers: [(Pending, AppendAnswer)]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, answers: [(Pending, AppendAnswer)])] = [:]
+        for (pending, answer) in answers {
+            guard let loop = pending.loop else {
+                pending.complete(answer)
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].answers.append((pending, answer))
+        }
+        for (loop, group) in byLoop.values {
+            loop.execute { for (pending, answer) in group { pending.complete(answer) } }
         }
     }
 
@@ -143,7 +171,7 @@ final class LedgerWriter: Sendable {
         guard !left.isEmpty else { return }
         logger.warning("the writer did not finish within the shutdown grace; answering the rest", metadata: ["appends": "\(left.count)"])
         let answer = AppendAnswer.refused(ProtocolError(.unavailable, "the server is shutting down; nothing was recorded, retry later"))
-        left.forEach { $0.complete(answer) }
+        Self.answer(left.map { ($0, answer) })
     }
 
     // MARK: The writer thread
@@ -182,7 +210,7 @@ final class LedgerWriter: Sendable {
     private func makeDriver() -> Driver {
         let advertised = configuration.advertise ?? "\(configuration.host):\(configuration.port)"
         var effects = Driver.Effects { answers in
-            for (pending, answer) in answers { pending.complete(AppendAnswer(answer)) }
+            LedgerWriter.answer(answers.map { ($0, AppendAnswer($1)) })
         }
         let (hub, view, metrics, logger, queue) = (self.hub, self.view, self.metrics, self.logger, self.queue)
         effects.publish = { hub.publish($0) }
