@@ -61,6 +61,11 @@ public struct EventID: Sendable, Hashable, Comparable, CustomStringConvertible {
         low = bits.1
     }
 
+    /// Calls `body` with the id's 16 bytes (what a filter hashes).
+    public func withBits<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        withUnsafeBytes(of: (high, low), body)
+    }
+
     /// The lowercase 8-4-4-4-12 text.
     public var text: String {
         String(unsafeUninitializedCapacity: 36) { buffer in

@@ -31,13 +31,14 @@ public struct MembershipFilter: Sendable {
         return text.withUTF8 { mightContain(UnsafeRawBufferPointer($0)) }
     }
 
-    /// An event's id, by its lowercase text (as ``insert(_:)-(String)`` of `id.text`).
+    /// An event's id, by its 16 bytes (no text to write out): a filter of
+    /// event ids holds them only this way.
     public mutating func insert(_ id: EventID) {
-        id.withText { insert(UnsafeRawBufferPointer($0)) }
+        id.withBits { insert($0) }
     }
 
     public func mightContain(_ id: EventID) -> Bool {
-        id.withText { mightContain(UnsafeRawBufferPointer($0)) }
+        id.withBits { mightContain($0) }
     }
 
     public mutating func insert(_ identifier: UnsafeRawBufferPointer) {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import RecoveryDomain
@@ -14,6 +15,16 @@ struct MembershipFilterTests {
         // About 1% at capacity (10 bits and 7 probes per identifier); 2% leaves room.
         #expect(falsePositives < 2_000, "\(falsePositives) false positives in 100,000")
         #expect(falsePositives > 0)  // a Bloom filter, not a set: this is what a look-up covers
+    }
+
+    @Test func eventIDsAreFoundByTheirBitsAndStrangersRarelyAre() {
+        var filter = MembershipFilter(capacity: 100_000)
+        func id(_ n: Int, _ salt: Int) -> EventID { EventID(String(format: "%08x-0000-4000-8000-%012x", salt, n))! }
+        let inserted = (0..<100_000).map { id($0, 1) }
+        for id in inserted { filter.insert(id) }
+        #expect(inserted.allSatisfy { filter.mightContain($0) })
+        let falsePositives = (0..<100_000).filter { filter.mightContain(id($0, 2)) }.count
+        #expect(falsePositives < 2_000, "\(falsePositives) false positives in 100,000")
     }
 
     @Test func aUnionHoldsBoth() {

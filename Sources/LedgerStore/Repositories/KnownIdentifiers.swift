@@ -22,7 +22,12 @@ public struct KnownIdentifiers: Sendable {
     public static func load(connection: PGConnection, through position: Int64) throws -> KnownIdentifiers {
         var known = KnownIdentifiers(sizedFor: position)
         try connection.copyOut("COPY (SELECT event_id FROM events WHERE position <= \(position)) TO STDOUT") { row in
-            known.events.insert(UnsafeRawBufferPointer(rebasing: row.dropLast()))  // each row ends with a newline
+            // Each row is a UUID's text and a newline; the filter holds its 16 bytes.
+            let text = UnsafeRawBufferPointer(rebasing: row.dropLast()).assumingMemoryBound(to: UInt8.self)
+            guard let id = EventID(utf8: text) else {
+                throw StoreError(.corrupt, "event_id \(String(decoding: text, as: UTF8.self)) read for the filter is not a UUID")
+            }
+            known.events.insert(id)
         }
         try connection.copyOut("COPY (SELECT case_id, customer_id FROM cases) TO STDOUT") { row in
             let fields = row.dropLast().split(separator: 0x09, maxSplits: 1, omittingEmptySubsequences: false)
