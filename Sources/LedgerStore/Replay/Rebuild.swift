@@ -30,6 +30,13 @@ public enum Rebuild {
     public static func replay(conninfo: String, progress: (Int64) -> Void = { _ in }) throws -> Replayed {
         let started = ContinuousClock.now
         var replayed = LedgerState(opening: try EventReader(connection: PGConnection(conninfo)).opening())
+        // The state's dictionaries sized first, from the tables' row estimates:
+        // growing them as the fold goes rehashes every entry again and again.
+        let sizes = try expectedRows(conninfo: conninfo)
+        replayed.cases.reserveCapacity(sizes["cases"] ?? 0)
+        replayed.customerComplaints.reserveCapacity(sizes["cases"] ?? 0)
+        replayed.budgets.reserveCapacity(sizes["budget_days"] ?? 0)
+        replayed.customerDays.reserveCapacity(sizes["customer_days"] ?? 0)
         var count: Int64 = 0
         var failure: String?
         let pages = DecodedPages(capacity: 4)
@@ -82,6 +89,24 @@ public enum Rebuild {
         if failure == nil, let error = pages.error { failure = error }
         if let failure { throw Failure(description: "rebuild failed: \(failure)") }
         return Replayed(state: replayed, events: count, seconds: (ContinuousClock.now - started).seconds)
+    }
+
+    /// PostgreSQL's estimate of the rows of each projection table the fold
+    /// fills (`pg_class.reltuples`, kept by VACUUM and ANALYZE; none for a
+    /// table never counted), capped so that a wrong estimate cannot ask for
+    /// more than it could hold.
+    static func expectedRows(conninfo: String) throws -> [String: Int] {
+        let rows = try PGConnection(conninfo).query(
+            """
+            SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND c.relname IN ('cases', 'budget_days', 'customer_days') AND n.nspname = current_schema()
+            """)
+        var sizes: [String: Int] = [:]
+        for row in 0..<rows.rowCount {
+            guard let name = rows.string(row, 0), let estimate = rows.int64(row, 1), estimate > 0 else { continue }
+            sizes[name] = Int(min(estimate, 100_000_000))
+        }
+        return sizes
     }
 
     /// Replaces every projection row with those of `replayed` and moves the
