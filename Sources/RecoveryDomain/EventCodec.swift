@@ -64,9 +64,10 @@ public enum EventCodec {
         }
     }
 
-    /// Checks every field of an event and writes its canonical content, in
-    /// one pass over the fields in canonical order; no field becomes a
-    /// `String` unless a check needs one (an escaped text, an error message).
+    /// Checks every field of an event where it lies in the input, then writes
+    /// the event's canonical content in one pass over the fields read, in
+    /// canonical order; no field becomes a `String` unless a check needs one
+    /// (an escaped text, an error message).
     private static func readEvent(_ reader: inout FieldReader, currency: String?) throws(Rejection) -> Event {
         let typeName = try reader.string(.type)
         guard let type = reader.withBytes(typeName, EventType.named) else {
