@@ -95,40 +95,4 @@ public enum CanonicalJSON {
         }
         return true
     }
-
-    /// The text of a string written by ``writeStringContent(_:into:)`` (between
-    /// its quotes), its escapes undone.
-    static func unescaped(_ text: UnsafeBufferPointer<UInt8>) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count)
-        var index = 0
-        while index < text.count {
-            let byte = text[index]
-            index += 1
-            guard byte == UInt8(ascii: "\\"), index < text.count else {
-                bytes.append(byte)
-                continue
-            }
-            let escape = text[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "b"): bytes.append(0x08)
-            case UInt8(ascii: "f"): bytes.append(0x0C)
-            case UInt8(ascii: "n"): bytes.append(0x0A)
-            case UInt8(ascii: "r"): bytes.append(0x0D)
-            case UInt8(ascii: "t"): bytes.append(0x09)
-            case UInt8(ascii: "u"):
-                // Canonical form escapes only U+0000–U+001F this way: \u00XX.
-                var value: UInt8 = 0
-                for _ in 0..<4 where index < text.count {
-                    let digit = text[index]
-                    value = value << 4 | (digit <= UInt8(ascii: "9") ? digit - UInt8(ascii: "0") : digit - UInt8(ascii: "a") + 10)
-                    index += 1
-                }
-                bytes.append(value)
-            default: bytes.append(escape)  // \" and \\
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }

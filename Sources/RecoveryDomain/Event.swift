@@ -126,11 +126,9 @@ public struct Event: Sendable, Equatable {
     /// The string value of `key`, unescaped; nil when absent.
     func string(_ key: CanonicalEvent.Key) -> String? {
         guard let range = storage.spans[key] else { return nil }
-        let escaped = storage.spans.hasEscape(key)
-        return storage.content.withUnsafeBufferPointer { buffer in
-            let value = UnsafeBufferPointer(rebasing: buffer[range])
-            return escaped ? CanonicalJSON.unescaped(value) : String(decoding: value, as: UTF8.self)
-        }
+        // An escaped one is read as the JSON string it is (its quote opens the span).
+        if storage.spans.hasEscape(key) { return JSONParser.string(in: storage.content, at: range.lowerBound - 1) }
+        return storage.content.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
     }
 
     /// The integer value of `key`; nil when absent (or not an integer).
