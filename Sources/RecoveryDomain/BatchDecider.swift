@@ -19,13 +19,11 @@ public struct ExistingEvent: Sendable, Equatable {
 public struct Submission: Sendable {
     public var event: Event
     public var contentDigest: [UInt8]
-    public var content: [UInt8]?
     public var authority: Authority
 
-    public init(event: Event, contentDigest: [UInt8], content: [UInt8]? = nil, authority: Authority = .app) {
+    public init(event: Event, contentDigest: [UInt8], authority: Authority = .app) {
         self.event = event
         self.contentDigest = contentDigest
-        self.content = content
         self.authority = authority
     }
 }
@@ -165,8 +163,6 @@ public struct BatchDecision: Sendable {
     public var records: [RecordedEvent]
     /// The events' content digests, one per record.
     public var digests: [[UInt8]]
-    /// The events' canonical content, one per record, where the submission had it.
-    public var contents: [[UInt8]?]
     /// Per record: for a compensation, the budget of the person charged right
     /// after it (what its answer reports); nil for other events.
     public var spending: [Spending?]
@@ -209,7 +205,6 @@ extension Ledger {
         outcomes.reserveCapacity(batch.count)
         var records: [RecordedEvent] = []
         var digests: [[UInt8]] = []
-        var contents: [[UInt8]?] = []
         var spending: [Spending?] = []
         /// Each id recorded by this batch: its submission and record. A refused
         /// submission leaves no trace, exactly as if it had come alone.
@@ -239,7 +234,6 @@ extension Ledger {
                 outcomes.append(.recorded(records.count))
                 records.append(recorded)
                 digests.append(submission.contentDigest)
-                contents.append(submission.content)
                 if submission.event.type == .compensation {
                     let charged = submission.event.approvedBy ?? submission.event.agentID
                     let day = view.settingsHistory.businessDay(of: recordedAt)
@@ -253,6 +247,6 @@ extension Ledger {
             }
         }
         return BatchDecision(
-            outcomes: outcomes, records: records, digests: digests, contents: contents, spending: spending, delta: view.delta)
+            outcomes: outcomes, records: records, digests: digests, spending: spending, delta: view.delta)
     }
 }

@@ -94,15 +94,14 @@ struct CPUBenchmark: ParsableCommand {
                 guard case .success(let event) = EventCodec.decode(json: line, currency: state.settingsHistory.currency),
                     Permissions.check(event.body.type, by: .frontline) == nil
                 else { throw ValidationError("the case mix was refused") }
-                let content = EventCodec.canonicalContent(of: event)
-                submissions.append(Submission(event: event, contentDigest: HashChain.digest(content), content: content))
+                submissions.append(Submission(event: event, contentDigest: HashChain.digest(event.content)))
             }
             // On the writer: decide, build the rows and the transaction's parameters.
             let now = Timestamp(Date())
             let decision = Ledger.decide(batch: submissions, existing: [:], state: state, at: now)
             let text = now.description
             let rows = decision.records.indices.map {
-                EventRow(decision.records[$0], contentDigest: decision.digests[$0], content: decision.contents[$0], recordedAtText: text)
+                EventRow(decision.records[$0], contentDigest: decision.digests[$0], recordedAtText: text)
             }
             let (_, receipts) = try EventLog.batchStatements(rows, after: tip, projections: try Projections.statements(for: decision.delta))
             tip = receipts.last ?? tip

@@ -48,8 +48,7 @@ struct WorkingSetPropertyTests {
         }
         return try json.map { text in
             let event = try EventCodec.decode(json: Array(text.utf8), currency: ledger.state.settingsHistory.currency).get()
-            let content = EventCodec.canonicalContent(of: event)
-            return Submission(event: event, contentDigest: content, content: content)
+            return Submission(event: event, contentDigest: event.content)
         }
     }
 

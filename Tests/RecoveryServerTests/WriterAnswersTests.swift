@@ -18,7 +18,7 @@ struct WriterAnswersTests {
             let event = Event(
                 eventID: EventID("00000000-0000-4000-8000-00000000000\(index)")!, agentID: "A-1", caseID: "K-1", body: .apology(Apology()))
             let pending = LedgerWriter.Pending(
-                event: event, digest: [], content: event.content, authority: .daemon, loop: loop,
+                event: event, digest: [], authority: .daemon, loop: loop,
                 complete: { answer in
                     if let loop { #expect(loop.inEventLoop) }
                     guard case .recorded(let position, _, _, _) = answer else { return }

@@ -27,18 +27,16 @@ public struct EventRow: Sendable, Equatable {
         self.contentDigest = contentDigest
     }
 
-    /// The row of a recorded domain event, with its canonical payload.
-    /// `contentDigest`, when the caller has it already, saves computing it again.
-    /// `recordedAtText`, when given, is `recorded.recordedAt` written out
-    /// (the events of a batch share it); `content`, when given, is the event's
-    /// canonical content, which the payload is made from.
-    public init(_ recorded: RecordedEvent, contentDigest: [UInt8]? = nil, content: [UInt8]? = nil, recordedAtText: String? = nil) {
+    /// The row of a recorded domain event, with its canonical payload (made
+    /// from the event's content). `contentDigest`, when the caller has it
+    /// already, saves computing it again. `recordedAtText`, when given, is
+    /// `recorded.recordedAt` written out (the events of a batch share it).
+    public init(_ recorded: RecordedEvent, contentDigest: [UInt8]? = nil, recordedAtText: String? = nil) {
         let recordedAtText = recordedAtText ?? recorded.recordedAt.description
         self.init(
             position: recorded.position, eventID: recorded.event.eventID, type: recorded.event.type.rawValue,
             caseID: recorded.event.caseID, agentID: recorded.event.agentID, recordedAt: recorded.recordedAt,
-            payload: content.map { EventCodec.payload(content: $0, position: recorded.position, recordedAtText: recordedAtText) }
-                ?? EventCodec.payload(of: recorded, recordedAtText: recordedAtText),
-            contentDigest: contentDigest ?? HashChain.digest(EventCodec.canonicalContent(of: recorded.event)))
+            payload: EventCodec.payload(of: recorded, recordedAtText: recordedAtText),
+            contentDigest: contentDigest ?? HashChain.digest(recorded.event.content))
     }
 }

@@ -455,9 +455,7 @@ public struct WriterStateMachine<Ticket> {
         case .decided(let decision):
             let recordedAtText = recordedAt.description
             let rows = decision.records.indices.map {
-                EventRow(
-                    decision.records[$0], contentDigest: decision.digests[$0], content: decision.contents[$0],
-                    recordedAtText: recordedAtText)
+                EventRow(decision.records[$0], contentDigest: decision.digests[$0], recordedAtText: recordedAtText)
             }
             backlog.removeFirst()
             phase = .sending(InFlight(batch: batch, decision: decision, rows: rows))

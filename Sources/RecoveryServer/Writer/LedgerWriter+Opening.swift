@@ -79,10 +79,7 @@ extension LedgerWriter {
     private func record(_ seed: LedgerSeed, through driver: Driver, why: String) throws {
         let answers = Answers()
         let batch = Self.openingEvents(seed, from: driver.machine.state.lastPosition + 1).map { event in
-            let content = EventCodec.canonicalContent(of: event)
-            return Pending(
-                event: event, digest: HashChain.digest(content), content: content, authority: .daemon, loop: nil,
-                complete: { answers.append($0) })
+            Pending(event: event, digest: HashChain.digest(event.content), authority: .daemon, loop: nil, complete: { answers.append($0) })
         }
         guard !batch.isEmpty else { return }
         driver.append(batch.map(\.append), at: Timestamp(Date()))

@@ -38,9 +38,8 @@ final class LedgerWriter: Sendable {
     /// one retain where the event's every field would take one each.
     final class Pending: Sendable {
         let event: Event
+        /// The digest of the event's content, made on the connection's loop.
         let digest: [UInt8]
-        /// The event's canonical content, made on the connection's loop.
-        let content: [UInt8]
         /// Who records it: the rules of who may move whose money depend on it.
         let authority: Authority
         /// Where `complete` runs: its connection's loop (nil: the writer's thread).
@@ -48,19 +47,18 @@ final class LedgerWriter: Sendable {
         let complete: @Sendable (AppendAnswer) -> Void
 
         init(
-            event: Event, digest: [UInt8], content: [UInt8], authority: Authority, loop: (any EventLoop)?,
+            event: Event, digest: [UInt8], authority: Authority, loop: (any EventLoop)?,
             complete: @escaping @Sendable (AppendAnswer) -> Void
         ) {
             self.event = event
             self.digest = digest
-            self.content = content
             self.authority = authority
             self.loop = loop
             self.complete = complete
         }
 
         var append: WriterStateMachine<Pending>.Append {
-            .init(ticket: self, submission: Submission(event: event, contentDigest: digest, content: content, authority: authority))
+            .init(ticket: self, submission: Submission(event: event, contentDigest: digest, authority: authority))
         }
     }
 
@@ -117,9 +115,7 @@ final class LedgerWriter: Sendable {
     func submit(
         _ event: Event, authority: Authority, on loop: (any EventLoop)? = nil, complete: @escaping @Sendable (AppendAnswer) -> Void
     ) -> Bool {
-        let content = event.content
-        let pending = Pending(
-            event: event, digest: HashChain.digest(content), content: content, authority: authority, loop: loop, complete: complete)
+        let pending = Pending(event: event, digest: HashChain.digest(event.content), authority: authority, loop: loop, complete: complete)
         switch queue.offer(pending) {
         case .queued: return true
         case .full: return false
