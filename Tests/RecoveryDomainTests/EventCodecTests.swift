@@ -471,6 +471,13 @@ struct EventBufferTests {
         #expect(read == recorded && read.event.content == event.content)
     }
 
+    /// `FieldSpans` and `EventFields` keep a slot per key in an `InlineArray`
+    /// of 30, and their key sets are bits of a `UInt32`: a key added must grow them.
+    @Test func everyKeyHasItsSlot() {
+        #expect(CanonicalEvent.Key.allCases.count == 30)
+        #expect(CanonicalEvent.Key.allCases.last!.rawValue == 29)
+    }
+
     @Test func theSingleFieldsAgreeWithTheBodyForEveryTypeOfEvent() {
         let (ledger, _) = FoldPropertyTests.history(seed: 5, steps: 1_500)
         var types = Set<EventType>()
